@@ -1,0 +1,37 @@
+# One place for set-up and checks. `make demo` and `make test` install what they need first.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+# The CPU build of torch; the package itself only constrains torch to <2.14 so pip never
+# swaps it for a newer CUDA build. Elsewhere, add e.g.
+#   TORCH_PIP_ARGS="--index-url https://download.pytorch.org/whl/cpu"
+TORCH ?= torch==2.13.0
+TORCH_PIP_ARGS ?=
+DEMO_GAMES ?= 400
+
+.PHONY: install demo test lint check clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check $(TORCH_PIP_ARGS) "$(TORCH)"
+	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# The main job: the seed's CartPole actor-critic, 16 agents, then its reward curve.
+demo: $(STAMP)
+	$(PY) examples/ac_example.py --num-games $(DEMO_GAMES) --log-dir runs/demo
+	$(VENV)/bin/flare plot runs/demo --threshold 195
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+# Every check: lint, then the whole test suite.
+test: lint
+	$(PY) -m pytest
+
+check: test
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache .ruff_cache

@@ -1,0 +1,73 @@
+"""Simple algorithms from the original FLARE."""
+
+from __future__ import annotations
+
+import torch
+
+from flare.framework.algorithm import Algorithm, Model, OptimSetting, TensorDict
+
+
+class SimpleAC(Algorithm):
+    """One-step advantage actor-critic (Sutton & Barto, ch. 13.5) with a shared model.
+
+    cost = value_cost_weight * td_error^2 - log pi(a|s) * td_error, where
+    td_error = r + discount * |alive'| * V(s') - V(s). A time-out (alive' = -1) bootstraps;
+    a game over (alive' = 0) does not.
+
+    The model must provide ``policy()`` with an ``action`` distribution and ``value()``
+    with a ``v_value``.
+    """
+
+    def __init__(
+        self,
+        model: Model,
+        gpu_id: int = -1,
+        discount_factor: float = 0.99,
+        value_cost_weight: float = 1.0,
+        optim: OptimSetting | None = None,
+        grad_clip: float | None = None,
+    ) -> None:
+        super().__init__(model, gpu_id=gpu_id, optim=optim, grad_clip=grad_clip)
+        if not 0.0 <= discount_factor <= 1.0:
+            raise ValueError(f"discount_factor must be in [0, 1], got {discount_factor}")
+        self.discount_factor = discount_factor
+        self.value_cost_weight = value_cost_weight
+
+    def predict(self, inputs: TensorDict, states: TensorDict) -> tuple[TensorDict, TensorDict]:
+        return self._rl_predict(self.model, inputs, states)
+
+    def learn(
+        self,
+        inputs: TensorDict,
+        next_inputs: TensorDict,
+        states: TensorDict,
+        next_states: TensorDict,
+        next_alive: TensorDict,
+        actions: TensorDict,
+        next_actions: TensorDict,
+        rewards: TensorDict,
+    ) -> TensorDict:
+        action = actions["action"]
+        reward = rewards["reward"]
+        values, _ = self.model.value(inputs, states)
+        value = values["v_value"]
+        with torch.no_grad():
+            next_values, _ = self.model.value(next_inputs, next_states)
+            next_value = next_values["v_value"] * next_alive["alive"].abs()
+        if value.shape != next_value.shape or value.shape != reward.shape:
+            raise ValueError(
+                f"v_value {tuple(value.shape)}, next v_value {tuple(next_value.shape)} and "
+                f"reward {tuple(reward.shape)} must have the same shape"
+            )
+        td_error = reward + self.discount_factor * next_value - value
+        value_cost = td_error.pow(2)
+        dist, _ = self.model.policy(inputs, states)
+        dist = dist["action"]
+        if action.dtype in (torch.int32, torch.int64):
+            log_prob = dist.log_prob(action.squeeze(-1)).unsqueeze(-1)
+        else:
+            log_prob = dist.log_prob(action)
+            if log_prob.dim() == 1:
+                log_prob = log_prob.unsqueeze(-1)
+        pg_cost = -log_prob * td_error.detach()
+        return {"cost": self.value_cost_weight * value_cost + pg_cost}

@@ -1,0 +1,185 @@
+"""Gymnasium environments behind FLARE's ``Env`` interface."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+from gymnasium.wrappers import (
+    AddRenderObservation,
+    FrameStackObservation,
+    GrayscaleObservation,
+    ResizeObservation,
+)
+
+from flare.framework.env import FAILURE, SUCCESS, ActionDict, Env, ObservationDict, RewardDict
+
+SENSOR = "sensor"
+ACTION = "action"
+REWARD = "reward"
+
+
+class GymEnv(Env):
+    """A Gymnasium game with one observation ``sensor`` and one action ``action``.
+
+    Termination is a game over: success when the step's ``info["is_success"]`` is true,
+    failure otherwise. Truncation (the game's step limit) is a time-out, never a game over.
+
+    Args:
+        game_name: a registered Gymnasium id, e.g. ``"CartPole-v0"``.
+        seed: seeds the first reset; later resets continue the same random stream.
+        **make_kwargs: passed to ``gymnasium.make``.
+    """
+
+    def __init__(self, game_name: str, seed: int | None = None, **make_kwargs: Any) -> None:
+        self.game_name = game_name
+        self._env = self._make(game_name, **make_kwargs)
+        self._seed = seed
+        self._timed_out = False
+        self._game_over = True
+        self._check_spaces()
+
+    def _make(self, game_name: str, **make_kwargs: Any) -> gym.Env:
+        return _gym_make(game_name, **make_kwargs)
+
+    def _check_spaces(self) -> None:
+        action_space = self._env.action_space
+        if not isinstance(action_space, spaces.Discrete | spaces.Box):
+            raise ValueError(
+                f"{self.game_name}: action space {action_space} is not supported "
+                "(Discrete or 1-D Box expected)"
+            )
+        if isinstance(action_space, spaces.Box) and len(action_space.shape) != 1:
+            raise ValueError(
+                f"{self.game_name}: a Box action space must be 1-D, got {action_space}"
+            )
+        if not isinstance(self._env.observation_space, spaces.Box):
+            raise ValueError(
+                f"{self.game_name}: observation space {self._env.observation_space} is not a Box"
+            )
+
+    def observation_dims(self) -> dict[str, tuple[int, ...]]:
+        return {SENSOR: tuple(self._env.observation_space.shape)}
+
+    def action_dims(self) -> dict[str, int]:
+        space = self._env.action_space
+        if isinstance(space, spaces.Discrete):
+            return {ACTION: int(space.n)}
+        return {ACTION: int(space.shape[0])}
+
+    def _observations(self, obs: np.ndarray) -> ObservationDict:
+        return {SENSOR: np.asarray(obs, dtype=np.float32)}
+
+    def reset(self) -> ObservationDict:
+        obs, _ = self._env.reset(seed=self._seed)
+        self._seed = None
+        self._timed_out = False
+        self._game_over = False
+        return self._observations(obs)
+
+    def _gym_action(self, actions: ActionDict) -> Any:
+        if ACTION not in actions:
+            raise KeyError(f"{self.game_name}: no {ACTION!r} in actions {sorted(actions)}")
+        space = self._env.action_space
+        action = np.asarray(actions[ACTION])
+        if isinstance(space, spaces.Discrete):
+            if action.size != 1:
+                raise ValueError(f"{self.game_name}: a discrete action has one value, got {action}")
+            value = int(action.reshape(-1)[0])
+            if not space.contains(value):
+                raise ValueError(f"{self.game_name}: action {value} is outside 0..{space.n - 1}")
+            return value
+        return action.astype(space.dtype).reshape(space.shape)
+
+    def step(self, actions: ActionDict, actrep: int = 1) -> tuple[ObservationDict, RewardDict, int]:
+        if self._game_over or self._timed_out:
+            raise RuntimeError(f"{self.game_name}: step() after the episode ended; call reset()")
+        if actrep < 1:
+            raise ValueError(f"actrep must be >= 1, got {actrep}")
+        action = self._gym_action(actions)
+        total = 0.0
+        game_over = 0
+        for _ in range(actrep):
+            obs, reward, terminated, truncated, info = self._env.step(action)
+            total += float(reward)
+            if terminated:
+                game_over = SUCCESS if info.get("is_success") else FAILURE
+                self._game_over = True
+                break
+            if truncated:
+                self._timed_out = True
+                break
+        return self._observations(obs), {REWARD: np.array([total], dtype=np.float32)}, game_over
+
+    def time_out(self) -> bool:
+        return self._timed_out
+
+    def close(self) -> None:
+        self._env.close()
+
+
+class GymEnvImage(GymEnv):
+    """A Gymnasium game seen as images: resized, optionally gray, ``contexts`` stacked frames.
+
+    The observation ``sensor`` is channels-first float32 in [0, 1]: ``(contexts, height,
+    width)`` when gray, ``(contexts * 3, height, width)`` in colour. A game whose own
+    observation is not an image is rendered (``render_mode="rgb_array"``).
+    """
+
+    def __init__(
+        self,
+        game_name: str,
+        contexts: int = 4,
+        height: int = 84,
+        width: int = 84,
+        gray: bool = True,
+        seed: int | None = None,
+        **make_kwargs: Any,
+    ) -> None:
+        if contexts < 1 or height < 1 or width < 1:
+            raise ValueError(
+                f"contexts, height and width must be >= 1, got {contexts}, {height}, {width}"
+            )
+        self.contexts, self.height, self.width, self.gray = contexts, height, width, gray
+        super().__init__(game_name, seed=seed, **make_kwargs)
+
+    def _make(self, game_name: str, **make_kwargs: Any) -> gym.Env:
+        env = _gym_make(game_name, **make_kwargs)
+        if not _is_image_space(env.observation_space):
+            env.close()
+            make_kwargs.setdefault("render_mode", "rgb_array")
+            env = AddRenderObservation(_gym_make(game_name, **make_kwargs), render_only=True)
+        env = ResizeObservation(env, (self.height, self.width))
+        if self.gray:
+            env = GrayscaleObservation(env, keep_dim=False)
+        return FrameStackObservation(env, self.contexts, padding_type="zero")
+
+    def observation_dims(self) -> dict[str, tuple[int, ...]]:
+        channels = self.contexts if self.gray else self.contexts * 3
+        return {SENSOR: (channels, self.height, self.width)}
+
+    def _observations(self, obs: np.ndarray) -> ObservationDict:
+        frames = np.asarray(obs, dtype=np.float32) / 255.0
+        if not self.gray:  # (contexts, h, w, 3) -> (contexts * 3, h, w)
+            frames = frames.transpose(0, 3, 1, 2).reshape(self.observation_dims()[SENSOR])
+        return {SENSOR: np.ascontiguousarray(frames)}
+
+
+def _gym_make(game_name: str, **make_kwargs: Any) -> gym.Env:
+    # Old versions such as CartPole-v0 (the seed's game) are asked for on purpose; one
+    # "out of date" warning per agent process would only bury the progress lines.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r".*is out of date.*")
+        return gym.make(game_name, **make_kwargs)
+
+
+def _is_image_space(space: gym.Space) -> bool:
+    return (
+        isinstance(space, spaces.Box)
+        and space.dtype == np.uint8
+        and len(space.shape) == 3
+        and space.shape[-1] in (1, 3)
+    )

@@ -1,0 +1,218 @@
+"""Agent: the episode loop, run in a process of its own.
+
+An agent builds its environment inside its own process (``set_env``), asks its
+ComputationTasks for actions through AgentHelpers, and stores experiences with them.
+It never touches tensors.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+import traceback
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from multiprocessing.queues import Queue
+from multiprocessing.synchronize import Event
+from typing import Any
+
+import numpy as np
+
+from flare.framework.agent_helper import (
+    AgentHelper,
+    CDPChannel,
+    CDPClosed,
+    ExpReplayHelper,
+    OnlineHelper,
+    ReplayBuffer,
+    batch_of_one,
+    unbatch_one,
+)
+from flare.framework.env import ActionDict, Env, ObservationDict, RewardDict
+from flare.framework.experience import ALIVE, TIMED_OUT
+from flare.framework.reports import AgentFailed, AgentFinished, GameRecord
+
+__all__ = [
+    "Agent",
+    "AgentHelper",
+    "CDPChannel",
+    "ExpReplayHelper",
+    "OnlineHelper",
+    "ReplayBuffer",
+]
+
+StateDict = dict[str, np.ndarray]
+
+
+class StopRequested(Exception):
+    """The Manager asked every agent to stop."""
+
+
+class Agent(ABC):
+    """The control flow of one embodied agent: reset, predict, step, store, repeat.
+
+    Subclasses write ``_cts_predict`` and ``_cts_store_data``; the rest is provided.
+
+    Args:
+        num_games: games to play before the agent stops.
+        actrep: how many times the env repeats each action.
+        learning: store experiences and learn (False only acts).
+    """
+
+    def __init__(self, num_games: int, actrep: int = 1, learning: bool = True) -> None:
+        if num_games < 1:
+            raise ValueError(f"num_games must be >= 1, got {num_games}")
+        if actrep < 1:
+            raise ValueError(f"actrep must be >= 1, got {actrep}")
+        self.id = -1  # assigned by Manager.add_agent
+        self.num_games = num_games
+        self.actrep = actrep
+        self.learning = learning
+        self.helpers: dict[str, AgentHelper] = {}
+        self.env: Env | None = None
+        self.alive = ALIVE
+        self._env_factory: Callable[[], Env] | None = None
+        self._stop_event: Event | None = None
+        self._game_return = 0.0
+        self._game_length = 0
+        self._game_costs: list[float] = []
+
+    def set_env(self, env_class: Callable[..., Env], *args: Any, **kwargs: Any) -> None:
+        """Choose the environment. It is built later, inside the agent's own process."""
+        if not callable(env_class):
+            raise TypeError(f"set_env needs an Env class or factory, got {env_class!r}")
+        self._env_factory = lambda: env_class(*args, **kwargs)
+
+    def add_agent_helper(self, helper: AgentHelper) -> None:
+        """Attach the helper of one ComputationTask (done by the Manager)."""
+        if helper.name in self.helpers:
+            raise ValueError(f"agent {self.id} already has a helper for CT {helper.name!r}")
+        self.helpers[helper.name] = helper
+
+    # ----- used by subclasses -------------------------------------------------------------
+    def predict(
+        self, ct_name: str, inputs: ObservationDict, states: StateDict | None = None
+    ) -> tuple[ActionDict, StateDict]:
+        """Actions and next states for one instance, from CT ``ct_name``."""
+        helper = self._helper(ct_name)
+        actions, next_states = helper.predict(batch_of_one(inputs), batch_of_one(states or {}))
+        return unbatch_one(actions), unbatch_one(next_states)
+
+    def _store_data(self, ct_name: str, data: dict[str, Any]) -> dict[str, np.ndarray] | None:
+        """Store one step for CT ``ct_name``; returns learning costs when it learned."""
+        if not self.learning:
+            return None
+        arrays = {k: np.asarray(v) for k, v in data.items()}
+        costs = self._helper(ct_name).store_data(self.alive, arrays)
+        if costs and "cost" in costs:
+            self._game_costs.append(float(np.mean(costs["cost"])))
+        return costs
+
+    def _helper(self, ct_name: str) -> AgentHelper:
+        try:
+            return self.helpers[ct_name]
+        except KeyError:
+            raise KeyError(
+                f"agent {self.id} has no ComputationTask {ct_name!r}; it has {sorted(self.helpers)}"
+            ) from None
+
+    # ----- the episode loop ---------------------------------------------------------------
+    def _reset_env(self) -> ObservationDict:
+        assert self.env is not None
+        self.alive = ALIVE
+        self._game_return = 0.0
+        self._game_length = 0
+        self._game_costs = []
+        observations = self.env.reset()
+        if not isinstance(observations, dict):
+            raise TypeError(f"{type(self.env).__name__}.reset() must return a dict of observations")
+        return observations
+
+    def _step_env(self, actions: ActionDict) -> tuple[ObservationDict, RewardDict, int]:
+        assert self.env is not None
+        if self._stop_event is not None and self._stop_event.is_set():
+            raise StopRequested
+        observations, rewards, game_over = self.env.step(actions, self.actrep)
+        if not isinstance(observations, dict) or not isinstance(rewards, dict):
+            raise TypeError(f"{type(self.env).__name__}.step() must return dicts")
+        if game_over not in (-1, 0, 1):
+            raise ValueError(f"game_over must be -1, 0 or 1, got {game_over!r}")
+        self._game_length += 1
+        self._game_return += float(sum(np.sum(v) for v in rewards.values()))
+        return observations, rewards, game_over
+
+    def _get_init_states(self) -> StateDict:
+        """Initial short-term memory for a new episode; none by default."""
+        return {}
+
+    def _run_one_episode(self) -> GameRecord:
+        assert self.env is not None
+        observations = self._reset_env()
+        states = self._get_init_states()
+        game_over = 0
+        rewards: RewardDict = {}
+        while self.alive == ALIVE and not self.env.time_out():
+            actions, next_states = self._cts_predict(observations, states)
+            next_observations, rewards, game_over = self._step_env(actions)
+            self._cts_store_data(observations, actions, states, rewards)
+            observations, states = next_observations, next_states
+            self.alive = ALIVE - abs(game_over)
+        if self.env.time_out() and self.alive == ALIVE:
+            self.alive = TIMED_OUT
+        # The final observation is stored too, so the last transition has a next step.
+        actions, _ = self._cts_predict(observations, states)
+        zero_rewards = {k: np.zeros_like(np.asarray(v)) for k, v in rewards.items()}
+        self._cts_store_data(observations, actions, states, zero_rewards)
+        return GameRecord(
+            agent=self.id,
+            return_=self._game_return,
+            length=self._game_length,
+            success=game_over > 0,
+            cost=float(np.mean(self._game_costs)) if self._game_costs else None,
+            finished_at=time.time(),
+        )
+
+    @abstractmethod
+    def _cts_predict(
+        self, observations: ObservationDict, states: StateDict
+    ) -> tuple[ActionDict, StateDict]:
+        """Ask the CTs for this step's actions; returns ``(actions, next_states)``."""
+
+    @abstractmethod
+    def _cts_store_data(
+        self,
+        observations: ObservationDict,
+        actions: ActionDict,
+        states: StateDict,
+        rewards: RewardDict,
+    ) -> None:
+        """Store this step's data with each CT, through ``self._store_data``."""
+
+    # ----- process entry ------------------------------------------------------------------
+    def run(self, stop_event: Event, reports: Queue) -> None:
+        """Entry point of the agent's process: play ``num_games`` games, report each one."""
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the Manager coordinates Ctrl-C
+        self._stop_event = stop_event
+        try:
+            if self._env_factory is None:
+                raise RuntimeError(f"agent {self.id}: call set_env() before starting it")
+            self.env = self._env_factory()
+            for _ in range(self.num_games):
+                if stop_event.is_set():
+                    break
+                reports.put(self._run_one_episode())
+            reports.put(AgentFinished(self.id))
+        except (StopRequested, CDPClosed):
+            reports.put(AgentFinished(self.id))
+        except BaseException:
+            reports.put(AgentFailed(self.id, traceback.format_exc()))
+        finally:
+            for helper in self.helpers.values():
+                helper.close()
+            if self.env is not None:
+                try:
+                    self.env.close()
+                except Exception:  # noqa: BLE001 - closing must not hide the real outcome
+                    pass
+            reports.close()
+            reports.join_thread()

@@ -1,0 +1,186 @@
+"""Model (the network and its data specs) and Algorithm (the objective and the optimizer).
+
+Switching Q-learning to SARSA changes the Algorithm only; the Model stays the same.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any
+
+import torch
+import torch.nn as nn
+from torch.distributions import Distribution
+
+from flare.common.device import select_device
+from flare.framework.specs import SpecList, find_duplicates, parse_specs
+
+TensorDict = dict[str, torch.Tensor]
+OptimSetting = tuple[type[torch.optim.Optimizer], dict[str, Any]]
+
+
+class Model(nn.Module, ABC):
+    """The network. It declares the named data it reads and writes and never trains itself."""
+
+    @abstractmethod
+    def get_input_specs(self) -> SpecList:
+        """Observations the model reads, as ``[(name, dict(shape=[...], dtype=...)), ...]``."""
+
+    def get_state_specs(self) -> SpecList:
+        """Short-term memory carried across steps; none by default."""
+        return []
+
+    @abstractmethod
+    def get_action_specs(self) -> SpecList:
+        """Actions the model outputs. A discrete action is ``dict(shape=[1], dtype="int64")``."""
+
+    def get_reward_specs(self) -> SpecList:
+        """A single scalar reward by default."""
+        return [("reward", dict(shape=[1]))]
+
+    def policy(
+        self, inputs: TensorDict, states: TensorDict
+    ) -> tuple[dict[str, Distribution], TensorDict]:
+        """Action distributions by action name, and the next states."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement policy()")
+
+    def value(self, inputs: TensorDict, states: TensorDict) -> tuple[TensorDict, TensorDict]:
+        """Value estimates by name (e.g. ``v_value``, ``q_value``), and the next states."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement value()")
+
+
+def check_duplicate_spec_names(model: Model) -> None:
+    """Inputs, states, actions and rewards share one namespace: a name may appear once."""
+    names = [
+        name
+        for specs in (
+            model.get_input_specs(),
+            model.get_state_specs(),
+            model.get_action_specs(),
+            model.get_reward_specs(),
+        )
+        for name, _ in specs
+    ]
+    duplicated = find_duplicates(names)
+    if duplicated:
+        raise ValueError(
+            f"{type(model).__name__} declares these names in more than one spec: "
+            f"{', '.join(duplicated)}"
+        )
+
+
+class Algorithm(ABC):
+    """Owns a Model, its optimizer and its objective.
+
+    Subclasses implement ``predict`` (acting) and ``learn`` (per-sample costs); ``update``
+    turns those costs into one optimizer step, with optional gradient clipping.
+
+    Args:
+        model: the network.
+        gpu_id: -1 for the CPU, ``k >= 0`` for CUDA device ``k``.
+        optim: ``(optimizer class, keyword arguments)``; RMSprop with lr 1e-4 by default.
+        grad_clip: clip the global gradient norm to this value; ``None`` disables clipping.
+    """
+
+    def __init__(
+        self,
+        model: Model,
+        gpu_id: int = -1,
+        optim: OptimSetting | None = None,
+        grad_clip: float | None = None,
+    ) -> None:
+        if not isinstance(model, Model):
+            raise TypeError(f"model must be a flare Model, got {type(model).__name__}")
+        check_duplicate_spec_names(model)
+        self.input_specs = parse_specs(model.get_input_specs(), "input")
+        self.state_specs = parse_specs(model.get_state_specs(), "state")
+        self.action_specs = parse_specs(model.get_action_specs(), "action")
+        self.reward_specs = parse_specs(model.get_reward_specs(), "reward")
+        self.device = select_device(gpu_id)
+        self.model = model.to(self.device)
+        if grad_clip is not None and grad_clip <= 0:
+            raise ValueError(f"grad_clip must be positive or None, got {grad_clip}")
+        self.grad_clip = grad_clip
+        optim_class, optim_kwargs = (
+            optim if optim is not None else (torch.optim.RMSprop, {"lr": 1e-4})
+        )
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        self.optim = optim_class(params, **optim_kwargs) if params else None
+
+    # The spec getters keep the original FLARE API.
+    def get_input_specs(self) -> SpecList:
+        return self.model.get_input_specs()
+
+    def get_state_specs(self) -> SpecList:
+        return self.model.get_state_specs()
+
+    def get_action_specs(self) -> SpecList:
+        return self.model.get_action_specs()
+
+    def get_reward_specs(self) -> SpecList:
+        return self.model.get_reward_specs()
+
+    @abstractmethod
+    def predict(self, inputs: TensorDict, states: TensorDict) -> tuple[TensorDict, TensorDict]:
+        """Actions (by action name) and next states for a batch of observations."""
+
+    def learn(
+        self,
+        inputs: TensorDict,
+        next_inputs: TensorDict,
+        states: TensorDict,
+        next_states: TensorDict,
+        next_alive: TensorDict,
+        actions: TensorDict,
+        next_actions: TensorDict,
+        rewards: TensorDict,
+    ) -> TensorDict:
+        """Per-sample costs (``[batch, 1]`` tensors) to minimise.
+
+        ``next_alive["alive"]`` is 1 for a live next step, 0 after a game over and -1 after
+        a time-out; bootstrap with ``abs(alive)`` so a time-out is never a terminal state.
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not implement learn()")
+
+    def update(self, **batch: TensorDict) -> TensorDict:
+        """One optimizer step on the mean of every differentiable cost ``learn`` returns."""
+        if self.optim is None:
+            raise RuntimeError(f"{type(self).__name__} has no trainable parameters to update")
+        self.model.train()
+        costs = self.learn(**batch)
+        if not isinstance(costs, dict) or not costs:
+            raise TypeError(f"{type(self).__name__}.learn() must return a non-empty dict of costs")
+        trainable = [c.mean() for c in costs.values() if c.requires_grad]
+        if not trainable:
+            raise RuntimeError(f"{type(self).__name__}.learn() returned no differentiable cost")
+        self.optim.zero_grad(set_to_none=True)
+        torch.stack(trainable).sum().backward()
+        if self.grad_clip is not None:
+            nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
+        self.optim.step()
+        return {name: cost.detach() for name, cost in costs.items()}
+
+    def _rl_predict(
+        self, behavior_model: Model, inputs: TensorDict, states: TensorDict
+    ) -> tuple[TensorDict, TensorDict]:
+        """Sample each action from the behavior policy; a discrete action gets shape [B, 1]."""
+        distributions, next_states = behavior_model.policy(inputs, states)
+        actions = {}
+        for name, dist in distributions.items():
+            action = dist.sample()
+            if action.dim() == 1:
+                action = action.unsqueeze(-1)
+            actions[name] = action
+        return actions, next_states
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to resume training: the model and the optimizer."""
+        state: dict[str, Any] = {"model": self.model.state_dict()}
+        if self.optim is not None:
+            state["optim"] = self.optim.state_dict()
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        if self.optim is not None and "optim" in state:
+            self.optim.load_state_dict(state["optim"])

@@ -1,0 +1,110 @@
+"""ComputationTask: numpy in, numpy out. The only place PyTorch touches agent data."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from flare.framework.algorithm import Algorithm, TensorDict
+from flare.framework.batch import ArrayDict, LearnBatch
+from flare.framework.experience import DataKeys
+from flare.framework.specs import Spec
+
+ALIVE_SPEC = Spec("alive", (1,), np.dtype("float32"))
+
+
+class ComputationTask:
+    """Wraps one Algorithm: converts batched numpy data to tensors, calls it, converts back.
+
+    A lock serialises prediction, learning and checkpointing, which may come from
+    different threads.
+    """
+
+    def __init__(self, name: str, algorithm: Algorithm) -> None:
+        if not isinstance(algorithm, Algorithm):
+            raise TypeError(f"CT {name!r}: algorithm must be a flare Algorithm, got {algorithm!r}")
+        self.name = name
+        self.alg = algorithm
+        self.lock = threading.Lock()
+
+    @property
+    def keys(self) -> DataKeys:
+        alg = self.alg
+        return DataKeys(
+            inputs=tuple(s.name for s in alg.input_specs),
+            actions=tuple(s.name for s in alg.action_specs),
+            states=tuple(s.name for s in alg.state_specs),
+            rewards=tuple(s.name for s in alg.reward_specs),
+        )
+
+    def _to_tensors(self, arrays: ArrayDict, specs: Sequence[Spec], field: str) -> TensorDict:
+        tensors = {}
+        for spec in specs:
+            if spec.name not in arrays:
+                raise KeyError(
+                    f"CT {self.name!r}: {field} lacks {spec.name!r} (got {sorted(arrays)})"
+                )
+            array = np.asarray(arrays[spec.name])
+            if array.shape[1:] != spec.shape:
+                raise ValueError(
+                    f"CT {self.name!r}: {field}[{spec.name!r}] has per-instance shape "
+                    f"{array.shape[1:]}, the model's spec says {spec.shape}"
+                )
+            array = np.ascontiguousarray(array, dtype=spec.dtype)
+            tensors[spec.name] = torch.from_numpy(array).to(self.alg.device)
+        return tensors
+
+    @staticmethod
+    def _to_arrays(tensors: TensorDict) -> ArrayDict:
+        return {k: v.detach().cpu().numpy() for k, v in tensors.items()}
+
+    def predict(self, inputs: ArrayDict, states: ArrayDict) -> tuple[ArrayDict, ArrayDict]:
+        """Actions and next states for a batch of observations."""
+        alg = self.alg
+        with self.lock, torch.no_grad():
+            alg.model.eval()
+            actions, next_states = alg.predict(
+                self._to_tensors(inputs, alg.input_specs, "inputs"),
+                self._to_tensors(states, alg.state_specs, "states"),
+            )
+        return self._to_arrays(actions), self._to_arrays(next_states)
+
+    def learn(self, batch: LearnBatch) -> ArrayDict:
+        """One update on a batch of transitions; returns the per-sample costs."""
+        alg = self.alg
+        tensors = dict(
+            inputs=self._to_tensors(batch.inputs, alg.input_specs, "inputs"),
+            next_inputs=self._to_tensors(batch.next_inputs, alg.input_specs, "next_inputs"),
+            states=self._to_tensors(batch.states, alg.state_specs, "states"),
+            next_states=self._to_tensors(batch.next_states, alg.state_specs, "next_states"),
+            next_alive=self._to_tensors(batch.next_alive, [ALIVE_SPEC], "next_alive"),
+            actions=self._to_tensors(batch.actions, alg.action_specs, "actions"),
+            next_actions=self._to_tensors(batch.next_actions, alg.action_specs, "next_actions"),
+            rewards=self._to_tensors(batch.rewards, alg.reward_specs, "rewards"),
+        )
+        with self.lock:
+            costs = alg.update(**tensors)
+        return self._to_arrays(costs)
+
+    def state_dict(self) -> dict[str, Any]:
+        with self.lock:
+            return alg_state_to_cpu(self.alg.state_dict())
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        with self.lock:
+            self.alg.load_state_dict(state)
+
+
+def alg_state_to_cpu(state: Any) -> Any:
+    """A deep copy on the CPU, so a checkpoint never aliases live parameters."""
+    if isinstance(state, torch.Tensor):
+        return state.detach().cpu().clone()
+    if isinstance(state, dict):
+        return {k: alg_state_to_cpu(v) for k, v in state.items()}
+    if isinstance(state, list | tuple):
+        return type(state)(alg_state_to_cpu(v) for v in state)
+    return state

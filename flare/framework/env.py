@@ -1,0 +1,62 @@
+"""The one interface an agent sees of its environment.
+
+``GymEnv`` and ``GymEnvImage`` live in ``flare.env_zoo.gym_env`` and are importable from
+here too, as in the original FLARE.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any
+
+import numpy as np
+
+ObservationDict = dict[str, np.ndarray]
+ActionDict = dict[str, Any]
+RewardDict = dict[str, np.ndarray]
+
+ALIVE = 0
+SUCCESS = 1
+FAILURE = -1
+
+
+class Env(ABC):
+    """An environment: a dict of named observations in, a dict of named actions out.
+
+    ``step`` returns ``(observations, rewards, game_over)``: rewards map names to vectors and
+    ``game_over`` is 0 alive, 1 success, -1 failure. A time-out is never a game over: it is
+    reported by ``time_out()`` so that learning bootstraps through it.
+    """
+
+    @abstractmethod
+    def reset(self) -> ObservationDict:
+        """Start a new episode and return its first observations."""
+
+    @abstractmethod
+    def step(self, actions: ActionDict, actrep: int = 1) -> tuple[ObservationDict, RewardDict, int]:
+        """Apply the actions ``actrep`` times (summing rewards, stopping at an episode end)."""
+
+    @abstractmethod
+    def observation_dims(self) -> dict[str, tuple[int, ...]]:
+        """The shape of each observation, by name."""
+
+    @abstractmethod
+    def action_dims(self) -> dict[str, int]:
+        """Per action name: the number of values (discrete), the vector length (continuous)
+        or the vocabulary size (language)."""
+
+    @abstractmethod
+    def time_out(self) -> bool:
+        """Whether the last step ended the episode by its step limit (not a game over)."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release the environment's resources."""
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy, so that flare.env_zoo.gym_env can import Env from this module first.
+    if name in ("GymEnv", "GymEnvImage"):
+        from flare.env_zoo import gym_env
+
+        return getattr(gym_env, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

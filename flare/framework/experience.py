@@ -1,0 +1,85 @@
+"""Per-step experiences and their conversion into learning batches."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from flare.framework.batch import ArrayDict, LearnBatch
+
+ALIVE = 1
+GAME_OVER = 0
+TIMED_OUT = -1
+
+
+@dataclass(frozen=True)
+class Experience:
+    """What an agent saw and did at one step.
+
+    ``alive`` describes this step's observation: 1 alive, 0 after a game over (success or
+    failure), -1 when the episode was cut by a time-out (learning bootstraps through it).
+    """
+
+    data: ArrayDict
+    alive: int
+
+
+@dataclass(frozen=True)
+class DataKeys:
+    """The names one ComputationTask reads, grouped by role (from its Model's specs)."""
+
+    inputs: tuple[str, ...]
+    actions: tuple[str, ...]
+    states: tuple[str, ...]
+    rewards: tuple[str, ...]
+
+
+def split_episodes(experiences: Sequence[Experience]) -> list[list[Experience]]:
+    """Cut a stream of experiences into runs that never cross an episode end."""
+    sequences: list[list[Experience]] = []
+    current: list[Experience] = []
+    for exp in experiences:
+        current.append(exp)
+        if exp.alive != ALIVE:
+            sequences.append(current)
+            current = []
+    if current:
+        sequences.append(current)
+    return [seq for seq in sequences if len(seq) >= 2]
+
+
+def _stack(
+    seqs: Sequence[Sequence[Experience]], key: str, start: int, stop: int | None
+) -> np.ndarray:
+    try:
+        return np.stack([np.asarray(e.data[key]) for seq in seqs for e in seq[start:stop]])
+    except KeyError:
+        raise KeyError(
+            f"experience has no {key!r}; stored names: {sorted(seqs[0][0].data)}"
+        ) from None
+
+
+def sequences_to_batch(seqs: Sequence[Sequence[Experience]], keys: DataKeys) -> LearnBatch:
+    """Turn runs of consecutive experiences into transitions (step t, step t+1)."""
+    if not seqs:
+        raise ValueError("no experience sequence to learn from")
+
+    def current(names: Sequence[str]) -> ArrayDict:
+        return {k: _stack(seqs, k, 0, -1) for k in names}
+
+    def following(names: Sequence[str]) -> ArrayDict:
+        return {k: _stack(seqs, k, 1, None) for k in names}
+
+    alive = np.array([[e.alive] for seq in seqs for e in seq[1:]], dtype=np.float32)
+    return LearnBatch(
+        inputs=current(keys.inputs),
+        next_inputs=following(keys.inputs),
+        states=current(keys.states),
+        next_states=following(keys.states),
+        next_alive={"alive": alive},
+        actions=current(keys.actions),
+        next_actions=following(keys.actions),
+        rewards=current(keys.rewards),
+    )

@@ -1,0 +1,286 @@
+"""Manager: builds CTs and CDPs from ``ct_settings``, runs the agents, logs and checkpoints."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import multiprocessing as mp
+import os
+import queue
+import signal
+import threading
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from flare.common.metrics import MetricsLogger
+from flare.framework.agent import Agent
+from flare.framework.agent_helper import CDPChannel
+from flare.framework.computation_data_processor import ComputationDataProcessor
+from flare.framework.computation_task import ComputationTask
+from flare.framework.reports import AgentFailed, AgentFinished, GameRecord
+from flare.framework.settings import CTSettings, LogSettings
+
+logger = logging.getLogger(__name__)
+
+
+class TrainingError(RuntimeError):
+    """An agent, an environment or an algorithm failed; the message holds its traceback."""
+
+
+class Manager:
+    """Runs agents in parallel processes against shared ComputationTasks.
+
+    Args:
+        ct_settings: ``{ct_name: dict(algorithm=..., agent_helper=..., **helper settings)}``.
+        log_settings: see ``LogSettings`` (``log_dir``, ``model_dir``, ``load_model``, ...).
+
+    After ``start()`` returns, ``stats`` holds one ``GameRecord`` per finished game.
+    """
+
+    def __init__(
+        self, ct_settings: dict[str, dict[str, Any]], log_settings: dict[str, Any] | None = None
+    ) -> None:
+        if not isinstance(ct_settings, dict) or not ct_settings:
+            raise ValueError("ct_settings must be a non-empty dict {ct_name: settings}")
+        self.settings = {name: CTSettings.from_dict(name, s) for name, s in ct_settings.items()}
+        self.log_settings = LogSettings.from_dict(log_settings)
+        self.cts = {name: ComputationTask(name, s.algorithm) for name, s in self.settings.items()}
+        self.agents: list[Agent] = []
+        self.stats: list[GameRecord] = []
+        self.stopped_by_signal: str | None = None
+        self._signal_received: int | None = None
+        self._started = False
+        load_dir = self.log_settings.load_dir()
+        if load_dir is not None:
+            self.load_model(load_dir)
+
+    # ----- agents -------------------------------------------------------------------------
+    def add_agent(self, agent: Agent) -> None:
+        if not isinstance(agent, Agent):
+            raise TypeError(f"add_agent needs a flare Agent, got {type(agent).__name__}")
+        if self._started:
+            raise RuntimeError("agents must be added before start()")
+        if any(a is agent for a in self.agents):
+            raise ValueError(f"agent {agent.id} was already added")
+        agent.id = len(self.agents)
+        self.agents.append(agent)
+
+    def add_agents(self, agents: Iterable[Agent]) -> None:
+        for agent in agents:
+            self.add_agent(agent)
+
+    # ----- checkpoints --------------------------------------------------------------------
+    def save_model(self, model_dir: str | Path | None = None) -> list[Path]:
+        """Save every CT's algorithm (model and optimizer) to ``model_dir/<ct>.pt``."""
+        directory = Path(model_dir or self.log_settings.model_dir or ".")
+        directory.mkdir(parents=True, exist_ok=True)
+        saved = []
+        for name, ct in self.cts.items():
+            path = directory / f"{name}.pt"
+            tmp = path.with_suffix(".pt.tmp")
+            torch.save({"ct": name, "games": len(self.stats), "algorithm": ct.state_dict()}, tmp)
+            os.replace(tmp, path)  # never leave a half-written checkpoint
+            saved.append(path)
+        return saved
+
+    def load_model(self, model_dir: str | Path) -> None:
+        directory = Path(model_dir)
+        for name, ct in self.cts.items():
+            path = directory / f"{name}.pt"
+            if not path.exists():
+                raise FileNotFoundError(f"no checkpoint for CT {name!r}: {path} does not exist")
+            checkpoint = torch.load(path, map_location=ct.alg.device, weights_only=True)
+            ct.load_state_dict(checkpoint["algorithm"])
+            logger.info("loaded CT %r from %s", name, path)
+
+    # ----- running ------------------------------------------------------------------------
+    def _check_ready(self) -> None:
+        if self._started:
+            raise RuntimeError("a Manager runs once; build a new one for another run")
+        if not self.agents:
+            raise RuntimeError("no agents: call add_agent()/add_agents() before start()")
+        for agent in self.agents:
+            if agent._env_factory is None:
+                raise RuntimeError(f"agent {agent.id} has no environment: call agent.set_env()")
+        for name, settings in self.settings.items():
+            if settings.num_agents is not None and len(self.agents) > settings.num_agents:
+                raise ValueError(
+                    f"ct_settings[{name!r}]['num_agents'] is {settings.num_agents} but "
+                    f"{len(self.agents)} agents were added"
+                )
+
+    def start(self) -> None:
+        """Run every agent to the end of its games (or until Ctrl-C / SIGTERM / a failure).
+
+        Raises ``TrainingError`` with the original traceback if an agent, its environment or
+        an algorithm fails; the other agents are stopped first and no process is left behind.
+        """
+        self._check_ready()
+        self._started = True
+        ctx = mp.get_context("fork")  # agents may hold lambdas (e.g. reward shaping)
+        stop_event = ctx.Event()
+        reports: mp.Queue = ctx.Queue()
+        cdps = {
+            name: ComputationDataProcessor(self.cts[name], s.batch_wait_s)
+            for name, s in self.settings.items()
+        }
+        metrics = MetricsLogger(
+            self.log_settings.log_dir, self.log_settings.print_interval_s, self.log_settings.window
+        )
+        self._start_time = metrics.start
+        processes: dict[int, mp.process.BaseProcess] = {}
+        previous_handlers = self._install_signal_handlers()
+        failure: str | None = None
+        try:
+            for agent in self.agents:
+                agent.helpers = {}
+                agent_ends = []
+                for name, settings in self.settings.items():
+                    end = cdps[name].connect(agent.id)
+                    agent_ends.append(end)
+                    helper = settings.agent_helper(name, CDPChannel(end), **settings.helper_kwargs)
+                    helper.bind(self.cts[name].keys, seed=agent.id)
+                    agent.add_agent_helper(helper)
+                process = ctx.Process(
+                    target=agent.run,
+                    args=(stop_event, reports),
+                    name=f"flare-agent-{agent.id}",
+                    daemon=True,
+                )
+                process.start()
+                processes[agent.id] = process
+                for end in agent_ends:  # the agent's process owns them now
+                    end.close()
+            for cdp in cdps.values():
+                cdp.start()
+            failure = self._supervise(processes, reports, cdps, metrics)
+        finally:
+            stop_event.set()
+            failure = self._shutdown(processes, reports, cdps, metrics) or failure
+            self._restore_signal_handlers(previous_handlers)
+            metrics.maybe_print(force=True)
+            metrics.close()
+            if self.log_settings.model_dir:
+                for path in self.save_model():
+                    logger.info("saved %s", path)
+        if self._signal_received is not None:
+            self.stopped_by_signal = signal.Signals(self._signal_received).name
+            logger.warning("stopped by %s after %d games", self.stopped_by_signal, len(self.stats))
+        if failure:
+            raise TrainingError(failure)
+
+    def _supervise(
+        self,
+        processes: dict[int, mp.process.BaseProcess],
+        reports: mp.Queue,
+        cdps: dict[str, ComputationDataProcessor],
+        metrics: MetricsLogger,
+    ) -> str | None:
+        """Collect reports until every agent is done; returns a failure message, if any."""
+        running = set(processes)
+        while running:
+            if self._signal_received is not None:
+                return None
+            try:
+                report = reports.get(timeout=0.1)
+            except queue.Empty:
+                report = None
+            if report is not None:
+                failure = self._handle_report(report, running, metrics)
+                if failure:
+                    return failure
+            for cdp in cdps.values():
+                if cdp.error:
+                    return cdp.error
+            dead = [aid for aid in running if not processes[aid].is_alive()]
+            if dead:
+                # A process flushes its reports before it exits: read them all, then judge.
+                while True:
+                    try:
+                        failure = self._handle_report(reports.get_nowait(), running, metrics)
+                    except queue.Empty:
+                        break
+                    if failure:
+                        return failure
+                for agent_id in dead:
+                    if agent_id in running:
+                        code = processes[agent_id].exitcode
+                        return f"agent {agent_id} died without reporting (exit code {code})"
+            metrics.maybe_print()
+        return None
+
+    def _handle_report(
+        self, report: object, running: set[int], metrics: MetricsLogger
+    ) -> str | None:
+        if isinstance(report, GameRecord):
+            record = dataclasses.replace(
+                report, game=len(self.stats), wall_s=report.finished_at - self._start_time
+            )
+            self.stats.append(record)
+            metrics.record(record)
+            interval = self.log_settings.model_save_interval
+            if interval and len(self.stats) % interval == 0:
+                self.save_model()
+        elif isinstance(report, AgentFinished):
+            running.discard(report.agent)
+        elif isinstance(report, AgentFailed):
+            running.discard(report.agent)
+            return f"agent {report.agent} failed:\n{report.traceback}"
+        return None
+
+    def _shutdown(
+        self,
+        processes: dict[int, mp.process.BaseProcess],
+        reports: mp.Queue,
+        cdps: dict[str, ComputationDataProcessor],
+        metrics: MetricsLogger,
+    ) -> str | None:
+        """Let agents finish their step, then make sure no process is left; stop the CDPs."""
+        failure = None
+        deadline = time.monotonic() + self.log_settings.stop_timeout_s
+        running = {aid for aid, p in processes.items() if p.is_alive()}
+        while any(p.is_alive() for p in processes.values()) and time.monotonic() < deadline:
+            try:  # keep draining, so no agent blocks on a full queue
+                report = reports.get(timeout=0.05)
+                failure = failure or self._handle_report(report, running, metrics)
+            except queue.Empty:
+                pass
+        for process in processes.values():
+            if process.is_alive():
+                logger.warning("agent process %s did not stop in time; terminating", process.name)
+                process.terminate()
+        for process in processes.values():
+            process.join(2.0)
+            if process.is_alive():
+                process.kill()
+                process.join()
+        while True:  # records that arrived during the stop still count
+            try:
+                report = reports.get_nowait()
+            except (queue.Empty, OSError, ValueError):
+                break
+            failure = failure or self._handle_report(report, running, metrics)
+        reports.close()
+        for cdp in cdps.values():
+            cdp.stop()
+            failure = failure or cdp.error
+        return failure
+
+    def _install_signal_handlers(self) -> dict[int, Any]:
+        if threading.current_thread() is not threading.main_thread():
+            return {}
+        self._signal_received = None
+
+        def on_signal(signum: int, frame: object) -> None:
+            self._signal_received = signum
+
+        return {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    @staticmethod
+    def _restore_signal_handlers(previous: dict[int, Any]) -> None:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -1,0 +1,34 @@
+"""What agent processes report to the Manager."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class GameRecord:
+    """One finished game. ``game`` and ``wall_s`` are filled in by the Manager on arrival.
+
+    ``return_`` is the sum of the environment's rewards before any reward shaping;
+    ``cost`` is the mean learning cost over the game's learning steps (None if none).
+    """
+
+    agent: int
+    return_: float
+    length: int
+    success: bool
+    cost: float | None
+    finished_at: float
+    game: int = -1
+    wall_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class AgentFinished:
+    agent: int
+
+
+@dataclass(frozen=True)
+class AgentFailed:
+    agent: int
+    traceback: str

@@ -1,0 +1,112 @@
+"""Typed forms of the Manager's ``ct_settings`` and ``log_settings`` dicts."""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from flare.framework.agent_helper import AgentHelper
+from flare.framework.algorithm import Algorithm
+
+
+@dataclass
+class CTSettings:
+    """One ComputationTask: its algorithm, the helper each agent gets, and batching.
+
+    Keys of the settings dict other than these fields are passed to the helper's
+    constructor (e.g. ``sample_interval``, ``buffer_capacity``).
+    """
+
+    algorithm: Algorithm
+    agent_helper: type[AgentHelper]
+    num_agents: int | None = None
+    batch_wait_s: float = 0.01
+    helper_kwargs: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, name: str, settings: dict[str, Any]) -> CTSettings:
+        if not isinstance(settings, dict):
+            raise TypeError(f"ct_settings[{name!r}] must be a dict, got {type(settings).__name__}")
+        own = {f.name for f in fields(cls)} - {"helper_kwargs"}
+        missing = [k for k in ("algorithm", "agent_helper") if k not in settings]
+        if missing:
+            raise ValueError(f"ct_settings[{name!r}] lacks {', '.join(missing)}")
+        helper = settings["agent_helper"]
+        if not (isinstance(helper, type) and issubclass(helper, AgentHelper)):
+            raise TypeError(
+                f"ct_settings[{name!r}]['agent_helper'] must be an AgentHelper class, "
+                f"got {helper!r}"
+            )
+        if not isinstance(settings["algorithm"], Algorithm):
+            raise TypeError(
+                f"ct_settings[{name!r}]['algorithm'] must be a flare Algorithm, "
+                f"got {type(settings['algorithm']).__name__}"
+            )
+        helper_kwargs = {k: v for k, v in settings.items() if k not in own}
+        accepted = set(inspect.signature(helper.__init__).parameters) - {"self", "name", "channel"}
+        unknown = sorted(set(helper_kwargs) - accepted)
+        if unknown:
+            raise ValueError(
+                f"ct_settings[{name!r}]: unknown setting(s) {unknown}; {helper.__name__} accepts "
+                f"{sorted(accepted)} and the CT accepts {sorted(own)}"
+            )
+        num_agents = settings.get("num_agents")
+        if num_agents is not None and num_agents < 1:
+            raise ValueError(f"ct_settings[{name!r}]['num_agents'] must be >= 1, got {num_agents}")
+        return cls(
+            algorithm=settings["algorithm"],
+            agent_helper=helper,
+            num_agents=num_agents,
+            batch_wait_s=float(settings.get("batch_wait_s", 0.01)),
+            helper_kwargs=helper_kwargs,
+        )
+
+
+@dataclass
+class LogSettings:
+    """Where and how often the Manager reports and checkpoints.
+
+    Attributes:
+        log_dir: append every finished game to ``log_dir/games.csv``.
+        print_interval_s: seconds between progress lines; 0 turns them off.
+        window: games averaged for the progress line's mean return.
+        model_dir: save each CT's algorithm to ``model_dir/<ct name>.pt``.
+        model_save_interval: also save every this many games (0: only when the run ends).
+        load_model: before training, load from ``model_dir`` (True) or from this directory.
+        stop_timeout_s: how long agents get to finish their step when the run stops.
+    """
+
+    log_dir: str | None = None
+    print_interval_s: float = 10.0
+    window: int = 100
+    model_dir: str | None = None
+    model_save_interval: int = 0
+    load_model: bool | str = False
+    stop_timeout_s: float = 5.0
+
+    @classmethod
+    def from_dict(cls, settings: dict[str, Any] | None) -> LogSettings:
+        settings = dict(settings or {})
+        valid = {f.name for f in fields(cls)}
+        unknown = sorted(set(settings) - valid)
+        if unknown:
+            raise ValueError(f"log_settings: unknown key(s) {unknown}; valid keys: {sorted(valid)}")
+        parsed = cls(**settings)
+        if parsed.window < 1:
+            raise ValueError(f"log_settings['window'] must be >= 1, got {parsed.window}")
+        if parsed.model_save_interval < 0:
+            raise ValueError("log_settings['model_save_interval'] must be >= 0")
+        if parsed.model_save_interval and not parsed.model_dir:
+            raise ValueError("log_settings['model_save_interval'] needs a 'model_dir'")
+        if parsed.load_model is True and not parsed.model_dir:
+            raise ValueError("log_settings['load_model']=True needs a 'model_dir' to load from")
+        return parsed
+
+    def load_dir(self) -> Path | None:
+        if self.load_model is False or self.load_model is None:
+            return None
+        if self.load_model is True:
+            return Path(self.model_dir) if self.model_dir else None
+        return Path(self.load_model)

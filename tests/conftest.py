@@ -1,0 +1,60 @@
+"""Shared fakes: an algorithm whose outputs are known functions of its inputs."""
+
+from __future__ import annotations
+
+import os
+
+import psutil
+import pytest
+import torch
+import torch.nn as nn
+
+from flare.framework.algorithm import Algorithm, Model
+
+
+class EchoModel(Model):
+    """``sensor`` of shape [2]; one trainable scalar so optimizers have something to step."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.scale = nn.Parameter(torch.ones(1))
+
+    def get_input_specs(self):
+        return [("sensor", dict(shape=[2]))]
+
+    def get_action_specs(self):
+        return [("action", dict(shape=[1], dtype="int64"))]
+
+
+class EchoAlgorithm(Algorithm):
+    """action = round(sum(sensor)); cost = reward + sensor[0] (so routing can be checked)."""
+
+    def predict(self, inputs, states):
+        return {"action": inputs["sensor"].sum(-1, keepdim=True).round().long()}, states
+
+    def learn(
+        self, inputs, next_inputs, states, next_states, next_alive, actions, next_actions, rewards
+    ):
+        cost = rewards["reward"] + inputs["sensor"][:, :1] + 0 * self.model.scale
+        return {"cost": cost}
+
+
+class FailingAlgorithm(EchoAlgorithm):
+    def learn(self, *args, **kwargs):
+        raise ValueError("simulated bug in learn()")
+
+
+@pytest.fixture
+def echo_alg() -> EchoAlgorithm:
+    return EchoAlgorithm(EchoModel())
+
+
+@pytest.fixture
+def no_stray_processes():
+    """Fails the test if it leaves child processes behind."""
+    me = psutil.Process(os.getpid())
+    before = {p.pid for p in me.children(recursive=True)}
+    yield
+    leftover = [p for p in me.children(recursive=True) if p.pid not in before]
+    gone, alive = psutil.wait_procs(leftover, timeout=3)
+    assert not alive, f"stray processes left behind: {[p.pid for p in alive]}"

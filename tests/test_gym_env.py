@@ -1,0 +1,83 @@
+import numpy as np
+import pytest
+
+import flare.testing  # noqa: F401  (registers flare/PatternImage-v0)
+from flare.framework.env import GymEnv, GymEnvImage
+
+
+def test_observation_and_action_dims():
+    env = GymEnv("CartPole-v0")
+    assert env.observation_dims() == {"sensor": (4,)}
+    assert env.action_dims() == {"action": 2}
+    obs = env.reset()
+    assert obs["sensor"].dtype == np.float32 and obs["sensor"].shape == (4,)
+
+
+def test_time_out_is_not_a_game_over():
+    env = GymEnv("CartPole-v0", seed=0, max_episode_steps=3)
+    env.reset()
+    results = [env.step({"action": np.array([t % 2])}) for t in range(3)]
+    assert [r[2] for r in results] == [0, 0, 0]  # never a game over
+    assert env.time_out()
+    assert results[-1][1]["reward"].tolist() == [1.0]
+    with pytest.raises(RuntimeError, match="reset"):
+        env.step({"action": np.array([0])})
+    env.reset()
+    assert not env.time_out()
+
+
+def test_pole_falling_is_a_failure():
+    env = GymEnv("CartPole-v0", seed=0)
+    env.reset()
+    game_over = 0
+    for _ in range(200):
+        _, _, game_over = env.step({"action": np.array([1])})  # always push right: it falls
+        if game_over:
+            break
+    assert game_over == -1
+    assert not env.time_out()
+
+
+def test_actrep_repeats_and_sums_rewards():
+    env = GymEnv("CartPole-v0", seed=0)
+    env.reset()
+    _, rewards, _ = env.step({"action": np.array([0])}, actrep=3)
+    assert rewards["reward"].tolist() == [3.0]
+
+
+def test_seeded_reset_is_reproducible():
+    first = GymEnv("CartPole-v0", seed=7).reset()["sensor"]
+    second = GymEnv("CartPole-v0", seed=7).reset()["sensor"]
+    np.testing.assert_array_equal(first, second)
+
+
+def test_bad_actions_are_clear_errors():
+    env = GymEnv("CartPole-v0", seed=0)
+    env.reset()
+    with pytest.raises(ValueError, match="outside 0..1"):
+        env.step({"action": np.array([2])})
+    with pytest.raises(KeyError, match="action"):
+        env.step({"move": np.array([0])})
+
+
+def test_gym_env_image_gray_stack():
+    env = GymEnvImage("flare/PatternImage-v0", contexts=4, height=84, width=84, gray=True)
+    assert env.observation_dims() == {"sensor": (4, 84, 84)}
+    obs = env.reset()["sensor"]
+    assert obs.shape == (4, 84, 84) and obs.dtype == np.float32
+    assert obs.min() >= 0.0 and obs.max() <= 1.0
+    for _ in range(2):
+        obs, _, _ = env.step({"action": np.array([0])})
+    frames = obs["sensor"]
+    # oldest first: two zero-padded frames, then frames t=1 (value 10) and t=2 (value 20)
+    np.testing.assert_allclose(frames[:, 0, 0], [0, 0, 10 / 255, 20 / 255], atol=1 / 255)
+
+
+def test_gym_env_image_colour_is_channels_first():
+    env = GymEnvImage("flare/PatternImage-v0", contexts=2, height=10, width=12, gray=False)
+    assert env.observation_dims() == {"sensor": (6, 10, 12)}
+    env.reset()
+    obs, _, _ = env.step({"action": np.array([1])})
+    frames = obs["sensor"]
+    assert frames.shape == (6, 10, 12)
+    np.testing.assert_allclose(frames[3:, 5, 5], [10 / 255] * 3, atol=1e-6)  # newest frame, RGB
