@@ -21,11 +21,12 @@ install: $(STAMP)
 
 # The main job: the seed's CartPole actor-critic, 16 agents, then its reward curve.
 demo: $(STAMP)
-	$(PY) examples/ac_example.py --num-games $(DEMO_GAMES) --log-dir runs/demo
+	$(PY) examples/ac_example.py --num-games $(DEMO_GAMES) --log-dir runs/demo --model-dir runs/demo
 	$(VENV)/bin/flare plot runs/demo --threshold 195
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check flare tests
 
 # Every check: lint, then the whole test suite.
 test: lint

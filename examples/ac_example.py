@@ -17,6 +17,7 @@ if __name__ == '__main__':
     parser = argparse.ArgumentParser(description="The seed's CartPole actor-critic")
     parser.add_argument("--num-games", type=int, default=8000, help="games per agent")
     parser.add_argument("--log-dir", help="append every finished game to LOG_DIR/games.csv")
+    parser.add_argument("--model-dir", help="save the model to MODEL_DIR/RL.pt when the run ends")
     args = parser.parse_args()
 
     game = "CartPole-v0"
@@ -65,6 +66,7 @@ if __name__ == '__main__':
     }
 
     # 4. Create Manager that handles the running of the whole pipeline
-    manager = Manager(ct_settings, log_settings=dict(log_dir=args.log_dir))
+    log_settings = dict(log_dir=args.log_dir, model_dir=args.model_dir)
+    manager = Manager(ct_settings, log_settings)
     manager.add_agents(agents)
     manager.start()

@@ -22,7 +22,7 @@ def _plot(args: argparse.Namespace) -> int:
         else:
             print(
                 f"mean return over the last {args.window} games reached {args.threshold:g} "
-                f"at game {hit + 1} ({log.wall_s[hit]:.1f} s)"
+                f"after {hit + 1} games ({log.wall_s[hit]:.1f} s)"
             )
     return 0
 

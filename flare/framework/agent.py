@@ -192,6 +192,7 @@ class Agent(ABC):
     def run(self, stop_event: Event, reports: Queue) -> None:
         """Entry point of the agent's process: play ``num_games`` games, report each one."""
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the Manager coordinates Ctrl-C
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the Manager's handler, if forked
         self._stop_event = stop_event
         try:
             if self._env_factory is None:

@@ -52,6 +52,7 @@ class Manager:
         self.agents: list[Agent] = []
         self.stats: list[GameRecord] = []
         self.stopped_by_signal: str | None = None
+        self.reached_target = False
         self._signal_received: int | None = None
         self._started = False
         load_dir = self.log_settings.load_dir()
@@ -113,8 +114,11 @@ class Manager:
                     f"{len(self.agents)} agents were added"
                 )
 
-    def start(self) -> None:
+    def start(self, stop_at_mean_return: float | None = None) -> None:
         """Run every agent to the end of its games (or until Ctrl-C / SIGTERM / a failure).
+
+        With ``stop_at_mean_return``, the run also stops as soon as the mean return of the
+        last ``window`` games (a full window) reaches it; ``reached_target`` then says so.
 
         Raises ``TrainingError`` with the original traceback if an agent, its environment or
         an algorithm fails; the other agents are stopped first and no process is left behind.
@@ -157,7 +161,7 @@ class Manager:
                     end.close()
             for cdp in cdps.values():
                 cdp.start()
-            failure = self._supervise(processes, reports, cdps, metrics)
+            failure = self._supervise(processes, reports, cdps, metrics, stop_at_mean_return)
         finally:
             stop_event.set()
             failure = self._shutdown(processes, reports, cdps, metrics) or failure
@@ -179,11 +183,19 @@ class Manager:
         reports: mp.Queue,
         cdps: dict[str, ComputationDataProcessor],
         metrics: MetricsLogger,
+        stop_at_mean_return: float | None,
     ) -> str | None:
         """Collect reports until every agent is done; returns a failure message, if any."""
         running = set(processes)
         while running:
             if self._signal_received is not None:
+                return None
+            if (
+                stop_at_mean_return is not None
+                and len(metrics.returns) == metrics.returns.maxlen
+                and metrics.mean_return >= stop_at_mean_return
+            ):
+                self.reached_target = True
                 return None
             try:
                 report = reports.get(timeout=0.1)
@@ -199,13 +211,9 @@ class Manager:
             dead = [aid for aid in running if not processes[aid].is_alive()]
             if dead:
                 # A process flushes its reports before it exits: read them all, then judge.
-                while True:
-                    try:
-                        failure = self._handle_report(reports.get_nowait(), running, metrics)
-                    except queue.Empty:
-                        break
-                    if failure:
-                        return failure
+                failure = self._drain(reports, running, metrics)
+                if failure:
+                    return failure
                 for agent_id in dead:
                     if agent_id in running:
                         code = processes[agent_id].exitcode
@@ -231,6 +239,16 @@ class Manager:
             running.discard(report.agent)
             return f"agent {report.agent} failed:\n{report.traceback}"
         return None
+
+    def _drain(self, reports: mp.Queue, running: set[int], metrics: MetricsLogger) -> str | None:
+        """Handle every report already queued; returns the first failure among them."""
+        failure = None
+        while True:
+            try:
+                report = reports.get_nowait()
+            except queue.Empty:
+                return failure
+            failure = failure or self._handle_report(report, running, metrics)
 
     def _shutdown(
         self,
@@ -258,12 +276,8 @@ class Manager:
             if process.is_alive():
                 process.kill()
                 process.join()
-        while True:  # records that arrived during the stop still count
-            try:
-                report = reports.get_nowait()
-            except (queue.Empty, OSError, ValueError):
-                break
-            failure = failure or self._handle_report(report, running, metrics)
+        # records that arrived during the stop still count
+        failure = failure or self._drain(reports, running, metrics)
         reports.close()
         for cdp in cdps.values():
             cdp.stop()
