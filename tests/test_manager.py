@@ -83,11 +83,7 @@ def test_progress_line_reports_games_return_speed_and_cost():
     stream = io.StringIO()
     metrics = MetricsLogger(print_interval_s=1, window=2, stream=stream)
     for i, ret in enumerate([1.0, 3.0, 5.0]):
-        metrics.record(
-            GameRecord(
-                agent=0, return_=ret, length=10, success=False, cost=0.5, finished_at=0.0, game=i
-            )
-        )
+        metrics.record(GameRecord(agent=0, return_=ret, length=10, success=False, cost=0.5, game=i))
     metrics.maybe_print(force=True)
     line = stream.getvalue()
     assert "games 3" in line and "mean return (last 2) 4.00" in line

@@ -8,7 +8,6 @@ It never touches tensors.
 from __future__ import annotations
 
 import signal
-import time
 import traceback
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -169,7 +168,6 @@ class Agent(ABC):
             length=self._game_length,
             success=game_over > 0,
             cost=float(np.mean(self._game_costs)) if self._game_costs else None,
-            finished_at=time.time(),
         )
 
     @abstractmethod

@@ -226,7 +226,7 @@ class Manager:
     ) -> str | None:
         if isinstance(report, GameRecord):
             record = dataclasses.replace(
-                report, game=len(self.stats), wall_s=report.finished_at - self._start_time
+                report, game=len(self.stats), wall_s=time.time() - self._start_time
             )
             self.stats.append(record)
             metrics.record(record)

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class GameRecord:
-    """One finished game. ``game`` and ``wall_s`` are filled in by the Manager on arrival.
+    """One finished game. ``game`` (arrival order) and ``wall_s`` (seconds since ``start()``
+    when it arrived) are filled in by the Manager, so both grow together.
 
     ``return_`` is the sum of the environment's rewards before any reward shaping;
     ``cost`` is the mean learning cost over the game's learning steps (None if none).
@@ -18,7 +19,6 @@ class GameRecord:
     length: int
     success: bool
     cost: float | None
-    finished_at: float
     game: int = -1
     wall_s: float = 0.0
 
