@@ -9,7 +9,7 @@ TORCH ?= torch==2.13.0
 TORCH_PIP_ARGS ?=
 DEMO_GAMES ?= 400
 
-.PHONY: install demo test lint check clean
+.PHONY: install demo test lint check clean proto
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -24,9 +24,13 @@ demo: $(STAMP)
 	$(PY) examples/ac_example.py --num-games $(DEMO_GAMES) --log-dir runs/demo --model-dir runs/demo
 	$(VENV)/bin/flare plot runs/demo --threshold 195
 
+# Regenerate the committed Python stubs from protos/ (a test fails when they are stale).
+proto: $(STAMP)
+	$(PY) scripts/run_codegen.py
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check flare tests
+	$(VENV)/bin/ruff format --check flare tests scripts
 
 # Every check: lint, then the whole test suite.
 test: lint

@@ -16,6 +16,7 @@ from gymnasium.wrappers import (
 )
 
 from flare.framework.env import FAILURE, SUCCESS, ActionDict, Env, ObservationDict, RewardDict
+from flare.framework.env_spec import ArraySpec, Continuous, Discrete, EnvSpec
 
 SENSOR = "sensor"
 ACTION = "action"
@@ -72,6 +73,27 @@ class GymEnv(Env):
 
     def _observations(self, obs: np.ndarray) -> ObservationDict:
         return {SENSOR: np.asarray(obs, dtype=np.float32)}
+
+    def spec(self) -> EnvSpec:
+        space = self._env.action_space
+        if isinstance(space, spaces.Discrete):
+            action = ArraySpec(ACTION, np.dtype(np.int64), (1,), Discrete(int(space.n)))
+        else:
+            bounds = Continuous(
+                tuple(float(x) for x in space.low.reshape(-1)),
+                tuple(float(x) for x in space.high.reshape(-1)),
+            )
+            action = ArraySpec(ACTION, np.dtype(np.float32), tuple(space.shape), bounds)
+        gym_spec = self._env.spec
+        limit = gym_spec.max_episode_steps if gym_spec is not None else None
+        return EnvSpec(
+            observations=(
+                ArraySpec(SENSOR, np.dtype(np.float32), self.observation_dims()[SENSOR]),
+            ),
+            actions=(action,),
+            reward_names=(REWARD,),
+            max_episode_steps=int(limit or 0),
+        )
 
     def reset(self) -> ObservationDict:
         obs, _ = self._env.reset(seed=self._seed)

@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from flare.framework.env_spec import ArraySpec, Discrete, EnvSpec
+
 ObservationDict = dict[str, np.ndarray]
 ActionDict = dict[str, Any]
 RewardDict = dict[str, np.ndarray]
@@ -48,6 +50,24 @@ class Env(ABC):
     @abstractmethod
     def time_out(self) -> bool:
         """Whether the last step ended the episode by its step limit (not a game over)."""
+
+    def spec(self) -> EnvSpec:
+        """The typed spec a simulator server publishes.
+
+        By default: float32 observations of ``observation_dims()`` and, for each entry of
+        ``action_dims()``, a discrete int64 action of shape [1]. Override it for other
+        dtypes, continuous or language actions, more reward signals or a step limit.
+        """
+        return EnvSpec(
+            observations=tuple(
+                ArraySpec(name, np.dtype(np.float32), tuple(shape))
+                for name, shape in self.observation_dims().items()
+            ),
+            actions=tuple(
+                ArraySpec(name, np.dtype(np.int64), (1,), Discrete(int(n)))
+                for name, n in self.action_dims().items()
+            ),
+        )
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release the environment's resources."""

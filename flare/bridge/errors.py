@@ -1,0 +1,26 @@
+"""The one exception type for wire errors, on both sides of the bridge."""
+
+from __future__ import annotations
+
+import grpc
+
+
+class SimulatorError(Exception):
+    """A simulator call failed with a gRPC status; ``code`` says which, the message why."""
+
+    def __init__(self, code: grpc.StatusCode, message: str) -> None:
+        super().__init__(f"{code.name}: {message}")
+        self.code = code
+        self.message = message
+
+    @classmethod
+    def from_rpc_error(cls, error: grpc.RpcError) -> SimulatorError:
+        return cls(error.code(), error.details() or "")
+
+
+def invalid(message: str) -> SimulatorError:
+    return SimulatorError(grpc.StatusCode.INVALID_ARGUMENT, message)
+
+
+def precondition(message: str) -> SimulatorError:
+    return SimulatorError(grpc.StatusCode.FAILED_PRECONDITION, message)

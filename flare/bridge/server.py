@@ -1,0 +1,348 @@
+"""Serve any FLARE ``Env`` as a gRPC simulator (``flare.simulator.v1.Simulator``)."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import signal
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent import futures
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from flare.bridge.errors import SimulatorError, invalid, precondition
+from flare.bridge.session import Session
+from flare.bridge.specs import spec_to_proto
+from flare.framework.env import Env
+from flare.simulator.v1 import simulator_pb2 as pb
+from flare.simulator.v1 import simulator_pb2_grpc as pb_grpc
+
+logger = logging.getLogger(__name__)
+
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["Simulator"].full_name
+EnvFactory = Callable[..., Env]
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """Limits of one simulator server.
+
+    Attributes:
+        max_sessions: open sessions at once; one more is RESOURCE_EXHAUSTED.
+        idle_timeout_s: a session unused this long is closed (a vanished client never
+            leaks an env); 0 disables it.
+        max_message_bytes: the largest message received or sent.
+        max_workers: threads serving calls.
+    """
+
+    max_sessions: int = 64
+    idle_timeout_s: float = 300.0
+    max_message_bytes: int = 64 * 1024 * 1024
+    max_workers: int = 16
+
+
+class SimulatorServicer(pb_grpc.SimulatorServicer):
+    """Hosts many sessions, each an Env made by ``env_factory(**config, seed=...)``."""
+
+    def __init__(self, env_factory: EnvFactory, settings: ServerSettings) -> None:
+        self.env_factory = env_factory
+        self.settings = settings
+        self._sessions: dict[str, Session] = {}
+        self._lock = threading.Lock()
+
+    # ----- sessions -----------------------------------------------------------------------
+    def open(self, request: pb.OpenSessionRequest) -> Session:
+        if request.protocol_version != pb.PROTOCOL_VERSION_1:
+            raise precondition(
+                f"protocol_version {request.protocol_version} is not supported; "
+                f"this server speaks {pb.PROTOCOL_VERSION_1} (PROTOCOL_VERSION_1)"
+            )
+        with self._lock:
+            if len(self._sessions) >= self.settings.max_sessions:
+                raise SimulatorError(
+                    grpc.StatusCode.RESOURCE_EXHAUSTED,
+                    f"this server already hosts its maximum of {self.settings.max_sessions} "
+                    "sessions; close one or use another server",
+                )
+            session_id = uuid.uuid4().hex
+            self._sessions[session_id] = None  # type: ignore[assignment]  # reserve the slot
+        try:
+            kwargs: dict[str, Any] = dict(request.config)
+            if request.HasField("seed"):
+                kwargs["seed"] = request.seed
+            try:
+                env = self.env_factory(**kwargs)
+            except (TypeError, ValueError, KeyError) as err:
+                raise invalid(f"config {dict(request.config)} was refused: {err}") from err
+            except Exception as err:  # noqa: BLE001 - e.g. an unknown game
+                raise invalid(
+                    f"could not build the environment: {type(err).__name__}: {err}"
+                ) from err
+            session = Session(session_id, env, env.spec())
+        except BaseException:
+            with self._lock:
+                self._sessions.pop(session_id, None)
+            raise
+        with self._lock:
+            self._sessions[session_id] = session
+        logger.info("opened session %s with config %s", session_id, dict(request.config))
+        return session
+
+    def get(self, session_id: str) -> Session:
+        with self._lock:
+            session = self._sessions.get(session_id)
+        if session is None:
+            raise SimulatorError(grpc.StatusCode.NOT_FOUND, f"no session {session_id!r}")
+        return session
+
+    def close(self, session_id: str) -> bool:
+        with self._lock:
+            session = self._sessions.pop(session_id, None)
+        if session is None:
+            return False
+        session.close()
+        logger.info("closed session %s", session_id)
+        return True
+
+    def close_all(self) -> None:
+        with self._lock:
+            ids = [sid for sid, s in self._sessions.items() if s is not None]
+        for session_id in ids:
+            self.close(session_id)
+
+    @property
+    def num_sessions(self) -> int:
+        with self._lock:
+            return len(self._sessions)
+
+    def reap_idle(self, now: float | None = None) -> list[str]:
+        """Close sessions unused for longer than the idle timeout; returns their ids."""
+        if self.settings.idle_timeout_s <= 0:
+            return []
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            idle = [
+                sid
+                for sid, s in self._sessions.items()
+                if s is not None and now - s.last_used > self.settings.idle_timeout_s
+            ]
+        for session_id in idle:
+            logger.warning(
+                "closing session %s: idle for %.0fs", session_id, self.settings.idle_timeout_s
+            )
+            self.close(session_id)
+        return idle
+
+    # ----- RPCs ---------------------------------------------------------------------------
+    def OpenSession(self, request, context):  # noqa: N802 - gRPC names
+        with _status(context):
+            session = self.open(request)
+            return pb.OpenSessionResponse(session_id=session.id, spec=spec_to_proto(session.spec))
+
+    def CloseSession(self, request, context):  # noqa: N802
+        with _status(context):
+            if not self.close(request.session_id):
+                raise SimulatorError(
+                    grpc.StatusCode.NOT_FOUND, f"no session {request.session_id!r}"
+                )
+            return pb.CloseSessionResponse()
+
+    def GetSpec(self, request, context):  # noqa: N802
+        with _status(context):
+            return pb.GetSpecResponse(spec=spec_to_proto(self.get(request.session_id).spec))
+
+    def Reset(self, request, context):  # noqa: N802
+        with _status(context):
+            return self.get(request.session_id).reset()
+
+    def Step(self, request, context):  # noqa: N802
+        with _status(context):
+            return self.get(request.session_id).step(request)
+
+    def StepMany(self, request, context):  # noqa: N802
+        with _status(context):
+            ids = [step.session_id for step in request.steps]
+            if len(set(ids)) != len(ids):
+                raise invalid("StepMany: each session may appear once per call")
+            sessions = [self.get(sid) for sid in ids]  # all NOT_FOUND before any step
+            results = []
+            for index, (session, step) in enumerate(zip(sessions, request.steps, strict=True)):
+                try:
+                    results.append(session.step(step))
+                except SimulatorError as err:
+                    raise SimulatorError(err.code, f"steps[{index}]: {err.message}") from err
+            return pb.StepManyResponse(results=results)
+
+    def Session(self, request_iterator: Iterator[pb.SessionRequest], context) -> Iterator:  # noqa: N802
+        session: Session | None = None
+        try:
+            for request in request_iterator:
+                with _status(context):
+                    which = request.WhichOneof("request")
+                    if which == "open":
+                        if session is not None:
+                            raise precondition("this stream already has a session")
+                        session = self.open(request.open)
+                        response = pb.SessionResponse(
+                            open=pb.OpenSessionResponse(
+                                session_id=session.id, spec=spec_to_proto(session.spec)
+                            )
+                        )
+                    elif session is None:
+                        raise precondition("the first message of a stream must be `open`")
+                    elif which == "reset":
+                        response = pb.SessionResponse(reset=session.reset())
+                    elif which == "step":
+                        response = pb.SessionResponse(step=session.step(request.step))
+                    else:
+                        raise invalid("empty SessionRequest")
+                yield response
+        finally:
+            if session is not None:  # the stream ended: so does its session
+                self.close(session.id)
+
+
+class _status:
+    """Turn a SimulatorError into the call's gRPC status; never let the server die."""
+
+    def __init__(self, context: grpc.ServicerContext) -> None:
+        self.context = context
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        if exc is None:
+            return False
+        if isinstance(exc, SimulatorError):
+            self.context.abort(exc.code, exc.message)
+        if isinstance(exc, Exception) and not _is_abort(exc):
+            logger.exception("unexpected error in a simulator call")
+            self.context.abort(grpc.StatusCode.INTERNAL, f"{type(exc).__name__}: {exc}")
+        return False
+
+
+def _is_abort(exc: BaseException) -> bool:
+    # context.abort() raises an Exception with an empty message; let it through untouched
+    return type(exc).__name__ == "AbortError" or (type(exc) is Exception and not str(exc))
+
+
+class SimulatorServer:
+    """A running simulator server: its address, its servicer, and how to stop it."""
+
+    def __init__(
+        self, server: grpc.Server, servicer: SimulatorServicer, health_servicer, address: str
+    ) -> None:
+        self.server = server
+        self.servicer = servicer
+        self.health = health_servicer
+        self.address = address
+        self._stop_reaper = threading.Event()
+        self._reaper = threading.Thread(target=self._reap, name="flare-idle-reaper", daemon=True)
+        self._reaper.start()
+
+    @property
+    def port(self) -> int:
+        return int(self.address.rsplit(":", 1)[1])
+
+    def _reap(self) -> None:
+        timeout = self.servicer.settings.idle_timeout_s
+        interval = min(max(timeout / 4, 0.05), 5.0) if timeout > 0 else 5.0
+        while not self._stop_reaper.wait(interval):
+            self.servicer.reap_idle()
+
+    def stop(self, grace: float = 5.0) -> None:
+        """Graceful: report NOT_SERVING, let in-flight calls finish, then close every session."""
+        self.health.enter_graceful_shutdown()
+        self.server.stop(grace).wait()
+        self._stop_reaper.set()
+        self.servicer.close_all()
+
+    def wait(self) -> None:
+        self.server.wait_for_termination()
+
+
+def _is_loopback(host: str) -> bool:
+    host = host.strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def serve(
+    env_factory: EnvFactory,
+    address: str = "127.0.0.1:0",
+    *,
+    settings: ServerSettings | None = None,
+    insecure: bool = False,
+    block: bool = False,
+) -> SimulatorServer:
+    """Start a simulator server for ``env_factory`` and return it (port 0 picks a free port).
+
+    ``env_factory(**config, seed=...)`` builds one Env per session from the client's config
+    strings (``seed`` only when the client sends one). The server binds 127.0.0.1 by
+    default; another interface needs ``insecure=True`` until TLS and tokens are configured.
+    With ``block=True`` it serves until SIGINT/SIGTERM, then shuts down gracefully.
+    """
+    settings = settings or ServerSettings()
+    host = address.rsplit(":", 1)[0]
+    if not _is_loopback(host) and not insecure:
+        raise ValueError(
+            f"refusing to serve on {host!r} without TLS: bind 127.0.0.1, or pass insecure=True "
+            "(--insecure) if this network is trusted"
+        )
+    options = [
+        ("grpc.max_receive_message_length", settings.max_message_bytes),
+        ("grpc.max_send_message_length", settings.max_message_bytes),
+        ("grpc.so_reuseport", 0),
+    ]
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=settings.max_workers), options=options
+    )
+    servicer = SimulatorServicer(env_factory, settings)
+    pb_grpc.add_SimulatorServicer_to_server(servicer, server)
+    health_servicer = health.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        (
+            SERVICE_NAME,
+            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+            reflection.SERVICE_NAME,
+        ),
+        server,
+    )
+    port = server.add_insecure_port(address)
+    if port == 0:
+        raise OSError(f"could not bind {address}")
+    server.start()
+    for service in ("", SERVICE_NAME):
+        health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
+    running = SimulatorServer(server, servicer, health_servicer, f"{host}:{port}")
+    logger.info("simulator serving on %s", running.address)
+    if block:
+        _serve_until_signal(running)
+    return running
+
+
+def _serve_until_signal(server: SimulatorServer, grace: float = 5.0) -> None:
+    stop = threading.Event()
+    previous = {
+        sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)
+    }
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        server.stop(grace)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

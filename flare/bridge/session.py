@@ -1,0 +1,165 @@
+"""One environment instance on a simulator server: checks requests, steps the Env.
+
+This is the simulation side of the servicer, kept apart from gRPC so it can be tested
+and reasoned about on its own. Every problem is a ``SimulatorError`` with its status.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Mapping
+
+import grpc
+import numpy as np
+
+from flare.bridge.codec import TensorError, decode, dtype_to_proto, encode
+from flare.bridge.errors import SimulatorError, invalid, precondition
+from flare.framework.env import Env
+from flare.framework.env_spec import ArraySpec, Discrete, EnvSpec, Language
+from flare.simulator.v1 import simulator_pb2 as pb
+
+
+def _internal(what: str, err: BaseException) -> SimulatorError:
+    return SimulatorError(grpc.StatusCode.INTERNAL, f"{what} raised {type(err).__name__}: {err}")
+
+
+class Session:
+    """An Env plus the episode state the contract needs (reset before step, none after end)."""
+
+    def __init__(self, session_id: str, env: Env, spec: EnvSpec) -> None:
+        self.id = session_id
+        self.env = env
+        self.spec = spec
+        self.lock = threading.Lock()
+        self.last_used = time.monotonic()
+        self._episode_running = False
+        self._actions = {s.name: s for s in spec.actions}
+        self._observations = {s.name: s for s in spec.observations}
+
+    def touch(self) -> None:
+        self.last_used = time.monotonic()
+
+    def reset(self) -> pb.ResetResponse:
+        with self.lock:
+            self.touch()
+            try:
+                observations = self.env.reset()
+            except Exception as err:  # noqa: BLE001 - the user's env: report, never die
+                self._episode_running = False
+                raise _internal("the environment's reset()", err) from err
+            self._episode_running = True
+            return pb.ResetResponse(observations=self._encode_observations(observations))
+
+    def step(self, request: pb.StepRequest) -> pb.StepResponse:
+        actions = self.decode_actions(request.actions)
+        if request.actrep < 0:
+            raise invalid(f"actrep must be >= 0 (0 means 1), got {request.actrep}")
+        with self.lock:
+            self.touch()
+            if not self._episode_running:
+                raise precondition(
+                    f"session {self.id}: step before reset, or after the episode ended "
+                    "(game over or time-out); call Reset first"
+                )
+            try:
+                observations, rewards, game_over = self.env.step(actions, request.actrep or 1)
+                time_out = bool(self.env.time_out())
+            except Exception as err:  # noqa: BLE001
+                self._episode_running = False
+                raise _internal("the environment's step()", err) from err
+            if game_over not in (-1, 0, 1):
+                self._episode_running = False
+                raise SimulatorError(
+                    grpc.StatusCode.INTERNAL, f"the environment returned game_over={game_over!r}"
+                )
+            if game_over != 0 or time_out:
+                self._episode_running = False
+            return pb.StepResponse(
+                observations=self._encode_observations(observations),
+                rewards=self._encode_rewards(rewards),
+                game_over=int(game_over),
+                time_out=time_out,
+            )
+
+    def decode_actions(self, tensors: Mapping[str, pb.Tensor]) -> dict[str, np.ndarray]:
+        """Check every action against the spec (name, dtype, shape, range) and decode it."""
+        unknown = sorted(set(tensors) - set(self._actions))
+        if unknown:
+            raise invalid(
+                f"unknown action {unknown[0]!r}; the spec's actions are {list(self._actions)}"
+            )
+        missing = [name for name in self._actions if name not in tensors]
+        if missing:
+            raise invalid(f"missing action {missing[0]!r}")
+        return {name: _decode_action(spec, tensors[name]) for name, spec in self._actions.items()}
+
+    def _encode_observations(self, observations: Mapping[str, object]) -> dict[str, pb.Tensor]:
+        if not isinstance(observations, Mapping):
+            raise SimulatorError(
+                grpc.StatusCode.INTERNAL, "the environment must return a dict of observations"
+            )
+        encoded = {}
+        for name, spec in self._observations.items():
+            if name not in observations:
+                raise SimulatorError(
+                    grpc.StatusCode.INTERNAL, f"the environment did not return observation {name!r}"
+                )
+            array = np.asarray(observations[name])
+            if array.shape != spec.shape:
+                raise SimulatorError(
+                    grpc.StatusCode.INTERNAL,
+                    f"observation {name!r} has shape {array.shape}, the spec says {spec.shape}",
+                )
+            if spec.dtype != np.dtype(object):
+                array = array.astype(spec.dtype, copy=False)
+            encoded[name] = encode(array, f"observations[{name!r}]")
+        return encoded
+
+    def _encode_rewards(self, rewards: Mapping[str, object]) -> dict[str, pb.Tensor]:
+        encoded = {}
+        for name in self.spec.reward_names:
+            if name not in rewards:
+                raise SimulatorError(
+                    grpc.StatusCode.INTERNAL, f"the environment did not return reward {name!r}"
+                )
+            vector = np.asarray(rewards[name], dtype=np.float32).reshape(-1)
+            encoded[name] = encode(vector)
+        return encoded
+
+    def close(self) -> None:
+        with self.lock:
+            self._episode_running = False
+            try:
+                self.env.close()
+            except Exception:  # noqa: BLE001 - closing must never take the server down
+                pass
+
+
+def _decode_action(spec: ArraySpec, tensor: pb.Tensor) -> np.ndarray:
+    field = f"actions[{spec.name!r}]"
+    wanted = dtype_to_proto(spec.dtype)
+    if tensor.dtype != wanted:
+        raise invalid(
+            f"{field}: dtype {_dtype_name(tensor.dtype)}, the spec says {_dtype_name(wanted)}"
+        )
+    if tuple(tensor.shape) != spec.shape:
+        raise invalid(f"{field}: shape {list(tensor.shape)}, the spec says {list(spec.shape)}")
+    try:
+        array = decode(tensor, field)
+    except TensorError as err:
+        raise invalid(str(err)) from None
+    limit = None
+    if isinstance(spec.kind, Discrete):
+        limit = spec.kind.num_values
+    elif isinstance(spec.kind, Language):
+        limit = spec.kind.vocabulary_size
+    if limit is not None and array.size:
+        bad = array[(array < 0) | (array >= limit)]
+        if bad.size:
+            raise invalid(f"{field}: value {bad.reshape(-1)[0]} is outside 0..{limit - 1}")
+    return array
+
+
+def _dtype_name(dtype: int) -> str:
+    return pb.DType.Name(dtype) if dtype in pb.DType.values() else str(dtype)

@@ -1,0 +1,35 @@
+"""Generate the Python stubs of the simulator contract (run by `make proto`).
+
+The stubs are committed; tests/test_proto_stubs.py fails when they are stale.
+The output mirrors the proto's package, so `flare/simulator/v1/simulator_pb2.py`
+imports as `flare.simulator.v1.simulator_pb2`.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from grpc_tools import protoc
+
+ROOT = Path(__file__).resolve().parents[1]
+PROTO = "flare/simulator/v1/simulator.proto"
+
+
+def generate(out_dir: Path) -> None:
+    """Write simulator_pb2.py, simulator_pb2.pyi and simulator_pb2_grpc.py under out_dir."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    args = [
+        "grpc_tools.protoc",
+        f"-I{ROOT / 'protos'}",
+        f"--python_out={out_dir}",
+        f"--pyi_out={out_dir}",
+        f"--grpc_python_out={out_dir}",
+        str(ROOT / "protos" / PROTO),
+    ]
+    if protoc.main(args) != 0:
+        raise RuntimeError(f"protoc failed on {PROTO}")
+
+
+if __name__ == "__main__":
+    generate(Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT)
