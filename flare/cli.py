@@ -27,6 +27,39 @@ def _plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def _serve(args: argparse.Namespace) -> int:
+    import logging
+
+    from flare.bridge.factories import GymEnvFactory, load_factory
+    from flare.bridge.server import ServerSettings, serve, serve_until_signal
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if args.target == "gym":
+        if not args.game:
+            raise ValueError("`flare serve gym` needs --game, e.g. --game CartPole-v0")
+        factory = GymEnvFactory(
+            args.game, args.image, args.height, args.width, args.gray, args.contexts
+        )
+        try:  # build one env now, so a bad game name fails here and not in the first session
+            factory().close()
+        except Exception as err:  # noqa: BLE001 - gymnasium raises its own error types
+            raise ValueError(f"cannot build {args.game!r}: {err}") from None
+        what = f"Gym {args.game}{' as images' if args.image else ''}"
+    else:
+        factory = load_factory(args.target)
+        what = args.target
+    settings = ServerSettings(
+        max_sessions=args.max_sessions,
+        idle_timeout_s=args.idle_timeout,
+        max_message_bytes=args.max_message_mb * 1024 * 1024,
+    )
+    server = serve(factory, args.address, settings=settings, insecure=args.insecure)
+    print(f"flare simulator ({what}) listening on {server.address}", flush=True)
+    serve_until_signal(server)
+    print("flare simulator stopped", flush=True)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="flare", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -36,6 +69,28 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("--window", type=int, default=100, help="moving-average window (games)")
     plot.add_argument("--threshold", type=float, help="draw this return and report when reached")
     plot.set_defaults(func=_plot)
+
+    serve = sub.add_parser(
+        "serve",
+        help="serve environments over gRPC: `gym` (the bundled adapter) or MODULE:FACTORY",
+    )
+    serve.add_argument("target", help="`gym`, or MODULE:FACTORY returning a flare Env")
+    serve.add_argument("--address", default="127.0.0.1:50051", help="HOST:PORT (port 0: any)")
+    serve.add_argument("--game", help="gym: the Gymnasium id, e.g. CartPole-v0")
+    serve.add_argument("--image", action="store_true", help="gym: serve GymEnvImage frames")
+    serve.add_argument("--height", type=int, default=84, help="gym --image: frame height")
+    serve.add_argument("--width", type=int, default=84, help="gym --image: frame width")
+    serve.add_argument("--gray", action="store_true", help="gym --image: gray frames")
+    serve.add_argument("--contexts", type=int, default=4, help="gym --image: stacked frames")
+    serve.add_argument("--max-sessions", type=int, default=64, help="open sessions at once")
+    serve.add_argument(
+        "--idle-timeout", type=float, default=300.0, help="close sessions idle this long (s)"
+    )
+    serve.add_argument("--max-message-mb", type=int, default=64, help="largest message (MiB)")
+    serve.add_argument(
+        "--insecure", action="store_true", help="allow binding beyond loopback without TLS"
+    )
+    serve.set_defaults(func=_serve)
     return parser
 
 
@@ -43,7 +98,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (FileNotFoundError, ValueError) as err:
+    except (FileNotFoundError, ValueError, ImportError) as err:
         print(f"flare {args.command}: {err}", file=sys.stderr)
         return 2
 

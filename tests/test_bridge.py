@@ -242,10 +242,11 @@ def test_stream_bad_step_ends_with_a_status(stub, server):
     assert info.value.code() == CODE.FAILED_PRECONDITION
 
 
-def test_idle_sessions_are_reaped():
+@pytest.mark.parametrize("stream", [True, False], ids=["stream", "unary"])
+def test_idle_sessions_are_reaped(stream):
     running = serve(make_env, settings=ServerSettings(idle_timeout_s=0.2))
     try:
-        env = RemoteEnv(running.address, goal=5)
+        env = RemoteEnv(running.address, stream=stream, goal=5)
         assert running.servicer.num_sessions == 1
         deadline = time.monotonic() + 5
         while running.servicer.num_sessions and time.monotonic() < deadline:

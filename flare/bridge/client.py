@@ -10,6 +10,7 @@ import numpy as np
 from flare.bridge.codec import decode, encode
 from flare.bridge.errors import SimulatorError
 from flare.bridge.specs import spec_from_proto
+from flare.bridge.stream import StreamSession
 from flare.framework.env import ActionDict, Env, ObservationDict, RewardDict
 from flare.framework.env_spec import EnvSpec
 from flare.simulator.v1 import simulator_pb2 as pb
@@ -28,6 +29,8 @@ class RemoteEnv(Env):
         seed: seeds the session's environment.
         timeout_s: the deadline of every call.
         max_message_bytes: the largest message sent or received.
+        stream: drive the session over the bidirectional stream (lowest latency; the
+            session closes when the stream ends) instead of unary calls.
     """
 
     def __init__(
@@ -36,6 +39,7 @@ class RemoteEnv(Env):
         seed: int | None = None,
         timeout_s: float = 30.0,
         max_message_bytes: int = 64 * 1024 * 1024,
+        stream: bool = True,
         **config: Any,
     ) -> None:
         self.address = address
@@ -53,7 +57,11 @@ class RemoteEnv(Env):
         )
         if seed is not None:
             request.seed = seed
-        response = self._call(self._stub.OpenSession, request, wait_for_ready=True)
+        self._stream = StreamSession(self._stub, request, timeout_s) if stream else None
+        if self._stream is not None:
+            response = self._stream.opened
+        else:
+            response = self._call(self._stub.OpenSession, request, wait_for_ready=True)
         self.session_id = response.session_id
         self._spec = spec_from_proto(response.spec)
         self._action_dtypes = {s.name: s.dtype for s in self._spec.actions}
@@ -76,7 +84,11 @@ class RemoteEnv(Env):
         return self._spec.action_dims()
 
     def reset(self) -> ObservationDict:
-        response = self._call(self._stub.Reset, pb.ResetRequest(session_id=self.session_id))
+        request = pb.ResetRequest(session_id=self.session_id)
+        if self._stream is not None:
+            response = self._stream.request(pb.SessionRequest(reset=request)).reset
+        else:
+            response = self._call(self._stub.Reset, request)
         self._time_out = False
         return {k: decode(v, f"observations[{k!r}]") for k, v in response.observations.items()}
 
@@ -90,7 +102,10 @@ class RemoteEnv(Env):
             if dtype != np.dtype(object):
                 array = array.astype(dtype, copy=False)
             request.actions[name].CopyFrom(encode(array, f"actions[{name!r}]"))
-        response = self._call(self._stub.Step, request)
+        if self._stream is not None:
+            response = self._stream.request(pb.SessionRequest(step=request)).step
+        else:
+            response = self._call(self._stub.Step, request)
         self._time_out = response.time_out
         observations = {
             k: decode(v, f"observations[{k!r}]") for k, v in response.observations.items()
@@ -105,6 +120,10 @@ class RemoteEnv(Env):
         if self._closed:
             return
         self._closed = True
+        if self._stream is not None:
+            self._stream.close()
+            self._channel.close()
+            return
         try:
             self._stub.CloseSession(
                 pb.CloseSessionRequest(session_id=self.session_id), timeout=self.timeout_s

@@ -330,11 +330,11 @@ def serve(
     running = SimulatorServer(server, servicer, health_servicer, f"{host}:{port}")
     logger.info("simulator serving on %s", running.address)
     if block:
-        _serve_until_signal(running)
+        serve_until_signal(running)
     return running
 
 
-def _serve_until_signal(server: SimulatorServer, grace: float = 5.0) -> None:
+def serve_until_signal(server: SimulatorServer, grace: float = 5.0) -> None:
     stop = threading.Event()
     previous = {
         sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)

@@ -34,10 +34,16 @@ class Session:
         self.lock = threading.Lock()
         self.last_used = time.monotonic()
         self._episode_running = False
+        self.closed = False
         self._actions = {s.name: s for s in spec.actions}
         self._observations = {s.name: s for s in spec.observations}
 
     def touch(self) -> None:
+        """Mark the session used now; a closed one (e.g. reaped while idle) is NOT_FOUND."""
+        if self.closed:
+            raise SimulatorError(
+                grpc.StatusCode.NOT_FOUND, f"session {self.id} was closed (idle past the timeout)"
+            )
         self.last_used = time.monotonic()
 
     def reset(self) -> pb.ResetResponse:
@@ -130,6 +136,7 @@ class Session:
     def close(self) -> None:
         with self.lock:
             self._episode_running = False
+            self.closed = True
             try:
                 self.env.close()
             except Exception:  # noqa: BLE001 - closing must never take the server down
