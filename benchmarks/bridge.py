@@ -1,0 +1,303 @@
+"""Bridge speed, as ratios measured within one run on this machine (CartPole, loopback).
+
+(a) one session stepped over the Session stream vs a bare gRPC bidirectional echo of the
+    same message sizes;
+(b) 64 sessions stepped per StepMany call vs in-process gymnasium SyncVectorEnv(64);
+(c) a step returning an 84x84x4 uint8 observation vs a CartPole step (over the stream).
+
+The servers run in a child process (as a simulator would); the client measures.
+Writes benchmarks/results/bridge.json and prints a Markdown table.
+
+    python benchmarks/bridge.py [--seconds 3] [--repeats 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from concurrent import futures
+from pathlib import Path
+
+import grpc
+import gymnasium as gym
+import numpy as np
+
+from flare.bridge.codec import encode
+from flare.bridge.factories import GymEnvFactory
+from flare.bridge.server import ServerSettings, serve, serve_until_signal
+from flare.framework.env import Env
+from flare.framework.env_spec import ArraySpec, Discrete, EnvSpec
+from flare.simulator.v1 import simulator_pb2 as pb
+from flare.simulator.v1 import simulator_pb2_grpc as pb_grpc
+
+ECHO_METHOD = "/bench.Echo/Echo"
+FRAME_SHAPE = (84, 84, 4)
+RESULTS = Path(__file__).resolve().parent / "results" / "bridge.json"
+
+
+class FrameEnv(Env):
+    """84x84x4 uint8 frames (cycled from a pre-generated set), CartPole-like episodes."""
+
+    def __init__(self, seed: int | None = None) -> None:
+        rng = np.random.default_rng(seed or 0)
+        self.frames = rng.integers(0, 256, (8, *FRAME_SHAPE), dtype=np.uint8)
+        self.t = 0
+
+    def reset(self):
+        self.t = 0
+        return {"frame": self.frames[0]}
+
+    def step(self, actions, actrep=1):
+        self.t += 1
+        return {"frame": self.frames[self.t % 8]}, {"reward": np.ones(1, np.float32)}, 0
+
+    def observation_dims(self):
+        return {"frame": FRAME_SHAPE}
+
+    def action_dims(self):
+        return {"action": 2}
+
+    def time_out(self):
+        return False
+
+    def spec(self) -> EnvSpec:
+        return EnvSpec(
+            observations=(ArraySpec("frame", np.dtype(np.uint8), FRAME_SHAPE),),
+            actions=(ArraySpec("action", np.dtype(np.int64), (1,), Discrete(2)),),
+        )
+
+
+def make_env(kind: str = "gym", seed: int | None = None, **config):
+    if kind == "frames":
+        return FrameEnv(seed)
+    return GymEnvFactory("CartPole-v0")(seed=seed, **config)
+
+
+def run_servers() -> None:
+    """Child process: the FLARE simulator and a bare echo server, each on its own port."""
+    simulator = serve(make_env, settings=ServerSettings(max_sessions=256))
+    echo = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+    handler = grpc.stream_stream_rpc_method_handler(lambda requests, ctx: (r for r in requests))
+    echo.add_generic_rpc_handlers(
+        (grpc.method_handlers_generic_handler("bench.Echo", {"Echo": handler}),)
+    )
+    echo_port = echo.add_insecure_port("127.0.0.1:0")
+    echo.start()
+    print(f"{simulator.port} {echo_port}", flush=True)
+    serve_until_signal(simulator, grace=1)
+    echo.stop(0)
+
+
+def timed_rate(step, seconds: float) -> float:
+    """Calls per second of ``step`` over about ``seconds``."""
+    for _ in range(50):  # warm up
+        step()
+    count, start = 0, time.perf_counter()
+    while (elapsed := time.perf_counter() - start) < seconds:
+        for _ in range(50):
+            step()
+        count += 50
+    return count / elapsed
+
+
+class StreamStepper:
+    """Steps one session over the Session stream, resetting when an episode ends."""
+
+    def __init__(self, channel: grpc.Channel, kind: str) -> None:
+        self.requests: list = []
+        self._queue = __import__("queue").SimpleQueue()
+        self.call = pb_grpc.SimulatorStub(channel).Session(iter(self._queue.get, None))
+        self._send(
+            pb.SessionRequest(
+                open=pb.OpenSessionRequest(
+                    protocol_version=pb.PROTOCOL_VERSION_1, config={"kind": kind}
+                )
+            )
+        )
+        self._send(pb.SessionRequest(reset=pb.ResetRequest()))
+        self.step_request = pb.SessionRequest(
+            step=pb.StepRequest(actions={"action": encode(np.array([0]))})
+        )
+        self.reset_request = pb.SessionRequest(reset=pb.ResetRequest())
+        self.last_response = None
+        self.flip = 0
+
+    def _send(self, message):
+        self._queue.put(message)
+        return next(self.call)
+
+    def __call__(self) -> None:
+        self.flip ^= 1
+        self.step_request.step.actions["action"].data = (
+            np.array([self.flip]).astype("<i8").tobytes()
+        )
+        response = self._send(self.step_request)
+        self.last_response = response
+        if response.step.game_over or response.step.time_out:
+            self._send(self.reset_request)
+
+    def close(self):
+        self._queue.put(None)
+        self.call.cancel()
+
+
+def measure_a(channel, echo_channel, seconds):
+    flare_stepper = StreamStepper(channel, "gym")
+    flare_rate = timed_rate(flare_stepper, seconds)
+    request_size = flare_stepper.step_request.ByteSize()
+    response_size = flare_stepper.last_response.ByteSize()
+    flare_stepper.close()
+    # echo: the request carries the step's bytes, padded to the larger of the two sizes,
+    # so each direction moves at least as many bytes as FLARE's step does
+    payload = bytes(max(request_size, response_size))
+    queue = __import__("queue").SimpleQueue()
+    call = echo_channel.stream_stream(ECHO_METHOD)(iter(queue.get, None))
+
+    def echo_step():
+        queue.put(payload)
+        next(call)
+
+    echo_rate = timed_rate(echo_step, seconds)
+    queue.put(None)
+    call.cancel()
+    return flare_rate, echo_rate, request_size, response_size
+
+
+def measure_b(channel, seconds, num_envs=64):
+    stub = pb_grpc.SimulatorStub(channel)
+    ids = []
+    for _ in range(num_envs):
+        opened = stub.OpenSession(
+            pb.OpenSessionRequest(protocol_version=pb.PROTOCOL_VERSION_1, config={"kind": "gym"})
+        )
+        ids.append(opened.session_id)
+        stub.Reset(pb.ResetRequest(session_id=opened.session_id))
+    rng = np.random.default_rng(0)
+    request = pb.StepManyRequest(
+        steps=[
+            pb.StepRequest(session_id=sid, actions={"action": encode(np.array([0]))}) for sid in ids
+        ]
+    )
+
+    def step_many():
+        for step in request.steps:
+            step.actions["action"].data = np.array([rng.integers(2)]).astype("<i8").tobytes()
+        results = stub.StepMany(request).results
+        for sid, result in zip(ids, results, strict=True):
+            if result.game_over or result.time_out:
+                stub.Reset(pb.ResetRequest(session_id=sid))
+
+    flare_rate = timed_rate(step_many, seconds) * num_envs
+    for sid in ids:
+        stub.CloseSession(pb.CloseSessionRequest(session_id=sid))
+
+    envs = gym.vector.SyncVectorEnv([lambda: gym.make("CartPole-v1") for _ in range(num_envs)])
+    envs.reset(seed=0)
+
+    def vector_step():
+        envs.step(rng.integers(0, 2, num_envs))
+
+    vector_rate = timed_rate(vector_step, seconds) * num_envs
+    envs.close()
+    return flare_rate, vector_rate
+
+
+def measure_c(channel, seconds):
+    cartpole = StreamStepper(channel, "gym")
+    frames = StreamStepper(channel, "frames")
+    cartpole_rate = timed_rate(cartpole, seconds)
+    frame_rate = timed_rate(frames, seconds)
+    cartpole.close()
+    frames.close()
+    return cartpole_rate, frame_rate
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=3.0, help="per measurement")
+    parser.add_argument("--repeats", type=int, default=5, help="interleaved repetitions")
+    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        run_servers()
+        return 0
+
+    child = subprocess.Popen(
+        [sys.executable, __file__, "--serve"], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        sim_port, echo_port = child.stdout.readline().split()
+        channel = grpc.insecure_channel(f"127.0.0.1:{sim_port}")
+        echo_channel = grpc.insecure_channel(f"127.0.0.1:{echo_port}")
+        grpc.channel_ready_future(channel).result(timeout=30)
+        grpc.channel_ready_future(echo_channel).result(timeout=30)
+        runs = {"a": [], "b": [], "c": []}
+        for i in range(args.repeats):
+            runs["a"].append(measure_a(channel, echo_channel, args.seconds))
+            runs["b"].append(measure_b(channel, args.seconds))
+            runs["c"].append(measure_c(channel, args.seconds))
+            print(f"repeat {i + 1}/{args.repeats} done", file=sys.stderr, flush=True)
+    finally:
+        child.terminate()
+        child.wait(10)
+
+    def median(values):
+        return statistics.median(values)
+
+    a_flare, a_echo = median(r[0] for r in runs["a"]), median(r[1] for r in runs["a"])
+    b_flare, b_vec = median(r[0] for r in runs["b"]), median(r[1] for r in runs["b"])
+    c_cart, c_frame = median(r[0] for r in runs["c"]), median(r[1] for r in runs["c"])
+    results = {
+        "machine": f"{platform.machine()}, {__import__('os').cpu_count()} cores, "
+        f"Python {platform.python_version()}, grpcio {grpc.__version__}",
+        "seconds_per_measurement": args.seconds,
+        "repeats": args.repeats,
+        "a_stream_vs_echo": {
+            "flare_steps_per_s": a_flare,
+            "echo_per_s": a_echo,
+            "ratio": a_flare / a_echo,
+            "target": ">= 0.70",
+            "request_bytes": runs["a"][0][2],
+            "response_bytes": runs["a"][0][3],
+        },
+        "b_step_many_64_vs_sync_vector_env": {
+            "flare_env_steps_per_s": b_flare,
+            "sync_vector_env_steps_per_s": b_vec,
+            "ratio": b_flare / b_vec,
+            "target": ">= 0.50",
+        },
+        "c_frame_step_cost_vs_cartpole": {
+            "cartpole_steps_per_s": c_cart,
+            "frame_steps_per_s": c_frame,
+            "cost_ratio": c_cart / c_frame,
+            "target": "<= 2.0",
+        },
+        "raw": runs,
+    }
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    print("| measure | FLARE | reference | ratio | target |")
+    print("|---|---|---|---|---|")
+    print(
+        f"| (a) stream step vs bare echo | {a_flare:,.0f} steps/s | {a_echo:,.0f} msgs/s "
+        f"| {a_flare / a_echo:.2f} | >= 0.70 |"
+    )
+    print(
+        f"| (b) StepMany x64 vs SyncVectorEnv(64) | {b_flare:,.0f} env steps/s | "
+        f"{b_vec:,.0f} env steps/s | {b_flare / b_vec:.2f} | >= 0.50 |"
+    )
+    print(
+        f"| (c) 84x84x4 uint8 step cost vs CartPole | {c_frame:,.0f} steps/s | "
+        f"{c_cart:,.0f} steps/s | {c_cart / c_frame:.2f}x | <= 2x |"
+    )
+    print(f"results written to {RESULTS}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,107 @@
+"""`flare serve`: prints its address, serves, and shuts down cleanly on SIGTERM."""
+
+import signal
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from flare.agent_zoo.simple_rl_agents import SimpleRLAgent
+from flare.algorithm_zoo.simple_algorithms import SimpleAC
+from flare.bridge import RemoteEnv
+from flare.framework.agent import OnlineHelper
+from flare.framework.manager import Manager
+from flare.model_zoo.simple_models import SimpleModelAC
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@contextmanager
+def flare_serve(*args):
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "flare", "serve", *args, "--address", "127.0.0.1:0"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        line = proc.stdout.readline()
+        assert "listening on 127.0.0.1:" in line, line + proc.stdout.read()
+        yield proc, line.rsplit(" ", 1)[1].strip()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_serve_gym_then_sigterm():
+    with flare_serve("gym", "--game", "CartPole-v0") as (proc, address):
+        env = RemoteEnv(address, game_name="CartPole-v0", seed=1)
+        assert env.observation_dims() == {"sensor": (4,)}
+        env.reset()
+        _, rewards, _ = env.step({"action": np.array([0])})
+        assert rewards["reward"].tolist() == [1.0]
+        env.close()
+        proc.send_signal(signal.SIGTERM)
+        start = time.monotonic()
+        output, _ = proc.communicate(timeout=15)
+        assert proc.returncode == 0, output
+        assert time.monotonic() - start < 10
+        assert "stopped" in output
+
+
+def test_serve_gym_images():
+    with flare_serve(
+        # gymnasium's MODULE:ID form imports flare.testing, which registers the env
+        "gym",
+        "--game",
+        "flare.testing:flare/PatternImage-v0",
+        "--image",
+        "--height",
+        "42",
+        "--width",
+        "42",
+        "--gray",
+        "--contexts",
+        "2",
+    ) as (_, address):
+        env = RemoteEnv(address)
+        assert env.observation_dims() == {"sensor": (2, 42, 42)}
+        assert env.reset()["sensor"].shape == (2, 42, 42)
+        env.close()
+
+
+def test_serve_bad_game_is_a_clear_error():
+    result = subprocess.run(
+        [sys.executable, "-m", "flare", "serve", "gym", "--game", "Nope-v9"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "cannot build 'Nope-v9'" in result.stderr
+
+
+def test_agents_train_against_a_served_factory(no_stray_processes):
+    with flare_serve("tests.scripts.sim_factory:make_env") as (_, address):
+        torch.manual_seed(0)
+        model = SimpleModelAC(dims=[1], num_actions=2, perception_net=nn.Linear(1, 8))
+        alg = SimpleAC(model, optim=(torch.optim.RMSprop, dict(lr=1e-3)))
+        manager = Manager(
+            {"RL": dict(algorithm=alg, agent_helper=OnlineHelper, sample_interval=2)},
+            dict(print_interval_s=0),
+        )
+        for _ in range(4):
+            agent = SimpleRLAgent(3)
+            agent.set_env(RemoteEnv, address=address, max_steps=5)
+            manager.add_agent(agent)
+        manager.start()
+    assert len(manager.stats) == 12
+    assert all(r.length == 5 and r.return_ == 5.0 for r in manager.stats)
