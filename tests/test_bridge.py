@@ -21,11 +21,23 @@ CODE = grpc.StatusCode
 def make_env(kind: str = "chain", seed: int | None = None, **config):
     if kind == "chain":
         return ChainEnv(goal=int(config.get("goal", 3)), max_steps=int(config.get("max_steps", 50)))
+    if kind == "slow":
+        return SlowEnv(delay=float(config["delay"]))
     if kind == "crash":
         return CrashingEnv(crash_after=int(config.get("crash_after", 1)))
     if kind == "gym":
         return GymEnv(config["game_name"], seed=seed)
     raise ValueError(f"unknown kind {kind!r}")
+
+
+class SlowEnv(ChainEnv):
+    def __init__(self, delay: float) -> None:
+        super().__init__()
+        self.delay = delay
+
+    def step(self, actions, actrep=1):
+        time.sleep(self.delay)
+        return super().step(actions, actrep)
 
 
 @pytest.fixture
@@ -297,3 +309,15 @@ def test_remote_env_matches_gym_env(server):
         if r_over or remote.time_out():
             break
     remote.close()
+
+
+@pytest.mark.parametrize("stream", [True, False], ids=["stream", "unary"])
+def test_client_calls_carry_deadlines(server, stream):
+    env = RemoteEnv(server.address, timeout_s=0.3, stream=stream, kind="slow", delay="2")
+    env.reset()
+    start = time.monotonic()
+    with pytest.raises(SimulatorError) as info:
+        env.step({"action": np.array([1])})
+    assert info.value.code == CODE.DEADLINE_EXCEEDED
+    assert time.monotonic() - start < 1.5
+    env.close()
