@@ -19,9 +19,12 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# The main job: the seed's CartPole actor-critic, 16 agents, then its reward curve.
+# The main job: a local CartPole simulator served over gRPC, the seed's actor-critic
+# (16 agents) trained against it until the mean of 100 games reaches 195, its curve.
 demo: $(STAMP)
-	$(PY) examples/ac_example.py --num-games $(DEMO_GAMES) --log-dir runs/demo --model-dir runs/demo
+	rm -f runs/demo/games.csv
+	$(PY) examples/ac_remote_example.py --num-games $(DEMO_GAMES) --stop-at-return 195 \
+		--log-dir runs/demo --model-dir runs/demo
 	$(VENV)/bin/flare plot runs/demo --threshold 195
 
 # Regenerate the committed Python stubs from protos/ (a test fails when they are stale).

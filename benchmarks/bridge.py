@@ -41,20 +41,24 @@ RESULTS = Path(__file__).resolve().parent / "results" / "bridge.json"
 
 
 class FrameEnv(Env):
-    """84x84x4 uint8 frames (cycled from a pre-generated set), CartPole-like episodes."""
+    """CartPole's dynamics, seen as 84x84x4 uint8 frames (cycled from a pre-generated set),
+    so a step differs from a CartPole step only in what it sends back."""
 
     def __init__(self, seed: int | None = None) -> None:
+        self.game = GymEnvFactory("CartPole-v0")(seed=seed)
         rng = np.random.default_rng(seed or 0)
         self.frames = rng.integers(0, 256, (8, *FRAME_SHAPE), dtype=np.uint8)
         self.t = 0
 
     def reset(self):
+        self.game.reset()
         self.t = 0
         return {"frame": self.frames[0]}
 
     def step(self, actions, actrep=1):
+        _, rewards, game_over = self.game.step(actions, actrep)
         self.t += 1
-        return {"frame": self.frames[self.t % 8]}, {"reward": np.ones(1, np.float32)}, 0
+        return {"frame": self.frames[self.t % 8]}, rewards, game_over
 
     def observation_dims(self):
         return {"frame": FRAME_SHAPE}
@@ -63,12 +67,13 @@ class FrameEnv(Env):
         return {"action": 2}
 
     def time_out(self):
-        return False
+        return self.game.time_out()
 
     def spec(self) -> EnvSpec:
         return EnvSpec(
             observations=(ArraySpec("frame", np.dtype(np.uint8), FRAME_SHAPE),),
             actions=(ArraySpec("action", np.dtype(np.int64), (1,), Discrete(2)),),
+            max_episode_steps=200,
         )
 
 

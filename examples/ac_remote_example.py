@@ -49,7 +49,7 @@ def local_simulator(game):
         server.wait(timeout=15)
 
 
-def train(address, game, num_games, log_dir, model_dir):
+def train(address, game, num_games, log_dir, model_dir, stop_at_return):
     num_agents = 16
 
     env = RemoteEnv(address, game_name=game)
@@ -87,7 +87,7 @@ def train(address, game, num_games, log_dir, model_dir):
 
     manager = Manager(ct_settings, dict(log_dir=log_dir, model_dir=model_dir))
     manager.add_agents(agents)
-    manager.start()
+    manager.start(stop_at_mean_return=stop_at_return)
 
 
 if __name__ == "__main__":
@@ -97,9 +97,14 @@ if __name__ == "__main__":
     parser.add_argument("--num-games", type=int, default=8000, help="games per agent")
     parser.add_argument("--log-dir", help="append every finished game to LOG_DIR/games.csv")
     parser.add_argument("--model-dir", help="save the model to MODEL_DIR/RL.pt at the end")
+    parser.add_argument(
+        "--stop-at-return", type=float, help="stop once the mean of the last 100 games reaches it"
+    )
     args = parser.parse_args()
     if args.address:
-        train(args.address, args.game, args.num_games, args.log_dir, args.model_dir)
+        train(args.address, args.game, args.num_games, args.log_dir, args.model_dir,
+              args.stop_at_return)
     else:
         with local_simulator(args.game) as address:
-            train(address, args.game, args.num_games, args.log_dir, args.model_dir)
+            train(address, args.game, args.num_games, args.log_dir, args.model_dir,
+                  args.stop_at_return)

@@ -111,8 +111,11 @@ class GymEnv(Env):
             if action.size != 1:
                 raise ValueError(f"{self.game_name}: a discrete action has one value, got {action}")
             value = int(action.reshape(-1)[0])
-            if not space.contains(value):
-                raise ValueError(f"{self.game_name}: action {value} is outside 0..{space.n - 1}")
+            if not 0 <= value - int(space.start) < space.n:
+                raise ValueError(
+                    f"{self.game_name}: action {value} is outside "
+                    f"{space.start}..{space.start + space.n - 1}"
+                )
             return value
         return action.astype(space.dtype).reshape(space.shape)
 
