@@ -2,7 +2,8 @@
 
 (a) one session stepped over the Session stream vs a bare gRPC bidirectional echo of the
     same message sizes;
-(b) 64 sessions stepped per StepMany call vs in-process gymnasium SyncVectorEnv(64);
+(b) 64 sessions stepped per StepMany call (batched actions, auto-reset) vs in-process
+    gymnasium SyncVectorEnv(64);
 (c) a step returning an 84x84x4 uint8 observation vs a CartPole step (over the stream).
 
 The servers run in a child process (as a simulator would); the client measures.
@@ -183,25 +184,18 @@ def measure_b(channel, seconds, num_envs=64):
         ids.append(opened.session_id)
         stub.Reset(pb.ResetRequest(session_id=opened.session_id))
     rng = np.random.default_rng(0)
-    request = pb.StepManyRequest(
-        steps=[
-            pb.StepRequest(session_id=sid, actions={"action": encode(np.array([0]))}) for sid in ids
-        ]
-    )
+    request = pb.StepManyRequest(session_ids=ids, auto_reset=True)
 
     def step_many():
-        for step in request.steps:
-            step.actions["action"].data = np.array([rng.integers(2)]).astype("<i8").tobytes()
-        results = stub.StepMany(request).results
-        for sid, result in zip(ids, results, strict=True):
-            if result.game_over or result.time_out:
-                stub.Reset(pb.ResetRequest(session_id=sid))
+        # like SyncVectorEnv: one batched action tensor in, batched results out, auto-reset
+        request.actions["action"].CopyFrom(encode(rng.integers(0, 2, (num_envs, 1))))
+        stub.StepMany(request)
 
     flare_rate = timed_rate(step_many, seconds) * num_envs
     for sid in ids:
         stub.CloseSession(pb.CloseSessionRequest(session_id=sid))
 
-    envs = gym.vector.SyncVectorEnv([lambda: gym.make("CartPole-v1") for _ in range(num_envs)])
+    envs = gym.vector.SyncVectorEnv([lambda: gym.make("CartPole-v0") for _ in range(num_envs)])
     envs.reset(seed=0)
 
     def vector_step():

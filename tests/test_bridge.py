@@ -205,21 +205,82 @@ def test_env_exception_is_internal_and_the_server_survives(stub, witness):
     )
 
 
-def test_step_many_steps_each_session(stub, witness):
-    ids = [open_session(stub, goal="100") for _ in range(2)]
+def _rows(tensor, dtype):
+    return np.frombuffer(tensor.data, dtype).reshape(tuple(tensor.shape))
+
+
+def test_step_many_steps_each_session_with_batched_tensors(stub, witness):
+    ids = [open_session(stub, goal="100") for _ in range(3)]
     for sid in ids:
         stub.Reset(pb.ResetRequest(session_id=sid), timeout=10)
     request = pb.StepManyRequest(
-        steps=[
-            pb.StepRequest(session_id=ids[0], actions={"action": encode(np.array([1]))}),
-            pb.StepRequest(session_id=ids[1], actions={"action": encode(np.array([0]))}),
-        ]
+        session_ids=ids, actions={"action": encode(np.array([[1], [0], [1]]))}
     )
-    results = stub.StepMany(request, timeout=10).results
-    positions = [np.frombuffer(r.observations["sensor"].data, "<f4")[0] for r in results]
-    assert positions == [1.0, 0.0]
-    bad = pb.StepManyRequest(steps=[request.steps[0], request.steps[0]])
-    assert_status(lambda: stub.StepMany(bad, timeout=10), CODE.INVALID_ARGUMENT, "once per call")
+    response = stub.StepMany(request, timeout=10)
+    assert _rows(response.observations["sensor"], "<f4").tolist() == [[1.0], [0.0], [1.0]]
+    assert _rows(response.rewards["reward"], "<f4").tolist() == [[1.0], [1.0], [1.0]]
+    assert _rows(response.game_over, "<i4").tolist() == [0, 0, 0]
+    assert _rows(response.time_out, "?").tolist() == [False, False, False]
+    assert list(response.reset_rows) == []
+
+
+def test_step_many_auto_reset_returns_final_observations(stub):
+    ids = [open_session(stub, goal="2"), open_session(stub, goal="100")]
+    for sid in ids:
+        stub.Reset(pb.ResetRequest(session_id=sid), timeout=10)
+    right = {"action": encode(np.array([[1], [1]]))}
+    stub.StepMany(pb.StepManyRequest(session_ids=ids, actions=right, auto_reset=True), timeout=10)
+    response = stub.StepMany(
+        pb.StepManyRequest(session_ids=ids, actions=right, auto_reset=True), timeout=10
+    )
+    assert _rows(response.game_over, "<i4").tolist() == [1, 0]  # the first reached its goal
+    assert list(response.reset_rows) == [0]
+    assert _rows(response.final_observations["sensor"], "<f4").tolist() == [[2.0]]
+    # row 0 is already the new episode's first observation; it can be stepped again
+    assert _rows(response.observations["sensor"], "<f4").tolist() == [[0.0], [2.0]]
+    again = stub.StepMany(pb.StepManyRequest(session_ids=ids, actions=right), timeout=10)
+    assert _rows(again.observations["sensor"], "<f4").tolist() == [[1.0], [3.0]]
+
+
+@pytest.mark.parametrize(
+    "make_request, code, fragment",
+    [
+        (
+            lambda ids: pb.StepManyRequest(
+                session_ids=[ids[0], ids[0]], actions={"action": encode(np.array([[1], [1]]))}
+            ),
+            CODE.INVALID_ARGUMENT,
+            "once per call",
+        ),
+        (
+            lambda ids: pb.StepManyRequest(
+                session_ids=ids, actions={"action": encode(np.array([[1]]))}
+            ),
+            CODE.INVALID_ARGUMENT,
+            "shape [1, 1], the spec says [2, 1]",
+        ),
+        (
+            lambda ids: pb.StepManyRequest(
+                session_ids=[ids[0], "nope"], actions={"action": encode(np.array([[1], [1]]))}
+            ),
+            CODE.NOT_FOUND,
+            "no session 'nope'",
+        ),
+        (
+            lambda ids: pb.StepManyRequest(
+                session_ids=ids, actions={"action": encode(np.array([[1], [5]]))}
+            ),
+            CODE.INVALID_ARGUMENT,
+            "value 5 is outside 0..1",
+        ),
+    ],
+    ids=["duplicate", "wrong-rows", "unknown-session", "out-of-range"],
+)
+def test_step_many_bad_requests(stub, witness, make_request, code, fragment):
+    ids = [open_session(stub, goal="100") for _ in range(2)]
+    for sid in ids:
+        stub.Reset(pb.ResetRequest(session_id=sid), timeout=10)
+    assert_status(lambda: stub.StepMany(make_request(ids), timeout=10), code, fragment)
 
 
 def test_stream_owns_its_session(stub, server):

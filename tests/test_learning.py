@@ -32,7 +32,9 @@ def test_simple_ac_solves_cartpole_within_budget(no_stray_processes):
         optim=(optim.RMSprop, dict(lr=5e-4)),
     )
     manager = Manager(
-        {"RL": dict(algorithm=alg, agent_helper=OnlineHelper, sample_interval=4)},
+        # a long batch wait: every batch holds all agents, so the run does not depend on
+        # the machine's load (the CDP serves agents in id order)
+        {"RL": dict(algorithm=alg, agent_helper=OnlineHelper, sample_interval=4, batch_wait_s=5.0)},
         dict(print_interval_s=0),
     )
     for i in range(NUM_AGENTS):

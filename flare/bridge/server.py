@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import logging
 import signal
@@ -14,9 +15,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import grpc
+import numpy as np
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from flare.bridge.codec import encode
 from flare.bridge.errors import SimulatorError, invalid, precondition
 from flare.bridge.session import Session
 from flare.bridge.specs import spec_to_proto
@@ -168,17 +171,55 @@ class SimulatorServicer(pb_grpc.SimulatorServicer):
 
     def StepMany(self, request, context):  # noqa: N802
         with _status(context):
-            ids = [step.session_id for step in request.steps]
-            if len(set(ids)) != len(ids):
-                raise invalid("StepMany: each session may appear once per call")
-            sessions = [self.get(sid) for sid in ids]  # all NOT_FOUND before any step
-            results = []
-            for index, (session, step) in enumerate(zip(sessions, request.steps, strict=True)):
-                try:
-                    results.append(session.step(step))
-                except SimulatorError as err:
-                    raise SimulatorError(err.code, f"steps[{index}]: {err.message}") from err
-            return pb.StepManyResponse(results=results)
+            return self.step_many(request)
+
+    def step_many(self, request: pb.StepManyRequest) -> pb.StepManyResponse:
+        """Step many sessions of one spec with batched actions; optionally auto-reset."""
+        ids = list(request.session_ids)
+        if not ids:
+            raise invalid("StepMany: session_ids is empty")
+        if len(set(ids)) != len(ids):
+            raise invalid("StepMany: each session may appear once per call")
+        sessions = [self.get(sid) for sid in ids]  # every NOT_FOUND before any step
+        spec = sessions[0].spec
+        for index, session in enumerate(sessions[1:], start=1):
+            if session.spec != spec:
+                raise invalid(
+                    f"StepMany: session_ids[{index}] has another spec than session_ids[0]"
+                )
+        actions = sessions[0].decode_actions(request.actions, batch=len(ids))
+        results = []
+        resets: list[tuple[int, dict[str, np.ndarray]]] = []
+        for row, session in enumerate(sessions):
+            try:
+                result = session.step_arrays(
+                    {name: batch[row] for name, batch in actions.items()}, request.actrep
+                )
+                if request.auto_reset and (result.game_over or result.time_out):
+                    resets.append((row, result.observations))
+                    result = dataclasses.replace(result, observations=session.reset_arrays())
+            except SimulatorError as err:
+                raise SimulatorError(err.code, f"session_ids[{row}]: {err.message}") from err
+            results.append(result)
+        response = pb.StepManyResponse(
+            observations={
+                s.name: encode(np.stack([r.observations[s.name] for r in results]))
+                for s in spec.observations
+            },
+            rewards={
+                name: encode(np.stack([r.rewards[name] for r in results]))
+                for name in spec.reward_names
+            },
+            game_over=encode(np.array([r.game_over for r in results], dtype=np.int32)),
+            time_out=encode(np.array([r.time_out for r in results], dtype=np.bool_)),
+            reset_rows=[row for row, _ in resets],
+        )
+        if resets:
+            for s in spec.observations:
+                response.final_observations[s.name].CopyFrom(
+                    encode(np.stack([obs[s.name] for _, obs in resets]))
+                )
+        return response
 
     def Session(self, request_iterator: Iterator[pb.SessionRequest], context) -> Iterator:  # noqa: N802
         session: Session | None = None

@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import grpc
 import numpy as np
@@ -22,6 +23,16 @@ from flare.simulator.v1 import simulator_pb2 as pb
 
 def _internal(what: str, err: BaseException) -> SimulatorError:
     return SimulatorError(grpc.StatusCode.INTERNAL, f"{what} raised {type(err).__name__}: {err}")
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """One step's checked results, as numpy arrays by name."""
+
+    observations: dict[str, np.ndarray]
+    rewards: dict[str, np.ndarray]
+    game_over: int
+    time_out: bool
 
 
 class Session:
@@ -46,7 +57,8 @@ class Session:
             )
         self.last_used = time.monotonic()
 
-    def reset(self) -> pb.ResetResponse:
+    def reset_arrays(self) -> dict[str, np.ndarray]:
+        """Start an episode; the observations, checked against the spec."""
         with self.lock:
             self.touch()
             try:
@@ -54,13 +66,17 @@ class Session:
             except Exception as err:  # noqa: BLE001 - the user's env: report, never die
                 self._episode_running = False
                 raise _internal("the environment's reset()", err) from err
+            checked = self._check_observations(observations)
             self._episode_running = True
-            return pb.ResetResponse(observations=self._encode_observations(observations))
+            return checked
 
-    def step(self, request: pb.StepRequest) -> pb.StepResponse:
-        actions = self.decode_actions(request.actions)
-        if request.actrep < 0:
-            raise invalid(f"actrep must be >= 0 (0 means 1), got {request.actrep}")
+    def reset(self) -> pb.ResetResponse:
+        return pb.ResetResponse(observations=_encode_all(self.reset_arrays(), "observations"))
+
+    def step_arrays(self, actions: dict[str, np.ndarray], actrep: int) -> StepResult:
+        """One step with already-checked actions; the results, checked against the spec."""
+        if actrep < 0:
+            raise invalid(f"actrep must be >= 0 (0 means 1), got {actrep}")
         with self.lock:
             self.touch()
             if not self._episode_running:
@@ -69,7 +85,7 @@ class Session:
                     "(game over or time-out); call Reset first"
                 )
             try:
-                observations, rewards, game_over = self.env.step(actions, request.actrep or 1)
+                observations, rewards, game_over = self.env.step(actions, actrep or 1)
                 time_out = bool(self.env.time_out())
             except Exception as err:  # noqa: BLE001
                 self._episode_running = False
@@ -81,31 +97,47 @@ class Session:
                 )
             if game_over != 0 or time_out:
                 self._episode_running = False
-            return pb.StepResponse(
-                observations=self._encode_observations(observations),
-                rewards=self._encode_rewards(rewards),
-                game_over=int(game_over),
-                time_out=time_out,
+            return StepResult(
+                self._check_observations(observations),
+                self._check_rewards(rewards),
+                int(game_over),
+                time_out,
             )
 
-    def decode_actions(self, tensors: Mapping[str, pb.Tensor]) -> dict[str, np.ndarray]:
-        """Check every action against the spec (name, dtype, shape, range) and decode it."""
-        unknown = sorted(set(tensors) - set(self._actions))
-        if unknown:
-            raise invalid(
-                f"unknown action {unknown[0]!r}; the spec's actions are {list(self._actions)}"
-            )
-        missing = [name for name in self._actions if name not in tensors]
-        if missing:
-            raise invalid(f"missing action {missing[0]!r}")
-        return {name: _decode_action(spec, tensors[name]) for name, spec in self._actions.items()}
+    def step(self, request: pb.StepRequest) -> pb.StepResponse:
+        result = self.step_arrays(self.decode_actions(request.actions), request.actrep)
+        return pb.StepResponse(
+            observations=_encode_all(result.observations, "observations"),
+            rewards=_encode_all(result.rewards, "rewards"),
+            game_over=result.game_over,
+            time_out=result.time_out,
+        )
 
-    def _encode_observations(self, observations: Mapping[str, object]) -> dict[str, pb.Tensor]:
+    def decode_actions(
+        self, tensors: Mapping[str, pb.Tensor], batch: int | None = None
+    ) -> dict[str, np.ndarray]:
+        """Check every action against the spec (name, dtype, shape, range) and decode it.
+
+        With ``batch``, each tensor holds that many rows of actions.
+        """
+        for name in tensors:
+            if name not in self._actions:
+                raise invalid(
+                    f"unknown action {name!r}; the spec's actions are {list(self._actions)}"
+                )
+        for name in self._actions:
+            if name not in tensors:
+                raise invalid(f"missing action {name!r}")
+        return {
+            name: _decode_action(spec, tensors[name], batch) for name, spec in self._actions.items()
+        }
+
+    def _check_observations(self, observations: object) -> dict[str, np.ndarray]:
         if not isinstance(observations, Mapping):
             raise SimulatorError(
                 grpc.StatusCode.INTERNAL, "the environment must return a dict of observations"
             )
-        encoded = {}
+        checked = {}
         for name, spec in self._observations.items():
             if name not in observations:
                 raise SimulatorError(
@@ -119,19 +151,22 @@ class Session:
                 )
             if spec.dtype != np.dtype(object):
                 array = array.astype(spec.dtype, copy=False)
-            encoded[name] = encode(array, f"observations[{name!r}]")
-        return encoded
+            checked[name] = array
+        return checked
 
-    def _encode_rewards(self, rewards: Mapping[str, object]) -> dict[str, pb.Tensor]:
-        encoded = {}
+    def _check_rewards(self, rewards: object) -> dict[str, np.ndarray]:
+        if not isinstance(rewards, Mapping):
+            raise SimulatorError(
+                grpc.StatusCode.INTERNAL, "the environment must return a dict of rewards"
+            )
+        checked = {}
         for name in self.spec.reward_names:
             if name not in rewards:
                 raise SimulatorError(
                     grpc.StatusCode.INTERNAL, f"the environment did not return reward {name!r}"
                 )
-            vector = np.asarray(rewards[name], dtype=np.float32).reshape(-1)
-            encoded[name] = encode(vector)
-        return encoded
+            checked[name] = np.asarray(rewards[name], dtype=np.float32).reshape(-1)
+        return checked
 
     def close(self) -> None:
         with self.lock:
@@ -143,15 +178,16 @@ class Session:
                 pass
 
 
-def _decode_action(spec: ArraySpec, tensor: pb.Tensor) -> np.ndarray:
+def _decode_action(spec: ArraySpec, tensor: pb.Tensor, batch: int | None = None) -> np.ndarray:
     field = f"actions[{spec.name!r}]"
     wanted = dtype_to_proto(spec.dtype)
     if tensor.dtype != wanted:
         raise invalid(
             f"{field}: dtype {_dtype_name(tensor.dtype)}, the spec says {_dtype_name(wanted)}"
         )
-    if tuple(tensor.shape) != spec.shape:
-        raise invalid(f"{field}: shape {list(tensor.shape)}, the spec says {list(spec.shape)}")
+    shape = spec.shape if batch is None else (batch, *spec.shape)
+    if tuple(tensor.shape) != shape:
+        raise invalid(f"{field}: shape {list(tensor.shape)}, the spec says {list(shape)}")
     try:
         array = decode(tensor, field)
     except TensorError as err:
@@ -166,6 +202,10 @@ def _decode_action(spec: ArraySpec, tensor: pb.Tensor) -> np.ndarray:
         if bad.size:
             raise invalid(f"{field}: value {bad.reshape(-1)[0]} is outside 0..{limit - 1}")
     return array
+
+
+def _encode_all(arrays: Mapping[str, np.ndarray], field: str) -> dict[str, pb.Tensor]:
+    return {name: encode(array, f"{field}[{name!r}]") for name, array in arrays.items()}
 
 
 def _dtype_name(dtype: int) -> str:

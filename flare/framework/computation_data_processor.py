@@ -136,8 +136,11 @@ class ComputationDataProcessor:
             self._close_all()
 
     def _serve(self, pending: dict[int, Request]) -> None:
-        learners = [(a, r) for a, r in pending.items() if isinstance(r, LearnRequest)]
-        predictors = [(a, r) for a, r in pending.items() if isinstance(r, PredictRequest)]
+        # In agent order, not arrival order: with every agent in the batch, a seeded run
+        # then samples the same actions whatever the machine's timing.
+        ordered = sorted(pending.items())
+        learners = [(a, r) for a, r in ordered if isinstance(r, LearnRequest)]
+        predictors = [(a, r) for a, r in ordered if isinstance(r, PredictRequest)]
         if learners:
             batches = [r.batch for _, r in learners]
             costs = self.ct.learn(LearnBatch.concat(batches))

@@ -203,16 +203,60 @@ class StepResponse(_message.Message):
     def __init__(self, observations: _Optional[_Mapping[str, Tensor]] = ..., rewards: _Optional[_Mapping[str, Tensor]] = ..., game_over: _Optional[int] = ..., time_out: _Optional[bool] = ...) -> None: ...
 
 class StepManyRequest(_message.Message):
-    __slots__ = ("steps",)
-    STEPS_FIELD_NUMBER: _ClassVar[int]
-    steps: _containers.RepeatedCompositeFieldContainer[StepRequest]
-    def __init__(self, steps: _Optional[_Iterable[_Union[StepRequest, _Mapping]]] = ...) -> None: ...
+    __slots__ = ("session_ids", "actions", "actrep", "auto_reset")
+    class ActionsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: Tensor
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[Tensor, _Mapping]] = ...) -> None: ...
+    SESSION_IDS_FIELD_NUMBER: _ClassVar[int]
+    ACTIONS_FIELD_NUMBER: _ClassVar[int]
+    ACTREP_FIELD_NUMBER: _ClassVar[int]
+    AUTO_RESET_FIELD_NUMBER: _ClassVar[int]
+    session_ids: _containers.RepeatedScalarFieldContainer[str]
+    actions: _containers.MessageMap[str, Tensor]
+    actrep: int
+    auto_reset: bool
+    def __init__(self, session_ids: _Optional[_Iterable[str]] = ..., actions: _Optional[_Mapping[str, Tensor]] = ..., actrep: _Optional[int] = ..., auto_reset: _Optional[bool] = ...) -> None: ...
 
 class StepManyResponse(_message.Message):
-    __slots__ = ("results",)
-    RESULTS_FIELD_NUMBER: _ClassVar[int]
-    results: _containers.RepeatedCompositeFieldContainer[StepResponse]
-    def __init__(self, results: _Optional[_Iterable[_Union[StepResponse, _Mapping]]] = ...) -> None: ...
+    __slots__ = ("observations", "rewards", "game_over", "time_out", "reset_rows", "final_observations")
+    class ObservationsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: Tensor
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[Tensor, _Mapping]] = ...) -> None: ...
+    class RewardsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: Tensor
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[Tensor, _Mapping]] = ...) -> None: ...
+    class FinalObservationsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: Tensor
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[Tensor, _Mapping]] = ...) -> None: ...
+    OBSERVATIONS_FIELD_NUMBER: _ClassVar[int]
+    REWARDS_FIELD_NUMBER: _ClassVar[int]
+    GAME_OVER_FIELD_NUMBER: _ClassVar[int]
+    TIME_OUT_FIELD_NUMBER: _ClassVar[int]
+    RESET_ROWS_FIELD_NUMBER: _ClassVar[int]
+    FINAL_OBSERVATIONS_FIELD_NUMBER: _ClassVar[int]
+    observations: _containers.MessageMap[str, Tensor]
+    rewards: _containers.MessageMap[str, Tensor]
+    game_over: Tensor
+    time_out: Tensor
+    reset_rows: _containers.RepeatedScalarFieldContainer[int]
+    final_observations: _containers.MessageMap[str, Tensor]
+    def __init__(self, observations: _Optional[_Mapping[str, Tensor]] = ..., rewards: _Optional[_Mapping[str, Tensor]] = ..., game_over: _Optional[_Union[Tensor, _Mapping]] = ..., time_out: _Optional[_Union[Tensor, _Mapping]] = ..., reset_rows: _Optional[_Iterable[int]] = ..., final_observations: _Optional[_Mapping[str, Tensor]] = ...) -> None: ...
 
 class SessionRequest(_message.Message):
     __slots__ = ("open", "reset", "step")
