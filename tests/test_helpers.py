@@ -149,3 +149,29 @@ def test_bad_helper_settings(kwargs):
         OnlineHelper("RL", RecordingChannel(), **kwargs)
     with pytest.raises(ValueError):
         ReplayBuffer(1)
+
+
+def test_an_interrupted_episode_keeps_its_data_but_links_to_nothing():
+    channel = RecordingChannel()
+    helper = OnlineHelper("RL", channel, sample_interval=100)
+    helper.bind(KEYS, seed=0)
+    for t in range(3):  # steps 0, 1, 2 of an episode whose simulator then dies
+        helper.store_data(ALIVE, _data(t))
+    helper.interrupt_episode()
+    _store_episode(helper, 10, 2, GAME_OVER)
+    helper.learn()
+    pairs = _transitions(channel.batches)
+    assert (0, 1, 1) in pairs and (1, 2, 1) in pairs  # what was played is still learned
+    assert all(x != 2 for x, _, _ in pairs)  # no transition out of the interrupted step
+    assert all(alive != 0 or x == 11 for x, _, alive in pairs)  # no false game over
+
+
+def test_replay_never_samples_out_of_an_interrupted_step():
+    buffer = ReplayBuffer(capacity=4)
+    for t in range(6):  # wraps around the ring
+        buffer.add(Experience(_data(t), ALIVE))
+    buffer.mark_newest_run_end()
+    buffer.add(Experience(_data(100), ALIVE))
+    buffer.add(Experience(_data(101), ALIVE))
+    firsts = {int(seq[0].data["sensor"][0]) for seq in buffer.sample(500, random.Random(0))}
+    assert firsts == {4, 100}  # 5 ended its run; 101 is the newest

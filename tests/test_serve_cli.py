@@ -105,3 +105,61 @@ def test_agents_train_against_a_served_factory(no_stray_processes):
         manager.start()
     assert len(manager.stats) == 12
     assert all(r.length == 5 and r.return_ == 5.0 for r in manager.stats)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_training_survives_a_simulator_restart(no_stray_processes):
+    port = _free_port()
+    command = [
+        sys.executable,
+        "-m",
+        "flare",
+        "serve",
+        "tests.scripts.sim_factory:make_env",
+        "--address",
+        f"127.0.0.1:{port}",
+    ]
+    first = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    assert "listening" in first.stdout.readline()
+    torch.manual_seed(0)
+    model = SimpleModelAC(dims=[1], num_actions=2, perception_net=nn.Linear(1, 8))
+    alg = SimpleAC(model, optim=(torch.optim.RMSprop, dict(lr=1e-3)))
+    manager = Manager(
+        {"RL": dict(algorithm=alg, agent_helper=OnlineHelper, sample_interval=2)},
+        dict(print_interval_s=0),
+    )
+    for _ in range(3):
+        agent = SimpleRLAgent(60)
+        agent.set_env(RemoteEnv, address=f"127.0.0.1:{port}", max_steps=50, goal=1000)
+        manager.add_agent(agent)
+
+    def kill_and_restart():
+        time.sleep(1.5)  # mid-run
+        first.kill()
+        first.wait()
+        time.sleep(1.0)
+        second = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+        restarted.append(second)
+
+    import threading
+
+    restarted = []
+    killer = threading.Thread(target=kill_and_restart)
+    killer.start()
+    try:
+        manager.start()
+    finally:
+        killer.join()
+        for proc in restarted:
+            proc.terminate()
+            proc.wait(10)
+    assert len(manager.stats) == 180  # every game was played to its end
+    assert manager.interrupted_games >= 1  # the kill cut some episodes short
+    assert all(r.length == 50 for r in manager.stats)  # none stored as a false game over

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from typing import Any
 
 import grpc
@@ -11,10 +13,22 @@ from flare.bridge.codec import decode, encode
 from flare.bridge.errors import SimulatorError
 from flare.bridge.specs import spec_from_proto
 from flare.bridge.stream import StreamSession
-from flare.framework.env import ActionDict, Env, ObservationDict, RewardDict
+from flare.framework.env import ActionDict, Env, EnvInterrupted, ObservationDict, RewardDict
 from flare.framework.env_spec import EnvSpec
 from flare.simulator.v1 import simulator_pb2 as pb
 from flare.simulator.v1 import simulator_pb2_grpc as pb_grpc
+
+logger = logging.getLogger(__name__)
+
+# The simulator went away, restarted (its sessions are gone) or hangs: worth reconnecting.
+RECOVERABLE = frozenset(
+    {
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.NOT_FOUND,
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+        grpc.StatusCode.CANCELLED,
+    }
+)
 
 
 class RemoteEnv(Env):
@@ -24,6 +38,10 @@ class RemoteEnv(Env):
     replaces ``agent.set_env(GymEnv, game_name="CartPole-v0")``. Keyword arguments other
     than the ones below become the session's config (as strings).
 
+    When the simulator dies or restarts mid-episode, ``step`` raises ``EnvInterrupted``
+    (the agent drops the episode, never storing a false game over) and the next
+    ``reset`` reconnects with exponential backoff, for up to ``reconnect_timeout_s``.
+
     Args:
         address: ``host:port`` of the simulator.
         seed: seeds the session's environment.
@@ -31,6 +49,7 @@ class RemoteEnv(Env):
         max_message_bytes: the largest message sent or received.
         stream: drive the session over the bidirectional stream (lowest latency; the
             session closes when the stream ends) instead of unary calls.
+        reconnect_timeout_s: how long ``reset`` keeps trying to reach a lost simulator.
     """
 
     def __init__(
@@ -40,10 +59,12 @@ class RemoteEnv(Env):
         timeout_s: float = 30.0,
         max_message_bytes: int = 64 * 1024 * 1024,
         stream: bool = True,
+        reconnect_timeout_s: float = 60.0,
         **config: Any,
     ) -> None:
         self.address = address
         self.timeout_s = timeout_s
+        self.reconnect_timeout_s = reconnect_timeout_s
         self._channel = grpc.insecure_channel(
             address,
             options=[
@@ -52,38 +73,81 @@ class RemoteEnv(Env):
             ],
         )
         self._stub = pb_grpc.SimulatorStub(self._channel)
-        request = pb.OpenSessionRequest(
+        self._open_request = pb.OpenSessionRequest(
             protocol_version=pb.PROTOCOL_VERSION_1, config={k: str(v) for k, v in config.items()}
         )
         if seed is not None:
-            request.seed = seed
-        self._stream = StreamSession(self._stub, request, timeout_s) if stream else None
-        if self._stream is not None:
-            response = self._stream.opened
-        else:
-            response = self._call(self._stub.OpenSession, request, wait_for_ready=True)
-        self.session_id = response.session_id
-        self._spec = spec_from_proto(response.spec)
-        self._action_dtypes = {s.name: s.dtype for s in self._spec.actions}
+            self._open_request.seed = seed
+        self._use_stream = stream
+        self._stream: StreamSession | None = None
+        self.session_id: str | None = None
+        self._spec: EnvSpec | None = None
         self._time_out = False
         self._closed = False
+        self._open_session()
 
+    # ----- sessions -----------------------------------------------------------------------
     def _call(self, method, request, wait_for_ready: bool = False):
         try:
             return method(request, timeout=self.timeout_s, wait_for_ready=wait_for_ready)
         except grpc.RpcError as err:
             raise SimulatorError.from_rpc_error(err) from None
 
+    def _open_session(self) -> None:
+        if self._use_stream:
+            self._stream = StreamSession(self._stub, self._open_request, self.timeout_s)
+            response = self._stream.opened
+        else:
+            response = self._call(self._stub.OpenSession, self._open_request, wait_for_ready=True)
+        spec = spec_from_proto(response.spec)
+        if self._spec is not None and spec != self._spec:
+            raise SimulatorError(
+                grpc.StatusCode.FAILED_PRECONDITION,
+                f"the simulator at {self.address} came back with another spec",
+            )
+        self.session_id = response.session_id
+        self._spec = spec
+        self._action_dtypes = {s.name: s.dtype for s in spec.actions}
+
+    def _drop_session(self) -> None:
+        if self._stream is not None:
+            try:
+                self._stream.close()
+            except Exception:  # noqa: BLE001 - the stream is already broken
+                pass
+            self._stream = None
+        self.session_id = None
+
+    # ----- Env ----------------------------------------------------------------------------
     def spec(self) -> EnvSpec:
+        assert self._spec is not None
         return self._spec
 
     def observation_dims(self) -> dict[str, tuple[int, ...]]:
-        return self._spec.observation_dims()
+        return self.spec().observation_dims()
 
     def action_dims(self) -> dict[str, int]:
-        return self._spec.action_dims()
+        return self.spec().action_dims()
 
     def reset(self) -> ObservationDict:
+        deadline = time.monotonic() + self.reconnect_timeout_s
+        delay = 0.1
+        while True:
+            try:
+                if self.session_id is None:
+                    self._open_session()
+                return self._reset_once()
+            except SimulatorError as err:
+                if err.code not in RECOVERABLE or time.monotonic() + delay > deadline:
+                    raise
+                logger.warning(
+                    "simulator at %s: %s; reconnecting in %.1fs", self.address, err, delay
+                )
+                self._drop_session()
+                time.sleep(delay)
+                delay = min(2 * delay, 5.0)
+
+    def _reset_once(self) -> ObservationDict:
         request = pb.ResetRequest(session_id=self.session_id)
         if self._stream is not None:
             response = self._stream.request(pb.SessionRequest(reset=request)).reset
@@ -93,6 +157,8 @@ class RemoteEnv(Env):
         return {k: decode(v, f"observations[{k!r}]") for k, v in response.observations.items()}
 
     def step(self, actions: ActionDict, actrep: int = 1) -> tuple[ObservationDict, RewardDict, int]:
+        if self.session_id is None:
+            raise EnvInterrupted(f"no session on {self.address}: call reset()")
         request = pb.StepRequest(session_id=self.session_id, actrep=actrep)
         for name, value in actions.items():
             dtype = self._action_dtypes.get(name)
@@ -102,10 +168,16 @@ class RemoteEnv(Env):
             if dtype != np.dtype(object):
                 array = array.astype(dtype, copy=False)
             request.actions[name].CopyFrom(encode(array, f"actions[{name!r}]"))
-        if self._stream is not None:
-            response = self._stream.request(pb.SessionRequest(step=request)).step
-        else:
-            response = self._call(self._stub.Step, request)
+        try:
+            if self._stream is not None:
+                response = self._stream.request(pb.SessionRequest(step=request)).step
+            else:
+                response = self._call(self._stub.Step, request)
+        except SimulatorError as err:
+            if err.code in RECOVERABLE:
+                self._drop_session()
+                raise EnvInterrupted(f"simulator at {self.address}: {err}") from err
+            raise
         self._time_out = response.time_out
         observations = {
             k: decode(v, f"observations[{k!r}]") for k, v in response.observations.items()
@@ -120,15 +192,12 @@ class RemoteEnv(Env):
         if self._closed:
             return
         self._closed = True
-        if self._stream is not None:
-            self._stream.close()
-            self._channel.close()
-            return
-        try:
-            self._stub.CloseSession(
-                pb.CloseSessionRequest(session_id=self.session_id), timeout=self.timeout_s
-            )
-        except grpc.RpcError:
-            pass  # the server may be gone already; its idle timeout frees the session
-        finally:
-            self._channel.close()
+        if self._stream is None and self.session_id is not None:
+            try:
+                self._stub.CloseSession(
+                    pb.CloseSessionRequest(session_id=self.session_id), timeout=self.timeout_s
+                )
+            except grpc.RpcError:
+                pass  # the server may be gone already; its idle timeout frees the session
+        self._drop_session()
+        self._channel.close()

@@ -27,9 +27,9 @@ from flare.framework.agent_helper import (
     batch_of_one,
     unbatch_one,
 )
-from flare.framework.env import ActionDict, Env, ObservationDict, RewardDict
+from flare.framework.env import ActionDict, Env, EnvInterrupted, ObservationDict, RewardDict
 from flare.framework.experience import ALIVE, TIMED_OUT
-from flare.framework.reports import AgentFailed, AgentFinished, GameRecord
+from flare.framework.reports import AgentFailed, AgentFinished, GameInterrupted, GameRecord
 
 __all__ = [
     "Agent",
@@ -41,6 +41,7 @@ __all__ = [
 ]
 
 StateDict = dict[str, np.ndarray]
+MAX_INTERRUPTIONS_IN_A_ROW = 10
 
 
 class StopRequested(Exception):
@@ -196,10 +197,22 @@ class Agent(ABC):
             if self._env_factory is None:
                 raise RuntimeError(f"agent {self.id}: call set_env() before starting it")
             self.env = self._env_factory()
-            for _ in range(self.num_games):
-                if stop_event.is_set():
-                    break
-                reports.put(self._run_one_episode())
+            games, interrupted_in_a_row = 0, 0
+            while games < self.num_games and not stop_event.is_set():
+                try:
+                    reports.put(self._run_one_episode())
+                    games, interrupted_in_a_row = games + 1, 0
+                except EnvInterrupted as err:
+                    # not a game over: the episode's data stays, no transition leaves it
+                    for helper in self.helpers.values():
+                        helper.interrupt_episode()
+                    reports.put(GameInterrupted(self.id, str(err)))
+                    interrupted_in_a_row += 1
+                    if interrupted_in_a_row >= MAX_INTERRUPTIONS_IN_A_ROW:
+                        raise RuntimeError(
+                            f"agent {self.id}: {interrupted_in_a_row} episodes in a row were "
+                            f"interrupted; the last: {err}"
+                        ) from err
             reports.put(AgentFinished(self.id))
         except (StopRequested, CDPClosed):
             reports.put(AgentFinished(self.id))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from dataclasses import replace
 from multiprocessing.connection import Connection
 
 import numpy as np
@@ -18,7 +19,6 @@ from flare.framework.batch import (
     PredictRequest,
 )
 from flare.framework.experience import (
-    ALIVE,
     DataKeys,
     Experience,
     sequences_to_batch,
@@ -111,6 +111,15 @@ class AgentHelper(ABC):
     def close(self) -> None:
         self.channel.close()
 
+    def interrupt_episode(self) -> None:
+        """The current episode ended without a game over or a time-out (its simulator went
+        away): what was stored stays, but no transition will leave its last step."""
+        self.mark_run_end()
+
+    @abstractmethod
+    def mark_run_end(self) -> None:
+        """Flag the newest experience as the end of its run."""
+
     @abstractmethod
     def add_experience(self, experience: Experience) -> None:
         """Record one experience."""
@@ -134,10 +143,14 @@ class OnlineHelper(AgentHelper):
     def add_experience(self, experience: Experience) -> None:
         self.buffer.append(experience)
 
+    def mark_run_end(self) -> None:
+        if self.buffer:
+            self.buffer[-1] = replace(self.buffer[-1], run_ends=True)
+
     def sample_experiences(self) -> list[list[Experience]]:
         sequences = split_episodes(self.buffer)
         last = self.buffer[-1] if self.buffer else None
-        self.buffer = [last] if last is not None and last.alive == ALIVE else []
+        self.buffer = [last] if last is not None and last.has_successor else []
         return sequences
 
 
@@ -154,6 +167,11 @@ class ReplayBuffer:
     def __len__(self) -> int:
         return len(self._items)
 
+    def mark_newest_run_end(self) -> None:
+        if self._items:
+            newest = (self._start - 1) % len(self._items) if len(self) == self.capacity else -1
+            self._items[newest] = replace(self._items[newest], run_ends=True)
+
     def add(self, experience: Experience) -> None:
         if len(self._items) < self.capacity:
             self._items.append(experience)
@@ -167,7 +185,7 @@ class ReplayBuffer:
 
     def num_transitions(self) -> int:
         """Experiences that have a successor in the same episode."""
-        return sum(1 for i in range(len(self) - 1) if self[i].alive == ALIVE)
+        return sum(1 for i in range(len(self) - 1) if self[i].has_successor)
 
     def sample(self, num: int, rng: random.Random) -> list[list[Experience]]:
         """``num`` transitions drawn uniformly (with replacement) among valid ones."""
@@ -177,7 +195,7 @@ class ReplayBuffer:
         attempts = 0
         while len(sequences) < num:
             i = rng.randrange(len(self) - 1)
-            if self[i].alive == ALIVE:
+            if self[i].has_successor:
                 sequences.append([self[i], self[i + 1]])
             attempts += 1
             if attempts > 100 * num and not sequences:
@@ -213,6 +231,9 @@ class ExpReplayHelper(AgentHelper):
 
     def add_experience(self, experience: Experience) -> None:
         self.replay_buffer.add(experience)
+
+    def mark_run_end(self) -> None:
+        self.replay_buffer.mark_newest_run_end()
 
     def sample_experiences(self) -> list[list[Experience]]:
         if len(self.replay_buffer) < max(self.warmup, 2):

@@ -22,6 +22,14 @@ SUCCESS = 1
 FAILURE = -1
 
 
+class EnvInterrupted(Exception):
+    """The episode cannot go on for a reason outside the game (e.g. its simulator died).
+
+    An agent drops the episode without storing a false game over and starts the next
+    one; ``reset()`` is expected to recover (a RemoteEnv reconnects) or to fail for good.
+    """
+
+
 class Env(ABC):
     """An environment: a dict of named observations in, a dict of named actions out.
 

@@ -24,6 +24,14 @@ class Experience:
 
     data: ArrayDict
     alive: int
+    # The episode was interrupted after this step (e.g. its simulator went away): no
+    # transition leaves it, and it is not a game over either.
+    run_ends: bool = False
+
+    @property
+    def has_successor(self) -> bool:
+        """Whether a transition out of this step can exist."""
+        return self.alive == ALIVE and not self.run_ends
 
 
 @dataclass(frozen=True)
@@ -37,12 +45,13 @@ class DataKeys:
 
 
 def split_episodes(experiences: Sequence[Experience]) -> list[list[Experience]]:
-    """Cut a stream of experiences into runs that never cross an episode end."""
+    """Cut a stream of experiences into runs that never cross an episode end (or an
+    interrupted episode's last step)."""
     sequences: list[list[Experience]] = []
     current: list[Experience] = []
     for exp in experiences:
         current.append(exp)
-        if exp.alive != ALIVE:
+        if not exp.has_successor:
             sequences.append(current)
             current = []
     if current:

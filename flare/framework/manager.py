@@ -21,7 +21,7 @@ from flare.framework.agent import Agent
 from flare.framework.agent_helper import CDPChannel
 from flare.framework.computation_data_processor import ComputationDataProcessor
 from flare.framework.computation_task import ComputationTask
-from flare.framework.reports import AgentFailed, AgentFinished, GameRecord
+from flare.framework.reports import AgentFailed, AgentFinished, GameInterrupted, GameRecord
 from flare.framework.settings import CTSettings, LogSettings
 
 logger = logging.getLogger(__name__)
@@ -53,6 +53,7 @@ class Manager:
         self.stats: list[GameRecord] = []
         self.stopped_by_signal: str | None = None
         self.reached_target = False
+        self.interrupted_games = 0
         self._signal_received: int | None = None
         self._started = False
         load_dir = self.log_settings.load_dir()
@@ -233,6 +234,9 @@ class Manager:
             interval = self.log_settings.model_save_interval
             if interval and len(self.stats) % interval == 0:
                 self.save_model()
+        elif isinstance(report, GameInterrupted):
+            self.interrupted_games += 1
+            logger.warning("agent %d: episode interrupted: %s", report.agent, report.reason)
         elif isinstance(report, AgentFinished):
             running.discard(report.agent)
         elif isinstance(report, AgentFailed):

@@ -24,6 +24,14 @@ class GameRecord:
 
 
 @dataclass(frozen=True)
+class GameInterrupted:
+    """A game cut short by ``EnvInterrupted`` (e.g. a lost simulator); not a finished game."""
+
+    agent: int
+    reason: str
+
+
+@dataclass(frozen=True)
 class AgentFinished:
     agent: int
 
