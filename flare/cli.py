@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from flare.common.curves import first_reaching, plot_reward_curve, read_games, resolve_csv
 
@@ -31,6 +32,7 @@ def _serve(args: argparse.Namespace) -> int:
     import logging
 
     from flare.bridge.factories import GymEnvFactory, load_factory
+    from flare.bridge.security import TLSFiles
     from flare.bridge.server import ServerSettings, serve, serve_until_signal
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -53,7 +55,13 @@ def _serve(args: argparse.Namespace) -> int:
         idle_timeout_s=args.idle_timeout,
         max_message_bytes=args.max_message_mb * 1024 * 1024,
     )
-    server = serve(factory, args.address, settings=settings, insecure=args.insecure)
+    if bool(args.tls_cert) != bool(args.tls_key):
+        raise ValueError("--tls-cert and --tls-key go together")
+    tls = TLSFiles(Path(args.tls_cert), Path(args.tls_key)) if args.tls_cert else None
+    token = Path(args.token_file).read_text().strip() if args.token_file else None
+    server = serve(
+        factory, args.address, settings=settings, tls=tls, token=token, insecure=args.insecure
+    )
     print(f"flare simulator ({what}) listening on {server.address}", flush=True)
     serve_until_signal(server)
     print("flare simulator stopped", flush=True)
@@ -87,8 +95,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--idle-timeout", type=float, default=300.0, help="close sessions idle this long (s)"
     )
     serve.add_argument("--max-message-mb", type=int, default=64, help="largest message (MiB)")
+    serve.add_argument("--tls-cert", help="PEM certificate chain: serve over TLS")
+    serve.add_argument("--tls-key", help="PEM private key of --tls-cert")
+    serve.add_argument("--token-file", help="a file holding the bearer token calls must carry")
     serve.add_argument(
-        "--insecure", action="store_true", help="allow binding beyond loopback without TLS"
+        "--insecure",
+        action="store_true",
+        help="allow binding beyond loopback without TLS and a token",
     )
     serve.set_defaults(func=_serve)
     return parser

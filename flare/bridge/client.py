@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -11,6 +12,7 @@ import numpy as np
 
 from flare.bridge.codec import decode, encode
 from flare.bridge.errors import SimulatorError
+from flare.bridge.security import bearer
 from flare.bridge.specs import spec_from_proto
 from flare.bridge.stream import StreamSession
 from flare.framework.env import ActionDict, Env, EnvInterrupted, ObservationDict, RewardDict
@@ -50,6 +52,8 @@ class RemoteEnv(Env):
         stream: drive the session over the bidirectional stream (lowest latency; the
             session closes when the stream ends) instead of unary calls.
         reconnect_timeout_s: how long ``reset`` keeps trying to reach a lost simulator.
+        tls_root_cert: a PEM file of the certificate(s) to trust; connects over TLS.
+        token: the simulator's bearer token, sent with every call.
     """
 
     def __init__(
@@ -60,18 +64,23 @@ class RemoteEnv(Env):
         max_message_bytes: int = 64 * 1024 * 1024,
         stream: bool = True,
         reconnect_timeout_s: float = 60.0,
+        tls_root_cert: str | None = None,
+        token: str | None = None,
         **config: Any,
     ) -> None:
         self.address = address
         self.timeout_s = timeout_s
         self.reconnect_timeout_s = reconnect_timeout_s
-        self._channel = grpc.insecure_channel(
-            address,
-            options=[
-                ("grpc.max_receive_message_length", max_message_bytes),
-                ("grpc.max_send_message_length", max_message_bytes),
-            ],
-        )
+        self._metadata = bearer(token) if token else ()
+        options = [
+            ("grpc.max_receive_message_length", max_message_bytes),
+            ("grpc.max_send_message_length", max_message_bytes),
+        ]
+        if tls_root_cert is not None:
+            credentials = grpc.ssl_channel_credentials(Path(tls_root_cert).read_bytes())
+            self._channel = grpc.secure_channel(address, credentials, options=options)
+        else:
+            self._channel = grpc.insecure_channel(address, options=options)
         self._stub = pb_grpc.SimulatorStub(self._channel)
         self._open_request = pb.OpenSessionRequest(
             protocol_version=pb.PROTOCOL_VERSION_1, config={k: str(v) for k, v in config.items()}
@@ -89,13 +98,20 @@ class RemoteEnv(Env):
     # ----- sessions -----------------------------------------------------------------------
     def _call(self, method, request, wait_for_ready: bool = False):
         try:
-            return method(request, timeout=self.timeout_s, wait_for_ready=wait_for_ready)
+            return method(
+                request,
+                timeout=self.timeout_s,
+                wait_for_ready=wait_for_ready,
+                metadata=self._metadata,
+            )
         except grpc.RpcError as err:
             raise SimulatorError.from_rpc_error(err) from None
 
     def _open_session(self) -> None:
         if self._use_stream:
-            self._stream = StreamSession(self._stub, self._open_request, self.timeout_s)
+            self._stream = StreamSession(
+                self._stub, self._open_request, self.timeout_s, self._metadata
+            )
             response = self._stream.opened
         else:
             response = self._call(self._stub.OpenSession, self._open_request, wait_for_ready=True)
@@ -195,7 +211,9 @@ class RemoteEnv(Env):
         if self._stream is None and self.session_id is not None:
             try:
                 self._stub.CloseSession(
-                    pb.CloseSessionRequest(session_id=self.session_id), timeout=self.timeout_s
+                    pb.CloseSessionRequest(session_id=self.session_id),
+                    timeout=self.timeout_s,
+                    metadata=self._metadata,
                 )
             except grpc.RpcError:
                 pass  # the server may be gone already; its idle timeout frees the session

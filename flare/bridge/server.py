@@ -21,6 +21,7 @@ from grpc_reflection.v1alpha import reflection
 
 from flare.bridge.codec import encode
 from flare.bridge.errors import SimulatorError, invalid, precondition
+from flare.bridge.security import TLSFiles, TokenAuthInterceptor
 from flare.bridge.session import Session
 from flare.bridge.specs import spec_to_proto
 from flare.framework.env import Env
@@ -325,6 +326,8 @@ def serve(
     address: str = "127.0.0.1:0",
     *,
     settings: ServerSettings | None = None,
+    tls: TLSFiles | None = None,
+    token: str | None = None,
     insecure: bool = False,
     block: bool = False,
 ) -> SimulatorServer:
@@ -332,15 +335,17 @@ def serve(
 
     ``env_factory(**config, seed=...)`` builds one Env per session from the client's config
     strings (``seed`` only when the client sends one). The server binds 127.0.0.1 by
-    default; another interface needs ``insecure=True`` until TLS and tokens are configured.
-    With ``block=True`` it serves until SIGINT/SIGTERM, then shuts down gracefully.
+    default; another interface needs TLS (``tls``) and a bearer ``token``, or an explicit
+    ``insecure=True``. With ``block=True`` it serves until SIGINT/SIGTERM, then shuts
+    down gracefully.
     """
     settings = settings or ServerSettings()
     host = address.rsplit(":", 1)[0]
-    if not _is_loopback(host) and not insecure:
+    if not _is_loopback(host) and not insecure and not (tls and token):
         raise ValueError(
-            f"refusing to serve on {host!r} without TLS: bind 127.0.0.1, or pass insecure=True "
-            "(--insecure) if this network is trusted"
+            f"refusing to serve on {host!r} without TLS and a bearer token: bind 127.0.0.1, "
+            "give tls= and token= (--tls-cert, --tls-key, --token-file), or pass "
+            "insecure=True (--insecure) if this network is trusted"
         )
     options = [
         ("grpc.max_receive_message_length", settings.max_message_bytes),
@@ -348,7 +353,9 @@ def serve(
         ("grpc.so_reuseport", 0),
     ]
     server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=settings.max_workers), options=options
+        futures.ThreadPoolExecutor(max_workers=settings.max_workers),
+        options=options,
+        interceptors=[TokenAuthInterceptor(token)] if token else [],
     )
     servicer = SimulatorServicer(env_factory, settings)
     pb_grpc.add_SimulatorServicer_to_server(servicer, server)
@@ -362,7 +369,10 @@ def serve(
         ),
         server,
     )
-    port = server.add_insecure_port(address)
+    if tls is not None:
+        port = server.add_secure_port(address, tls.server_credentials())
+    else:
+        port = server.add_insecure_port(address)
     if port == 0:
         raise OSError(f"could not bind {address}")
     server.start()

@@ -64,11 +64,17 @@ class StreamSession:
     """A session on a ``Session`` stream: ``request`` sends one message and returns its answer."""
 
     def __init__(
-        self, stub: pb_grpc.SimulatorStub, open_request: pb.OpenSessionRequest, timeout_s: float
+        self,
+        stub: pb_grpc.SimulatorStub,
+        open_request: pb.OpenSessionRequest,
+        timeout_s: float,
+        metadata: tuple[tuple[str, str], ...] = (),
     ) -> None:
         self.timeout_s = timeout_s
         self._requests: queue.SimpleQueue = queue.SimpleQueue()
-        self._call = stub.Session(iter(self._requests.get, _END), wait_for_ready=True)
+        self._call = stub.Session(
+            iter(self._requests.get, _END), wait_for_ready=True, metadata=metadata
+        )
         self._watchdog = _Watchdog(self._call.cancel)
         self.opened = self.request(pb.SessionRequest(open=open_request)).open
 

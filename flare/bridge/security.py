@@ -1,0 +1,58 @@
+"""Trust for simulators beyond loopback: TLS for the channel, a bearer token for calls."""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+
+from flare.simulator.v1 import simulator_pb2 as pb
+
+SIMULATOR_SERVICE = pb.DESCRIPTOR.services_by_name["Simulator"].full_name
+AUTH_HEADER = "authorization"
+
+
+@dataclass(frozen=True)
+class TLSFiles:
+    """PEM files of the server's certificate chain and private key."""
+
+    cert: Path
+    key: Path
+
+    def server_credentials(self) -> grpc.ServerCredentials:
+        return grpc.ssl_server_credentials(
+            [(Path(self.key).read_bytes(), Path(self.cert).read_bytes())]
+        )
+
+
+def bearer(token: str) -> tuple[tuple[str, str], ...]:
+    """Call metadata that carries a bearer token."""
+    return ((AUTH_HEADER, f"Bearer {token}"),)
+
+
+class TokenAuthInterceptor(grpc.ServerInterceptor):
+    """Simulator calls must carry ``authorization: Bearer <token>``; health checks and
+    reflection stay open, so load balancers and grpcurl still work."""
+
+    def __init__(self, token: str) -> None:
+        if not token:
+            raise ValueError("the bearer token must not be empty")
+        self._expected = f"Bearer {token}".encode()
+
+        def deny(request, context):
+            context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or wrong bearer token")
+
+        self._deny_unary = grpc.unary_unary_rpc_method_handler(deny)
+        self._deny_stream = grpc.stream_stream_rpc_method_handler(deny)
+
+    def intercept_service(self, continuation, handler_call_details):
+        if not handler_call_details.method.startswith(f"/{SIMULATOR_SERVICE}/"):
+            return continuation(handler_call_details)
+        presented = dict(handler_call_details.invocation_metadata or ()).get(AUTH_HEADER, "")
+        if hmac.compare_digest(presented.encode(), self._expected):
+            return continuation(handler_call_details)
+        if handler_call_details.method.endswith("/Session"):
+            return self._deny_stream
+        return self._deny_unary
