@@ -40,6 +40,22 @@ def flare_serve(*args):
             proc.wait()
 
 
+def _remote_manager(address: str, num_agents: int, num_games: int, **config) -> Manager:
+    """A small actor-critic whose agents play over gRPC against ``address``."""
+    torch.manual_seed(0)
+    model = SimpleModelAC(dims=[1], num_actions=2, perception_net=nn.Linear(1, 8))
+    alg = SimpleAC(model, optim=(torch.optim.RMSprop, dict(lr=1e-3)))
+    manager = Manager(
+        {"RL": dict(algorithm=alg, agent_helper=OnlineHelper, sample_interval=2)},
+        dict(print_interval_s=0),
+    )
+    for _ in range(num_agents):
+        agent = SimpleRLAgent(num_games)
+        agent.set_env(RemoteEnv, address=address, **config)
+        manager.add_agent(agent)
+    return manager
+
+
 def test_serve_gym_then_sigterm():
     with flare_serve("gym", "--game", "CartPole-v0") as (proc, address):
         env = RemoteEnv(address, game_name="CartPole-v0", seed=1)
@@ -91,17 +107,7 @@ def test_serve_bad_game_is_a_clear_error():
 
 def test_agents_train_against_a_served_factory(no_stray_processes):
     with flare_serve("tests.scripts.sim_factory:make_env") as (_, address):
-        torch.manual_seed(0)
-        model = SimpleModelAC(dims=[1], num_actions=2, perception_net=nn.Linear(1, 8))
-        alg = SimpleAC(model, optim=(torch.optim.RMSprop, dict(lr=1e-3)))
-        manager = Manager(
-            {"RL": dict(algorithm=alg, agent_helper=OnlineHelper, sample_interval=2)},
-            dict(print_interval_s=0),
-        )
-        for _ in range(4):
-            agent = SimpleRLAgent(3)
-            agent.set_env(RemoteEnv, address=address, max_steps=5)
-            manager.add_agent(agent)
+        manager = _remote_manager(address, num_agents=4, num_games=3, max_steps=5)
         manager.start()
     assert len(manager.stats) == 12
     assert all(r.length == 5 and r.return_ == 5.0 for r in manager.stats)
@@ -128,17 +134,9 @@ def test_training_survives_a_simulator_restart(no_stray_processes):
     ]
     first = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True)
     assert "listening" in first.stdout.readline()
-    torch.manual_seed(0)
-    model = SimpleModelAC(dims=[1], num_actions=2, perception_net=nn.Linear(1, 8))
-    alg = SimpleAC(model, optim=(torch.optim.RMSprop, dict(lr=1e-3)))
-    manager = Manager(
-        {"RL": dict(algorithm=alg, agent_helper=OnlineHelper, sample_interval=2)},
-        dict(print_interval_s=0),
+    manager = _remote_manager(
+        f"127.0.0.1:{port}", num_agents=3, num_games=60, max_steps=50, goal=1000
     )
-    for _ in range(3):
-        agent = SimpleRLAgent(60)
-        agent.set_env(RemoteEnv, address=f"127.0.0.1:{port}", max_steps=50, goal=1000)
-        manager.add_agent(agent)
 
     def kill_and_restart():
         time.sleep(1.5)  # mid-run

@@ -11,6 +11,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent import futures
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -251,29 +252,16 @@ class SimulatorServicer(pb_grpc.SimulatorServicer):
                 self.close(session.id)
 
 
-class _status:
+@contextmanager
+def _status(context: grpc.ServicerContext) -> Iterator[None]:
     """Turn a SimulatorError into the call's gRPC status; never let the server die."""
-
-    def __init__(self, context: grpc.ServicerContext) -> None:
-        self.context = context
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, exc_type, exc, tb) -> bool:
-        if exc is None:
-            return False
-        if isinstance(exc, SimulatorError):
-            self.context.abort(exc.code, exc.message)
-        if isinstance(exc, Exception) and not _is_abort(exc):
-            logger.exception("unexpected error in a simulator call")
-            self.context.abort(grpc.StatusCode.INTERNAL, f"{type(exc).__name__}: {exc}")
-        return False
-
-
-def _is_abort(exc: BaseException) -> bool:
-    # context.abort() raises an Exception with an empty message; let it through untouched
-    return type(exc).__name__ == "AbortError" or (type(exc) is Exception and not str(exc))
+    try:
+        yield
+    except SimulatorError as err:
+        context.abort(err.code, err.message)
+    except Exception as err:  # noqa: BLE001 - a bug must cost one call, not the server
+        logger.exception("unexpected error in a simulator call")
+        context.abort(grpc.StatusCode.INTERNAL, f"{type(err).__name__}: {err}")
 
 
 class SimulatorServer:

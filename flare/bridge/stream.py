@@ -76,7 +76,11 @@ class StreamSession:
             iter(self._requests.get, _END), wait_for_ready=True, metadata=metadata
         )
         self._watchdog = _Watchdog(self._call.cancel)
-        self.opened = self.request(pb.SessionRequest(open=open_request)).open
+        try:
+            self.opened = self.request(pb.SessionRequest(open=open_request)).open
+        except BaseException:
+            self.close()  # no stream, no watchdog thread left behind
+            raise
 
     def request(self, message: pb.SessionRequest) -> pb.SessionResponse:
         self._requests.put(message)
