@@ -53,13 +53,22 @@ def supported() -> str:
 
 def encode(array: object, field: str = "tensor") -> pb.Tensor:
     """A numpy array (or anything ``np.asarray`` takes) as a wire tensor."""
+    return encode_into(pb.Tensor(), array)
+
+
+def encode_into(tensor: pb.Tensor, array: object) -> pb.Tensor:
+    """Fill an (empty) wire tensor in place, e.g. a map entry of a response: no copy."""
     arr = np.asarray(array)
     wire = dtype_to_proto(arr.dtype)
+    tensor.dtype = wire
+    tensor.shape.extend(arr.shape)
     if wire == pb.DTYPE_STRING:
-        flat = [s.decode() if isinstance(s, bytes) else str(s) for s in arr.reshape(-1)]
-        return pb.Tensor(dtype=wire, shape=arr.shape, strings=flat)
-    data = np.ascontiguousarray(arr, dtype=_NUMERIC[wire]).tobytes()
-    return pb.Tensor(dtype=wire, shape=arr.shape, data=data)
+        tensor.strings.extend(
+            s.decode() if isinstance(s, bytes) else str(s) for s in arr.reshape(-1)
+        )
+    else:
+        tensor.data = np.ascontiguousarray(arr, dtype=_NUMERIC[wire]).tobytes()
+    return tensor
 
 
 def decode(tensor: pb.Tensor, field: str = "tensor") -> np.ndarray:

@@ -243,7 +243,8 @@ class SimulatorServicer(pb_grpc.SimulatorServicer):
                     elif which == "reset":
                         response = pb.SessionResponse(reset=session.reset())
                     elif which == "step":
-                        response = pb.SessionResponse(step=session.step(request.step))
+                        response = pb.SessionResponse()
+                        session.step(request.step, response.step)
                     else:
                         raise invalid("empty SessionRequest")
                 yield response

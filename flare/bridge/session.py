@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import grpc
 import numpy as np
 
-from flare.bridge.codec import TensorError, decode, dtype_to_proto, encode
+from flare.bridge.codec import TensorError, decode, dtype_to_proto, encode, encode_into
 from flare.bridge.errors import SimulatorError, invalid, precondition
 from flare.framework.env import Env
 from flare.framework.env_spec import ArraySpec, Discrete, EnvSpec, Language
@@ -104,14 +104,17 @@ class Session:
                 time_out,
             )
 
-    def step(self, request: pb.StepRequest) -> pb.StepResponse:
+    def step(self, request: pb.StepRequest, out: pb.StepResponse | None = None) -> pb.StepResponse:
+        """One step; the result is written into ``out`` (e.g. a stream response's field)."""
         result = self.step_arrays(self.decode_actions(request.actions), request.actrep)
-        return pb.StepResponse(
-            observations=_encode_all(result.observations, "observations"),
-            rewards=_encode_all(result.rewards, "rewards"),
-            game_over=result.game_over,
-            time_out=result.time_out,
-        )
+        out = pb.StepResponse() if out is None else out
+        for name, array in result.observations.items():
+            encode_into(out.observations[name], array)
+        for name, array in result.rewards.items():
+            encode_into(out.rewards[name], array)
+        out.game_over = result.game_over
+        out.time_out = result.time_out
+        return out
 
     def decode_actions(
         self, tensors: Mapping[str, pb.Tensor], batch: int | None = None
@@ -197,7 +200,11 @@ def _decode_action(spec: ArraySpec, tensor: pb.Tensor, batch: int | None = None)
         limit = spec.kind.num_values
     elif isinstance(spec.kind, Language):
         limit = spec.kind.vocabulary_size
-    if limit is not None and array.size:
+    if limit is not None and array.size == 1:  # the common case, without array temporaries
+        value = array.item()
+        if not 0 <= value < limit:
+            raise invalid(f"{field}: value {value} is outside 0..{limit - 1}")
+    elif limit is not None and array.size:
         bad = array[(array < 0) | (array >= limit)]
         if bad.size:
             raise invalid(f"{field}: value {bad.reshape(-1)[0]} is outside 0..{limit - 1}")
