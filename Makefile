@@ -33,7 +33,7 @@ proto: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check flare tests scripts
+	$(VENV)/bin/ruff format --check flare tests scripts benchmarks
 
 # Every check: lint, then the whole test suite.
 test: lint
