@@ -93,7 +93,11 @@ class RemoteEnv(Env):
         self._spec: EnvSpec | None = None
         self._time_out = False
         self._closed = False
-        self._open_session()
+        try:
+            self._open_session()
+        except BaseException:
+            self._channel.close()  # a failed construction leaves nothing open
+            raise
 
     # ----- sessions -----------------------------------------------------------------------
     def _call(self, method, request, wait_for_ready: bool = False):
