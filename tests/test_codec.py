@@ -60,5 +60,5 @@ def test_malformed_tensors_name_the_field(tensor, message):
 
 
 def test_unsupported_dtype():
-    with pytest.raises(TensorError, match="no wire type"):
-        encode(np.zeros(2, np.complex64))
+    with pytest.raises(TensorError, match=r"observations\['z'\]: dtype complex64 has no wire type"):
+        encode(np.zeros(2, np.complex64), "observations['z']")

@@ -10,7 +10,7 @@ from typing import Any
 import grpc
 import numpy as np
 
-from flare.bridge.codec import decode, encode
+from flare.bridge.codec import decode, encode_into
 from flare.bridge.errors import SimulatorError
 from flare.bridge.security import bearer
 from flare.bridge.specs import spec_from_proto
@@ -187,7 +187,7 @@ class RemoteEnv(Env):
             array = np.asarray(value)
             if dtype != np.dtype(object):
                 array = array.astype(dtype, copy=False)
-            request.actions[name].CopyFrom(encode(array, f"actions[{name!r}]"))
+            encode_into(request.actions[name], array, f"actions[{name!r}]")
         try:
             if self._stream is not None:
                 response = self._stream.request(pb.SessionRequest(step=request)).step

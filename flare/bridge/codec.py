@@ -53,13 +53,16 @@ def supported() -> str:
 
 def encode(array: object, field: str = "tensor") -> pb.Tensor:
     """A numpy array (or anything ``np.asarray`` takes) as a wire tensor."""
-    return encode_into(pb.Tensor(), array)
+    return encode_into(pb.Tensor(), array, field)
 
 
-def encode_into(tensor: pb.Tensor, array: object) -> pb.Tensor:
+def encode_into(tensor: pb.Tensor, array: object, field: str = "tensor") -> pb.Tensor:
     """Fill an (empty) wire tensor in place, e.g. a map entry of a response: no copy."""
     arr = np.asarray(array)
-    wire = dtype_to_proto(arr.dtype)
+    try:
+        wire = dtype_to_proto(arr.dtype)
+    except TensorError as err:
+        raise TensorError(f"{field}: {err}") from None
     tensor.dtype = wire
     tensor.shape.extend(arr.shape)
     if wire == pb.DTYPE_STRING:

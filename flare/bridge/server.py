@@ -20,7 +20,7 @@ import numpy as np
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from flare.bridge.codec import encode
+from flare.bridge.codec import encode, encode_into
 from flare.bridge.errors import SimulatorError, invalid, precondition
 from flare.bridge.security import TLSFiles, TokenAuthInterceptor
 from flare.bridge.session import Session
@@ -218,8 +218,9 @@ class SimulatorServicer(pb_grpc.SimulatorServicer):
         )
         if resets:
             for s in spec.observations:
-                response.final_observations[s.name].CopyFrom(
-                    encode(np.stack([obs[s.name] for _, obs in resets]))
+                encode_into(
+                    response.final_observations[s.name],
+                    np.stack([obs[s.name] for _, obs in resets]),
                 )
         return response
 

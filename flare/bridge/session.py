@@ -109,9 +109,9 @@ class Session:
         result = self.step_arrays(self.decode_actions(request.actions), request.actrep)
         out = pb.StepResponse() if out is None else out
         for name, array in result.observations.items():
-            encode_into(out.observations[name], array)
+            encode_into(out.observations[name], array, f"observations[{name!r}]")
         for name, array in result.rewards.items():
-            encode_into(out.rewards[name], array)
+            encode_into(out.rewards[name], array, f"rewards[{name!r}]")
         out.game_over = result.game_over
         out.time_out = result.time_out
         return out
