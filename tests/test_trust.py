@@ -2,6 +2,7 @@
 
 import datetime
 import ipaddress
+import signal
 
 import grpc
 import numpy as np
@@ -15,6 +16,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from flare.bridge import RemoteEnv, SimulatorError, serve
 from flare.bridge.security import TLSFiles
 from flare.testing import ChainEnv
+from tests.test_serve_cli import flare_serve
 
 TOKEN = "s3cret-token"
 
@@ -118,38 +120,21 @@ def test_beyond_loopback_needs_tls_and_a_token_or_insecure(tls_files):
 
 
 def test_flare_serve_with_tls_and_token(tls_files, tmp_path):
-    import subprocess
-    import sys
-    from pathlib import Path
-
     token_file = tmp_path / "token"
     token_file.write_text(TOKEN + "\n")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "flare",
-            "serve",
-            "tests.scripts.sim_factory:make_env",
-            "--address",
-            "127.0.0.1:0",
-            "--tls-cert",
-            str(tls_files.cert),
-            "--tls-key",
-            str(tls_files.key),
-            "--token-file",
-            str(token_file),
-        ],
-        cwd=Path(__file__).resolve().parents[1],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        address = proc.stdout.readline().rsplit(" ", 1)[1].strip()
+    args = [
+        "tests.scripts.sim_factory:make_env",
+        "--tls-cert",
+        str(tls_files.cert),
+        "--tls-key",
+        str(tls_files.key),
+        "--token-file",
+        str(token_file),
+    ]
+    with flare_serve(*args) as (proc, address):
         env = RemoteEnv(address, tls_root_cert=str(tls_files.cert), token=TOKEN)
         assert env.reset()["sensor"].tolist() == [0.0]
         env.close()
-    finally:
-        proc.terminate()
-        proc.wait(10)
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=15)
     assert proc.returncode == 0
