@@ -146,10 +146,13 @@ class SimulatorServicer(pb_grpc.SimulatorServicer):
         return idle
 
     # ----- RPCs ---------------------------------------------------------------------------
+    @staticmethod
+    def _opened(session: Session) -> pb.OpenSessionResponse:
+        return pb.OpenSessionResponse(session_id=session.id, spec=spec_to_proto(session.spec))
+
     def OpenSession(self, request, context):  # noqa: N802 - gRPC names
         with _status(context):
-            session = self.open(request)
-            return pb.OpenSessionResponse(session_id=session.id, spec=spec_to_proto(session.spec))
+            return self._opened(self.open(request))
 
     def CloseSession(self, request, context):  # noqa: N802
         with _status(context):
@@ -234,11 +237,7 @@ class SimulatorServicer(pb_grpc.SimulatorServicer):
                         if session is not None:
                             raise precondition("this stream already has a session")
                         session = self.open(request.open)
-                        response = pb.SessionResponse(
-                            open=pb.OpenSessionResponse(
-                                session_id=session.id, spec=spec_to_proto(session.spec)
-                            )
-                        )
+                        response = pb.SessionResponse(open=self._opened(session))
                     elif session is None:
                         raise precondition("the first message of a stream must be `open`")
                     elif which == "reset":
