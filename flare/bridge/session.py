@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import grpc
 import numpy as np
 
-from flare.bridge.codec import TensorError, decode, dtype_to_proto, encode, encode_into
+from flare.bridge.codec import TensorError, decode, dtype_to_proto, encode_into
 from flare.bridge.errors import SimulatorError, invalid, precondition
 from flare.framework.env import Env
 from flare.framework.env_spec import ArraySpec, Discrete, EnvSpec, Language
@@ -71,7 +71,9 @@ class Session:
             return checked
 
     def reset(self) -> pb.ResetResponse:
-        return pb.ResetResponse(observations=_encode_all(self.reset_arrays(), "observations"))
+        out = pb.ResetResponse()
+        _fill(out.observations, self.reset_arrays(), "observations")
+        return out
 
     def step_arrays(self, actions: dict[str, np.ndarray], actrep: int) -> StepResult:
         """One step with already-checked actions; the results, checked against the spec."""
@@ -108,10 +110,8 @@ class Session:
         """One step; the result is written into ``out`` (e.g. a stream response's field)."""
         result = self.step_arrays(self.decode_actions(request.actions), request.actrep)
         out = pb.StepResponse() if out is None else out
-        for name, array in result.observations.items():
-            encode_into(out.observations[name], array, f"observations[{name!r}]")
-        for name, array in result.rewards.items():
-            encode_into(out.rewards[name], array, f"rewards[{name!r}]")
+        _fill(out.observations, result.observations, "observations")
+        _fill(out.rewards, result.rewards, "rewards")
         out.game_over = result.game_over
         out.time_out = result.time_out
         return out
@@ -211,8 +211,10 @@ def _decode_action(spec: ArraySpec, tensor: pb.Tensor, batch: int | None = None)
     return array
 
 
-def _encode_all(arrays: Mapping[str, np.ndarray], field: str) -> dict[str, pb.Tensor]:
-    return {name: encode(array, f"{field}[{name!r}]") for name, array in arrays.items()}
+def _fill(tensors, arrays: Mapping[str, np.ndarray], field: str) -> None:
+    """Encode each array into its entry of a message's tensor map, in place."""
+    for name, array in arrays.items():
+        encode_into(tensors[name], array, f"{field}[{name!r}]")
 
 
 def _dtype_name(dtype: int) -> str:
