@@ -2,11 +2,13 @@
 
 (a) one session stepped over the Session stream vs a bare gRPC bidirectional echo of the
     same message sizes;
-(b) 64 sessions stepped per StepMany call (batched actions, auto-reset) vs in-process
-    gymnasium SyncVectorEnv(64);
+(b) 64 sessions stepped per StepMany request on a StepManyStream (batched actions,
+    auto-reset) vs in-process gymnasium SyncVectorEnv(64); once with the envs in the
+    server process, once in two worker processes (env_processes=2);
 (c) a step returning an 84x84x4 uint8 observation vs a CartPole step (over the stream).
 
-The servers run in a child process (as a simulator would); the client measures.
+The servers run in a child process (as a simulator would); the client measures. Each
+pair is timed in alternating blocks, so a drift in machine speed hits both sides.
 Writes benchmarks/results/bridge.json and prints a Markdown table.
 
     python benchmarks/bridge.py [--seconds 3] [--repeats 5]
@@ -85,8 +87,10 @@ def make_env(kind: str = "gym", seed: int | None = None, **config):
 
 
 def run_servers() -> None:
-    """Child process: the FLARE simulator and a bare echo server, each on its own port."""
+    """Child process: the FLARE simulators (envs in the server process, and envs in two
+    worker processes) and a bare echo server, each on its own port."""
     simulator = serve(make_env, settings=ServerSettings(max_sessions=256))
+    farm = serve(make_env, settings=ServerSettings(max_sessions=256, env_processes=2))
     echo = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
     handler = grpc.stream_stream_rpc_method_handler(lambda requests, ctx: (r for r in requests))
     echo.add_generic_rpc_handlers(
@@ -94,21 +98,29 @@ def run_servers() -> None:
     )
     echo_port = echo.add_insecure_port("127.0.0.1:0")
     echo.start()
-    print(f"{simulator.port} {echo_port}", flush=True)
+    print(f"{simulator.port} {farm.port} {echo_port}", flush=True)
     serve_until_signal(simulator, grace=1)
+    farm.stop(grace=1)
     echo.stop(0)
 
 
-def timed_rate(step, seconds: float) -> float:
-    """Calls per second of ``step`` over about ``seconds``."""
-    for _ in range(50):  # warm up
-        step()
-    count, start = 0, time.perf_counter()
-    while (elapsed := time.perf_counter() - start) < seconds:
-        for _ in range(50):
-            step()
-        count += 50
-    return count / elapsed
+def interleaved_rates(first, second, seconds: float, block: int) -> tuple[float, float]:
+    """Calls per second of ``first`` and ``second``, timed in alternating blocks of
+    ``block`` calls for about ``seconds`` in all, so drifts in machine speed hit both."""
+    for _ in range(block):  # warm up
+        first()
+        second()
+    totals = [0.0, 0.0]
+    count = 0
+    start = time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        for index, step in enumerate((first, second)):
+            began = time.perf_counter()
+            for _ in range(block):
+                step()
+            totals[index] += time.perf_counter() - began
+        count += block
+    return count / totals[0], count / totals[1]
 
 
 class StreamStepper:
@@ -126,9 +138,12 @@ class StreamStepper:
             )
         )
         self._send(pb.SessionRequest(reset=pb.ResetRequest()))
-        self.step_request = pb.SessionRequest(
-            step=pb.StepRequest(actions={"action": encode(np.array([0]))})
-        )
+        # the two actions, encoded once: the client's own encoding is not the bridge's cost
+        self.step_requests = [
+            pb.SessionRequest(step=pb.StepRequest(actions={"action": encode(np.array([a]))}))
+            for a in (0, 1)
+        ]
+        self.step_request = self.step_requests[0]
         self.reset_request = pb.SessionRequest(reset=pb.ResetRequest())
         self.last_response = None
         self.flip = 0
@@ -139,10 +154,7 @@ class StreamStepper:
 
     def __call__(self) -> None:
         self.flip ^= 1
-        self.step_request.step.actions["action"].data = (
-            np.array([self.flip]).astype("<i8").tobytes()
-        )
-        response = self._send(self.step_request)
+        response = self._send(self.step_requests[self.flip])
         self.last_response = response
         if response.step.game_over or response.step.time_out:
             self._send(self.reset_request)
@@ -154,10 +166,9 @@ class StreamStepper:
 
 def measure_a(channel, echo_channel, seconds):
     flare_stepper = StreamStepper(channel, "gym")
-    flare_rate = timed_rate(flare_stepper, seconds)
+    flare_stepper()  # one step, to learn the message sizes
     request_size = flare_stepper.step_request.ByteSize()
     response_size = flare_stepper.last_response.ByteSize()
-    flare_stepper.close()
     # echo: the request carries the step's bytes, padded to the larger of the two sizes,
     # so each direction moves at least as many bytes as FLARE's step does
     payload = bytes(max(request_size, response_size))
@@ -168,7 +179,8 @@ def measure_a(channel, echo_channel, seconds):
         queue.put(payload)
         next(call)
 
-    echo_rate = timed_rate(echo_step, seconds)
+    flare_rate, echo_rate = interleaved_rates(flare_stepper, echo_step, seconds, block=200)
+    flare_stepper.close()
     queue.put(None)
     call.cancel()
     return flare_rate, echo_rate, request_size, response_size
@@ -185,15 +197,14 @@ def measure_b(channel, seconds, num_envs=64):
         stub.Reset(pb.ResetRequest(session_id=opened.session_id))
     rng = np.random.default_rng(0)
     request = pb.StepManyRequest(session_ids=ids, auto_reset=True)
+    requests = __import__("queue").SimpleQueue()
+    call = stub.StepManyStream(iter(requests.get, None))
 
     def step_many():
         # like SyncVectorEnv: one batched action tensor in, batched results out, auto-reset
         request.actions["action"].CopyFrom(encode(rng.integers(0, 2, (num_envs, 1))))
-        stub.StepMany(request)
-
-    flare_rate = timed_rate(step_many, seconds) * num_envs
-    for sid in ids:
-        stub.CloseSession(pb.CloseSessionRequest(session_id=sid))
+        requests.put(request)
+        next(call)
 
     envs = gym.vector.SyncVectorEnv([lambda: gym.make("CartPole-v0") for _ in range(num_envs)])
     envs.reset(seed=0)
@@ -201,16 +212,19 @@ def measure_b(channel, seconds, num_envs=64):
     def vector_step():
         envs.step(rng.integers(0, 2, num_envs))
 
-    vector_rate = timed_rate(vector_step, seconds) * num_envs
+    flare_rate, vector_rate = interleaved_rates(step_many, vector_step, seconds, block=10)
+    requests.put(None)
+    call.cancel()
     envs.close()
-    return flare_rate, vector_rate
+    for sid in ids:
+        stub.CloseSession(pb.CloseSessionRequest(session_id=sid))
+    return flare_rate * num_envs, vector_rate * num_envs
 
 
 def measure_c(channel, seconds):
     cartpole = StreamStepper(channel, "gym")
     frames = StreamStepper(channel, "frames")
-    cartpole_rate = timed_rate(cartpole, seconds)
-    frame_rate = timed_rate(frames, seconds)
+    cartpole_rate, frame_rate = interleaved_rates(cartpole, frames, seconds, block=200)
     cartpole.close()
     frames.close()
     return cartpole_rate, frame_rate
@@ -218,7 +232,7 @@ def measure_c(channel, seconds):
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=3.0, help="per measurement")
+    parser.add_argument("--seconds", type=float, default=6.0, help="per measurement (both sides)")
     parser.add_argument("--repeats", type=int, default=5, help="interleaved repetitions")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -230,15 +244,18 @@ def main() -> int:
         [sys.executable, __file__, "--serve"], stdout=subprocess.PIPE, text=True
     )
     try:
-        sim_port, echo_port = child.stdout.readline().split()
+        sim_port, farm_port, echo_port = child.stdout.readline().split()
         channel = grpc.insecure_channel(f"127.0.0.1:{sim_port}")
+        farm_channel = grpc.insecure_channel(f"127.0.0.1:{farm_port}")
         echo_channel = grpc.insecure_channel(f"127.0.0.1:{echo_port}")
         grpc.channel_ready_future(channel).result(timeout=30)
         grpc.channel_ready_future(echo_channel).result(timeout=30)
-        runs = {"a": [], "b": [], "c": []}
+        grpc.channel_ready_future(farm_channel).result(timeout=30)
+        runs = {"a": [], "b": [], "b_farm": [], "c": []}
         for i in range(args.repeats):
             runs["a"].append(measure_a(channel, echo_channel, args.seconds))
             runs["b"].append(measure_b(channel, args.seconds))
+            runs["b_farm"].append(measure_b(farm_channel, args.seconds))
             runs["c"].append(measure_c(channel, args.seconds))
             print(f"repeat {i + 1}/{args.repeats} done", file=sys.stderr, flush=True)
     finally:
@@ -250,6 +267,7 @@ def main() -> int:
 
     a_flare, a_echo = median(r[0] for r in runs["a"]), median(r[1] for r in runs["a"])
     b_flare, b_vec = median(r[0] for r in runs["b"]), median(r[1] for r in runs["b"])
+    f_flare, f_vec = median(r[0] for r in runs["b_farm"]), median(r[1] for r in runs["b_farm"])
     c_cart, c_frame = median(r[0] for r in runs["c"]), median(r[1] for r in runs["c"])
     results = {
         "machine": f"{platform.machine()}, {__import__('os').cpu_count()} cores, "
@@ -269,6 +287,14 @@ def main() -> int:
             "sync_vector_env_steps_per_s": b_vec,
             "ratio": b_flare / b_vec,
             "target": ">= 0.50",
+            "server": "envs in the server process (env_processes=0), StepManyStream",
+        },
+        "b_farm_step_many_64_two_env_processes_vs_sync_vector_env": {
+            "flare_env_steps_per_s": f_flare,
+            "sync_vector_env_steps_per_s": f_vec,
+            "ratio": f_flare / f_vec,
+            "target": ">= 0.50",
+            "server": "envs in two worker processes (env_processes=2), StepManyStream",
         },
         "c_frame_step_cost_vs_cartpole": {
             "cartpole_steps_per_s": c_cart,
@@ -289,6 +315,10 @@ def main() -> int:
     print(
         f"| (b) StepMany x64 vs SyncVectorEnv(64) | {b_flare:,.0f} env steps/s | "
         f"{b_vec:,.0f} env steps/s | {b_flare / b_vec:.2f} | >= 0.50 |"
+    )
+    print(
+        f"| (b) same, envs in 2 worker processes | {f_flare:,.0f} env steps/s | "
+        f"{f_vec:,.0f} env steps/s | {f_flare / f_vec:.2f} | >= 0.50 |"
     )
     print(
         f"| (c) 84x84x4 uint8 step cost vs CartPole | {c_frame:,.0f} steps/s | "

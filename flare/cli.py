@@ -54,6 +54,7 @@ def _serve(args: argparse.Namespace) -> int:
         max_sessions=args.max_sessions,
         idle_timeout_s=args.idle_timeout,
         max_message_bytes=args.max_message_mb * 1024 * 1024,
+        env_processes=args.env_processes,
     )
     if bool(args.tls_cert) != bool(args.tls_key):
         raise ValueError("--tls-cert and --tls-key go together")
@@ -95,6 +96,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--idle-timeout", type=float, default=300.0, help="close sessions idle this long (s)"
     )
     serve.add_argument("--max-message-mb", type=int, default=64, help="largest message (MiB)")
+    serve.add_argument(
+        "--env-processes",
+        type=int,
+        default=0,
+        help="host the envs in N worker processes (parallel StepMany, crash isolation); "
+        "0: in the server process",
+    )
     serve.add_argument("--tls-cert", help="PEM certificate chain: serve over TLS")
     serve.add_argument("--tls-key", help="PEM private key of --tls-cert")
     serve.add_argument("--token-file", help="a file holding the bearer token calls must carry")

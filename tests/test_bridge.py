@@ -387,3 +387,26 @@ def test_client_calls_carry_deadlines(server, stream):
         env.step({"action": np.array([1])})
     assert time.monotonic() - start < 1.5
     env.close()
+
+
+def test_step_many_stream_answers_each_request_and_ends_on_a_bad_one(stub, witness):
+    ids = [open_session(stub, goal="100") for _ in range(2)]
+    for sid in ids:
+        stub.Reset(pb.ResetRequest(session_id=sid), timeout=10)
+    right = {"action": encode(np.array([[1], [1]]))}
+
+    def requests():
+        for _ in range(3):
+            yield pb.StepManyRequest(session_ids=ids, actions=right)
+        yield pb.StepManyRequest(session_ids=ids, actions={"action": encode(np.array([[1]]))})
+
+    answers = []
+    with pytest.raises(grpc.RpcError) as info:
+        for response in stub.StepManyStream(requests(), timeout=10):
+            answers.append(_rows(response.observations["sensor"], "<f4").tolist())
+    assert answers == [[[1.0], [1.0]], [[2.0], [2.0]], [[3.0], [3.0]]]
+    assert info.value.code() == CODE.INVALID_ARGUMENT
+    assert "shape [1, 1], the spec says [2, 1]" in info.value.details()
+    # the stream's end closes no session: they step on where they were
+    again = stub.StepMany(pb.StepManyRequest(session_ids=ids, actions=right), timeout=10)
+    assert _rows(again.observations["sensor"], "<f4").tolist() == [[4.0], [4.0]]

@@ -1,5 +1,7 @@
+import gymnasium as gym
 import numpy as np
 import pytest
+from gymnasium import spaces
 
 import flare.testing  # noqa: F401  (registers flare/PatternImage-v0)
 from flare.framework.env import GymEnv, GymEnvImage
@@ -81,3 +83,31 @@ def test_gym_env_image_colour_is_channels_first():
     frames = obs["sensor"]
     assert frames.shape == (6, 10, 12)
     np.testing.assert_allclose(frames[3:, 5, 5], [10 / 255] * 3, atol=1e-6)  # newest frame, RGB
+
+
+class _ShiftedActions(gym.ActionWrapper):
+    """CartPole whose Gym actions are numbered 5 and 6 (``Discrete(2, start=5)``)."""
+
+    def __init__(self, env: gym.Env) -> None:
+        super().__init__(env)
+        self.action_space = spaces.Discrete(2, start=5)
+
+    def action(self, action: int) -> int:
+        assert action in (5, 6), action
+        return action - 5
+
+
+class _ShiftedCartPole(GymEnv):
+    def _make(self, game_name, **make_kwargs):
+        return _ShiftedActions(super()._make(game_name, **make_kwargs))
+
+
+def test_discrete_actions_count_from_zero_whatever_the_gym_start():
+    shifted, plain = _ShiftedCartPole("CartPole-v0", seed=3), GymEnv("CartPole-v0", seed=3)
+    shifted.reset(), plain.reset()
+    for action in (1, 0, 1):
+        got, _, _ = shifted.step({"action": np.array([action])})
+        want, _, _ = plain.step({"action": np.array([action])})
+        np.testing.assert_array_equal(got["sensor"], want["sensor"])
+    with pytest.raises(ValueError, match="outside 0..1"):
+        shifted.step({"action": np.array([5])})

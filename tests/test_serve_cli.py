@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
+import psutil
 import torch
 import torch.nn as nn
 
@@ -161,3 +162,21 @@ def test_training_survives_a_simulator_restart(no_stray_processes):
     assert len(manager.stats) == 180  # every game was played to its end
     assert manager.interrupted_games >= 1  # the kill cut some episodes short
     assert all(r.length == 50 for r in manager.stats)  # none stored as a false game over
+
+
+def test_serve_with_env_processes_then_sigterm():
+    with flare_serve("gym", "--game", "CartPole-v0", "--env-processes", "2") as (proc, address):
+        workers = psutil.Process(proc.pid).children()
+        assert len(workers) >= 2  # the env workers (spawn may add a resource tracker)
+        envs = [RemoteEnv(address, game_name="CartPole-v0", seed=1) for _ in range(2)]
+        first = [env.reset()["sensor"] for env in envs]
+        np.testing.assert_array_equal(first[0], first[1])  # same seed, different workers
+        for env in envs:
+            env.step({"action": np.array([1])})
+            env.close()
+        proc.send_signal(signal.SIGTERM)
+        output, _ = proc.communicate(timeout=15)
+        assert proc.returncode == 0, output
+        assert "stopped" in output
+        _, alive = psutil.wait_procs(workers, timeout=5)
+        assert not alive, f"env workers left behind: {alive}"

@@ -21,6 +21,7 @@ _NUMERIC = {
     pb.DTYPE_BOOL: np.dtype("?"),
 }
 _BY_CHAR = {v.char: k for k, v in _NUMERIC.items()}  # byte order aside, the char names the type
+_EXACT = {v: k for k, v in _NUMERIC.items()}  # little-endian dtypes that go on the wire as they are
 
 
 class TensorError(ValueError):
@@ -58,7 +59,13 @@ def encode(array: object, field: str = "tensor") -> pb.Tensor:
 
 def encode_into(tensor: pb.Tensor, array: object, field: str = "tensor") -> pb.Tensor:
     """Fill an (empty) wire tensor in place, e.g. a map entry of a response: no copy."""
-    arr = np.asarray(array)
+    arr = array if type(array) is np.ndarray else np.asarray(array)
+    wire = _EXACT.get(arr.dtype)
+    if wire is not None:  # the hot path: already the wire's dtype (tobytes is C order)
+        tensor.dtype = wire
+        tensor.shape.extend(arr.shape)
+        tensor.data = arr.tobytes()
+        return tensor
     try:
         wire = dtype_to_proto(arr.dtype)
     except TensorError as err:
@@ -70,7 +77,7 @@ def encode_into(tensor: pb.Tensor, array: object, field: str = "tensor") -> pb.T
             s.decode() if isinstance(s, bytes) else str(s) for s in arr.reshape(-1)
         )
     else:
-        tensor.data = np.ascontiguousarray(arr, dtype=_NUMERIC[wire]).tobytes()
+        tensor.data = arr.astype(_NUMERIC[wire]).tobytes()
     return tensor
 
 
@@ -87,13 +94,20 @@ def decode(tensor: pb.Tensor, field: str = "tensor") -> np.ndarray:
             )
         return np.array(list(tensor.strings), dtype=object).reshape(shape)
     dtype = dtype_from_proto(tensor.dtype, field)
-    expected = count * dtype.itemsize
-    if len(tensor.data) != expected:
-        raise TensorError(
-            f"{field}: shape {list(shape)} of {np.dtype(dtype).name} needs {expected} bytes, "
-            f"got {len(tensor.data)}"
-        )
-    array = np.frombuffer(tensor.data, dtype=dtype).reshape(shape)
+    array = decode_numeric(tensor.data, dtype, shape, field)
     if dtype == np.dtype("?") and count and array.view(np.uint8).max() > 1:
         raise TensorError(f"{field}: bool elements must be 0 or 1")
     return array
+
+
+def decode_numeric(
+    data: bytes, dtype: np.dtype, shape: tuple[int, ...], field: str = "tensor"
+) -> np.ndarray:
+    """Raw bytes as a (read-only) array of a known wire dtype and shape."""
+    expected = math.prod(shape) * dtype.itemsize
+    if len(data) != expected:
+        raise TensorError(
+            f"{field}: shape {list(shape)} of {dtype.name} needs {expected} bytes, got {len(data)}"
+        )
+    array = np.frombuffer(data, dtype=dtype)
+    return array if len(shape) == 1 else array.reshape(shape)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import ipaddress
 import logging
 import signal
@@ -13,18 +12,17 @@ from collections.abc import Callable, Iterator
 from concurrent import futures
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
 
 import grpc
-import numpy as np
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from flare.bridge.codec import encode, encode_into
 from flare.bridge.errors import SimulatorError, invalid, precondition
 from flare.bridge.security import TLSFiles, TokenAuthInterceptor
-from flare.bridge.session import Session
+from flare.bridge.session import Session, open_session
 from flare.bridge.specs import spec_to_proto
+from flare.bridge.step_many import step_sessions
+from flare.bridge.workers import WorkerPool, WorkerSession
 from flare.framework.env import Env
 from flare.simulator.v1 import simulator_pb2 as pb
 from flare.simulator.v1 import simulator_pb2_grpc as pb_grpc
@@ -45,12 +43,19 @@ class ServerSettings:
             leaks an env); 0 disables it.
         max_message_bytes: the largest message received or sent.
         max_workers: threads serving calls.
+        env_processes: worker processes that host the envs (sessions spread evenly);
+            0 hosts them in the server process. With N > 0, StepMany steps the sessions
+            of different workers in parallel (N cores), and an env that crashes its
+            process (e.g. a segfault in native code) loses its worker's sessions, not
+            the server. The env factory must then be picklable (a module-level function
+            or class).
     """
 
     max_sessions: int = 64
     idle_timeout_s: float = 300.0
     max_message_bytes: int = 64 * 1024 * 1024
     max_workers: int = 16
+    env_processes: int = 0
 
 
 class SimulatorServicer(pb_grpc.SimulatorServicer):
@@ -59,8 +64,11 @@ class SimulatorServicer(pb_grpc.SimulatorServicer):
     def __init__(self, env_factory: EnvFactory, settings: ServerSettings) -> None:
         self.env_factory = env_factory
         self.settings = settings
-        self._sessions: dict[str, Session] = {}
+        self._sessions: dict[str, Session | WorkerSession] = {}
         self._lock = threading.Lock()
+        self.workers = (
+            WorkerPool(env_factory, settings.env_processes) if settings.env_processes else None
+        )
 
     # ----- sessions -----------------------------------------------------------------------
     def open(self, request: pb.OpenSessionRequest) -> Session:
@@ -78,19 +86,13 @@ class SimulatorServicer(pb_grpc.SimulatorServicer):
                 )
             session_id = uuid.uuid4().hex
             self._sessions[session_id] = None  # type: ignore[assignment]  # reserve the slot
+        config = dict(request.config)
+        seed = request.seed if request.HasField("seed") else None
         try:
-            kwargs: dict[str, Any] = dict(request.config)
-            if request.HasField("seed"):
-                kwargs["seed"] = request.seed
-            try:
-                env = self.env_factory(**kwargs)
-            except (TypeError, ValueError, KeyError) as err:
-                raise invalid(f"config {dict(request.config)} was refused: {err}") from err
-            except Exception as err:  # noqa: BLE001 - e.g. an unknown game
-                raise invalid(
-                    f"could not build the environment: {type(err).__name__}: {err}"
-                ) from err
-            session = Session(session_id, env, env.spec())
+            if self.workers is not None:
+                session = self.workers.open(session_id, config, seed)
+            else:
+                session = open_session(self.env_factory, session_id, config, seed)
         except BaseException:
             with self._lock:
                 self._sessions.pop(session_id, None)
@@ -128,22 +130,23 @@ class SimulatorServicer(pb_grpc.SimulatorServicer):
             return len(self._sessions)
 
     def reap_idle(self, now: float | None = None) -> list[str]:
-        """Close sessions unused for longer than the idle timeout; returns their ids."""
-        if self.settings.idle_timeout_s <= 0:
-            return []
+        """Close sessions unused for longer than the idle timeout, and forget sessions lost
+        with a dead env worker; returns their ids."""
+        timeout = self.settings.idle_timeout_s
         now = time.monotonic() if now is None else now
         with self._lock:
-            idle = [
-                sid
+            stale = [
+                (sid, s.closed)
                 for sid, s in self._sessions.items()
-                if s is not None and now - s.last_used > self.settings.idle_timeout_s
+                if s is not None and (s.closed or 0 < timeout < now - s.last_used)
             ]
-        for session_id in idle:
-            logger.warning(
-                "closing session %s: idle for %.0fs", session_id, self.settings.idle_timeout_s
-            )
+        for session_id, lost in stale:
+            if lost:
+                logger.warning("forgetting session %s: its env worker died", session_id)
+            else:
+                logger.warning("closing session %s: idle for %.0fs", session_id, timeout)
             self.close(session_id)
-        return idle
+        return [session_id for session_id, _ in stale]
 
     # ----- RPCs ---------------------------------------------------------------------------
     @staticmethod
@@ -178,6 +181,14 @@ class SimulatorServicer(pb_grpc.SimulatorServicer):
         with _status(context):
             return self.step_many(request)
 
+    def StepManyStream(self, request_iterator, context) -> Iterator:  # noqa: N802
+        for request in request_iterator:
+            try:
+                response = self.step_many(request)
+            except Exception as err:  # noqa: BLE001 - becomes the stream's status
+                _abort(context, err)
+            yield response
+
     def step_many(self, request: pb.StepManyRequest) -> pb.StepManyResponse:
         """Step many sessions of one spec with batched actions; optionally auto-reset."""
         ids = list(request.session_ids)
@@ -192,61 +203,35 @@ class SimulatorServicer(pb_grpc.SimulatorServicer):
                 raise invalid(
                     f"StepMany: session_ids[{index}] has another spec than session_ids[0]"
                 )
-        actions = sessions[0].decode_actions(request.actions, batch=len(ids))
-        results = []
-        resets: list[tuple[int, dict[str, np.ndarray]]] = []
-        for row, session in enumerate(sessions):
-            try:
-                result = session.step_arrays(
-                    {name: batch[row] for name, batch in actions.items()}, request.actrep
-                )
-                if request.auto_reset and (result.game_over or result.time_out):
-                    resets.append((row, result.observations))
-                    result = dataclasses.replace(result, observations=session.reset_arrays())
-            except SimulatorError as err:
-                raise SimulatorError(err.code, f"session_ids[{row}]: {err.message}") from err
-            results.append(result)
-        response = pb.StepManyResponse(
-            observations={
-                s.name: encode(np.stack([r.observations[s.name] for r in results]))
-                for s in spec.observations
-            },
-            rewards={
-                name: encode(np.stack([r.rewards[name] for r in results]))
-                for name in spec.reward_names
-            },
-            game_over=encode(np.array([r.game_over for r in results], dtype=np.int32)),
-            time_out=encode(np.array([r.time_out for r in results], dtype=np.bool_)),
-            reset_rows=[row for row, _ in resets],
-        )
-        if resets:
-            for s in spec.observations:
-                encode_into(
-                    response.final_observations[s.name],
-                    np.stack([obs[s.name] for _, obs in resets]),
-                )
-        return response
+        actions = sessions[0].checks.decode_actions(request.actions, batch=len(ids))
+        if self.workers is not None:
+            result = self.workers.step_many(sessions, actions, request.actrep, request.auto_reset)
+        else:
+            result = step_sessions(sessions, actions, request.actrep, request.auto_reset)
+        return result.fill(pb.StepManyResponse())
 
     def Session(self, request_iterator: Iterator[pb.SessionRequest], context) -> Iterator:  # noqa: N802
         session: Session | None = None
         try:
             for request in request_iterator:
-                with _status(context):
+                try:  # not `with _status(...)`: this is the per-step hot path
+                    response = pb.SessionResponse()
                     which = request.WhichOneof("request")
-                    if which == "open":
+                    if which == "step" and session is not None:
+                        session.step(request.step, response.step)
+                    elif which == "open":
                         if session is not None:
                             raise precondition("this stream already has a session")
                         session = self.open(request.open)
-                        response = pb.SessionResponse(open=self._opened(session))
+                        response.open.CopyFrom(self._opened(session))
                     elif session is None:
                         raise precondition("the first message of a stream must be `open`")
                     elif which == "reset":
-                        response = pb.SessionResponse(reset=session.reset())
-                    elif which == "step":
-                        response = pb.SessionResponse()
-                        session.step(request.step, response.step)
+                        response.reset.CopyFrom(session.reset())
                     else:
                         raise invalid("empty SessionRequest")
+                except Exception as err:  # noqa: BLE001 - becomes the stream's status
+                    _abort(context, err)
                 yield response
         finally:
             if session is not None:  # the stream ended: so does its session
@@ -258,11 +243,16 @@ def _status(context: grpc.ServicerContext) -> Iterator[None]:
     """Turn a SimulatorError into the call's gRPC status; never let the server die."""
     try:
         yield
-    except SimulatorError as err:
+    except Exception as err:  # noqa: BLE001
+        _abort(context, err)
+
+
+def _abort(context: grpc.ServicerContext, err: Exception) -> None:
+    """End the call with the error's status (a bug must cost one call, not the server)."""
+    if isinstance(err, SimulatorError):
         context.abort(err.code, err.message)
-    except Exception as err:  # noqa: BLE001 - a bug must cost one call, not the server
-        logger.exception("unexpected error in a simulator call")
-        context.abort(grpc.StatusCode.INTERNAL, f"{type(err).__name__}: {err}")
+    logger.error("unexpected error in a simulator call", exc_info=err)
+    context.abort(grpc.StatusCode.INTERNAL, f"{type(err).__name__}: {err}")
 
 
 class SimulatorServer:
@@ -295,6 +285,8 @@ class SimulatorServer:
         self.server.stop(grace).wait()
         self._stop_reaper.set()
         self.servicer.close_all()
+        if self.servicer.workers is not None:
+            self.servicer.workers.stop()
 
     def wait(self) -> None:
         self.server.wait_for_termination()
@@ -341,12 +333,12 @@ def serve(
         ("grpc.max_send_message_length", settings.max_message_bytes),
         ("grpc.so_reuseport", 0),
     ]
+    servicer = SimulatorServicer(env_factory, settings)  # starts any env workers
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=settings.max_workers),
         options=options,
         interceptors=[TokenAuthInterceptor(token)] if token else [],
     )
-    servicer = SimulatorServicer(env_factory, settings)
     pb_grpc.add_SimulatorServicer_to_server(servicer, server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -363,6 +355,8 @@ def serve(
     else:
         port = server.add_insecure_port(address)
     if port == 0:
+        if servicer.workers is not None:
+            servicer.workers.stop()
         raise OSError(f"could not bind {address}")
     server.start()
     for service in ("", SERVICE_NAME):

@@ -103,21 +103,22 @@ class GymEnv(Env):
         return self._observations(obs)
 
     def _gym_action(self, actions: ActionDict) -> Any:
-        if ACTION not in actions:
-            raise KeyError(f"{self.game_name}: no {ACTION!r} in actions {sorted(actions)}")
+        try:
+            action = actions[ACTION]
+        except KeyError:
+            raise KeyError(
+                f"{self.game_name}: no {ACTION!r} in actions {sorted(actions)}"
+            ) from None
         space = self._env.action_space
-        action = np.asarray(actions[ACTION])
-        if isinstance(space, spaces.Discrete):
-            if action.size != 1:
+        if isinstance(space, spaces.Discrete):  # FLARE counts 0..n-1; Gym from space.start
+            array = np.asarray(action)
+            if array.size != 1:
                 raise ValueError(f"{self.game_name}: a discrete action has one value, got {action}")
-            value = int(action.reshape(-1)[0])
-            if not 0 <= value - int(space.start) < space.n:
-                raise ValueError(
-                    f"{self.game_name}: action {value} is outside "
-                    f"{space.start}..{space.start + space.n - 1}"
-                )
-            return value
-        return action.astype(space.dtype).reshape(space.shape)
+            value = int(array.item())
+            if not 0 <= value < space.n:
+                raise ValueError(f"{self.game_name}: action {value} is outside 0..{space.n - 1}")
+            return int(space.start) + value
+        return np.asarray(action).astype(space.dtype).reshape(space.shape)
 
     def step(self, actions: ActionDict, actrep: int = 1) -> tuple[ObservationDict, RewardDict, int]:
         if self._game_over or self._timed_out:

@@ -72,6 +72,11 @@ class SimulatorStub:
                 request_serializer=flare_dot_simulator_dot_v1_dot_simulator__pb2.StepManyRequest.SerializeToString,
                 response_deserializer=flare_dot_simulator_dot_v1_dot_simulator__pb2.StepManyResponse.FromString,
                 _registered_method=True)
+        self.StepManyStream = channel.stream_stream(
+                '/flare.simulator.v1.Simulator/StepManyStream',
+                request_serializer=flare_dot_simulator_dot_v1_dot_simulator__pb2.StepManyRequest.SerializeToString,
+                response_deserializer=flare_dot_simulator_dot_v1_dot_simulator__pb2.StepManyResponse.FromString,
+                _registered_method=True)
         self.Session = channel.stream_stream(
                 '/flare.simulator.v1.Simulator/Session',
                 request_serializer=flare_dot_simulator_dot_v1_dot_simulator__pb2.SessionRequest.SerializeToString,
@@ -132,6 +137,15 @@ class SimulatorServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def StepManyStream(self, request_iterator, context):
+        """StepMany over a bidirectional stream: one response per request, in order, without
+        a unary call's per-call set-up (the fastest way to drive a vectorised farm). The
+        sessions stay open when the stream ends; an error ends the stream with its status.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def Session(self, request_iterator, context):
         """A bidirectional stream that owns one session, for the lowest latency.
         """
@@ -169,6 +183,11 @@ def add_SimulatorServicer_to_server(servicer, server):
             ),
             'StepMany': grpc.unary_unary_rpc_method_handler(
                     servicer.StepMany,
+                    request_deserializer=flare_dot_simulator_dot_v1_dot_simulator__pb2.StepManyRequest.FromString,
+                    response_serializer=flare_dot_simulator_dot_v1_dot_simulator__pb2.StepManyResponse.SerializeToString,
+            ),
+            'StepManyStream': grpc.stream_stream_rpc_method_handler(
+                    servicer.StepManyStream,
                     request_deserializer=flare_dot_simulator_dot_v1_dot_simulator__pb2.StepManyRequest.FromString,
                     response_serializer=flare_dot_simulator_dot_v1_dot_simulator__pb2.StepManyResponse.SerializeToString,
             ),
@@ -346,6 +365,33 @@ class Simulator:
             request,
             target,
             '/flare.simulator.v1.Simulator/StepMany',
+            flare_dot_simulator_dot_v1_dot_simulator__pb2.StepManyRequest.SerializeToString,
+            flare_dot_simulator_dot_v1_dot_simulator__pb2.StepManyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StepManyStream(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/flare.simulator.v1.Simulator/StepManyStream',
             flare_dot_simulator_dot_v1_dot_simulator__pb2.StepManyRequest.SerializeToString,
             flare_dot_simulator_dot_v1_dot_simulator__pb2.StepManyResponse.FromString,
             options,

@@ -1,0 +1,282 @@
+"""Envs hosted in worker processes: StepMany on several cores, and crash isolation.
+
+Each worker runs the very same ``Session`` code the server process would, behind a
+pipe; the server process keeps only proxies (``WorkerSession``: id, spec, idle time).
+A StepMany call sends every worker its rows before it waits for any, so the workers
+step in parallel. A worker that dies (say, a segfault in a native simulator) costs
+the sessions it hosted, never the server.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import pickle
+import signal
+import threading
+import time
+from collections.abc import Callable, Sequence
+from multiprocessing.connection import Connection
+from typing import Any
+
+import grpc
+import numpy as np
+
+from flare.bridge.checks import SpecChecks
+from flare.bridge.errors import SimulatorError
+from flare.bridge.session import Session, StepResult, fill_tensors, open_session
+from flare.bridge.step_many import BatchResult, merge_batches, step_sessions
+from flare.framework.env import Env
+from flare.framework.env_spec import EnvSpec
+from flare.simulator.v1 import simulator_pb2 as pb
+
+logger = logging.getLogger(__name__)
+
+
+# ----- inside a worker process ------------------------------------------------------------
+def _worker_main(conn: Connection, env_factory: Callable[..., Env]) -> None:
+    """Serve requests from the server process until it closes the pipe."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the server's to handle
+    sessions: dict[str, Session] = {}
+    try:
+        while True:
+            try:
+                op, args = conn.recv()
+            except EOFError:
+                return
+            try:
+                reply = (True, _run(op, args, sessions, env_factory))
+            except SimulatorError as err:
+                reply = (False, (err.code.name, err.message))
+            except Exception as err:  # noqa: BLE001 - report it; the worker lives on
+                reply = (False, ("INTERNAL", f"{type(err).__name__}: {err}"))
+            conn.send(reply)
+    finally:
+        for session in sessions.values():
+            session.close()
+
+
+def _run(op: str, args: tuple, sessions: dict[str, Session], env_factory) -> Any:
+    if op == "open":
+        session_id, config, seed = args
+        session = open_session(env_factory, session_id, config, seed)
+        sessions[session_id] = session
+        return session.spec
+    if op == "close":
+        session = sessions.pop(args[0], None)
+        if session is not None:
+            session.close()
+        return None
+    if op == "step_many":
+        ids, actions, actrep, auto_reset, rows = args
+        return step_sessions([sessions[i] for i in ids], actions, actrep, auto_reset, rows)
+    session = sessions[args[0]]
+    if op == "reset":
+        return session.reset_arrays()
+    if op == "step":
+        return session.step_arrays(args[1], args[2])
+    raise ValueError(f"unknown worker operation {op!r}")
+
+
+# ----- in the server process --------------------------------------------------------------
+class EnvWorker:
+    """One worker process and the pipe to it. One request at a time: hold ``lock``
+    around ``send`` + ``receive`` (``call`` does both)."""
+
+    def __init__(self, context, env_factory: Callable[..., Env], index: int) -> None:
+        self.index = index
+        self._conn, child_conn = context.Pipe()
+        self.process = context.Process(
+            target=_worker_main,
+            args=(child_conn, env_factory),
+            name=f"flare-env-worker-{index}",
+            daemon=True,
+        )
+        self.process.start()
+        child_conn.close()
+        self.lock = threading.Lock()
+        self.num_sessions = 0
+        self.dead = False
+
+    def send(self, op: str, *args: Any) -> None:
+        if self.dead:
+            raise self._lost()
+        try:
+            self._conn.send((op, args))
+        except OSError:
+            self.dead = True
+            raise self._lost() from None
+
+    def receive(self) -> Any:
+        try:
+            ok, value = self._conn.recv()
+        except (EOFError, OSError):
+            self.dead = True
+            raise self._lost() from None
+        if ok:
+            return value
+        code, message = value
+        raise SimulatorError(grpc.StatusCode[code], message)
+
+    def call(self, op: str, *args: Any) -> Any:
+        with self.lock:
+            self.send(op, *args)
+            return self.receive()
+
+    def _lost(self) -> SimulatorError:
+        self.process.join(timeout=1)
+        return SimulatorError(
+            grpc.StatusCode.INTERNAL,
+            f"env worker process {self.index} (pid {self.process.pid}) died with exit code "
+            f"{self.process.exitcode}; the sessions it hosted are lost",
+        )
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """Close the pipe (the worker closes its envs and exits); kill it if it hangs."""
+        self._conn.close()
+        self.process.join(timeout_s)
+        if self.process.is_alive():
+            logger.warning("env worker %d did not exit; killing it", self.index)
+            self.process.kill()
+            self.process.join(timeout_s)
+        self.dead = True
+
+
+class WorkerSession:
+    """A session whose Env lives in a worker process; the ``Session`` calls, by proxy."""
+
+    def __init__(self, session_id: str, worker: EnvWorker, spec: EnvSpec) -> None:
+        self.id = session_id
+        self.worker = worker
+        self.spec = spec
+        self.checks = SpecChecks.of(spec)
+        self.last_used = time.monotonic()
+        self._closed = False
+
+    @property
+    def closed(self) -> bool:
+        return self._closed or self.worker.dead
+
+    def touch(self) -> None:
+        if self._closed:
+            raise SimulatorError(
+                grpc.StatusCode.NOT_FOUND, f"session {self.id} was closed (idle past the timeout)"
+            )
+        if self.worker.dead:
+            raise SimulatorError(
+                grpc.StatusCode.NOT_FOUND,
+                f"session {self.id} was lost: its env worker process died",
+            )
+        self.last_used = time.monotonic()
+
+    def reset_arrays(self) -> dict[str, np.ndarray]:
+        self.touch()
+        return self.worker.call("reset", self.id)
+
+    def reset(self) -> pb.ResetResponse:
+        out = pb.ResetResponse()
+        fill_tensors(out.observations, self.reset_arrays())
+        return out
+
+    def step_arrays(self, actions: dict[str, np.ndarray], actrep: int) -> StepResult:
+        self.touch()
+        return self.worker.call("step", self.id, actions, actrep)
+
+    def step(self, request: pb.StepRequest, out: pb.StepResponse | None = None) -> pb.StepResponse:
+        actions = self.checks.decode_actions(request.actions)
+        return self.step_arrays(actions, request.actrep).fill(out)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self.worker.num_sessions -= 1
+        if not self.worker.dead:
+            try:
+                self.worker.call("close", self.id)
+            except SimulatorError:
+                pass  # the worker died meanwhile: its envs are gone anyway
+
+
+class WorkerPool:
+    """``processes`` env workers; new sessions go to the least loaded one."""
+
+    def __init__(self, env_factory: Callable[..., Env], processes: int) -> None:
+        if processes < 1:
+            raise ValueError(f"env_processes must be >= 0, got {processes}")
+        try:
+            pickle.dumps(env_factory)
+        except Exception as err:  # noqa: BLE001 - pickling raises many types
+            raise ValueError(
+                "env_processes > 0 needs a picklable env factory (a module-level function "
+                f"or class, not a lambda or closure); {env_factory!r} is not: {err}"
+            ) from err
+        self._env_factory = env_factory
+        self._context = multiprocessing.get_context("spawn")  # never fork a gRPC process
+        self._lock = threading.Lock()
+        self.workers = [EnvWorker(self._context, env_factory, i) for i in range(processes)]
+
+    def open(self, session_id: str, config: dict[str, str], seed: int | None) -> WorkerSession:
+        with self._lock:
+            for index, worker in enumerate(self.workers):
+                if worker.dead:
+                    logger.warning("env worker %d died; starting a new one", index)
+                    worker.stop(timeout_s=1)
+                    self.workers[index] = EnvWorker(self._context, self._env_factory, index)
+            worker = min(self.workers, key=lambda w: w.num_sessions)
+            worker.num_sessions += 1
+        try:
+            spec = worker.call("open", session_id, config, seed)
+        except BaseException:
+            with self._lock:
+                worker.num_sessions -= 1
+            raise
+        return WorkerSession(session_id, worker, spec)
+
+    def step_many(
+        self,
+        sessions: Sequence[WorkerSession],
+        actions: dict[str, np.ndarray],
+        actrep: int,
+        auto_reset: bool,
+    ) -> BatchResult:
+        """Step every session, each worker its own rows, all workers at once."""
+        groups: dict[EnvWorker, list[int]] = {}
+        for row, session in enumerate(sessions):
+            session.touch()
+            groups.setdefault(session.worker, []).append(row)
+        workers = sorted(groups, key=lambda w: w.index)  # one lock order: no deadlock
+        for worker in workers:
+            worker.lock.acquire()
+        try:
+            sent, error = [], None
+            for worker in workers:
+                rows = groups[worker]
+                try:
+                    worker.send(
+                        "step_many",
+                        [sessions[row].id for row in rows],
+                        {name: batch[rows] for name, batch in actions.items()},
+                        actrep,
+                        auto_reset,
+                        rows,
+                    )
+                    sent.append(worker)
+                except SimulatorError as err:
+                    error = error or err
+            parts = []
+            for worker in sent:  # every worker that got rows answers, even after an error
+                try:
+                    parts.append((groups[worker], worker.receive()))
+                except SimulatorError as err:
+                    error = error or err
+        finally:
+            for worker in workers:
+                worker.lock.release()
+        if error is not None:
+            raise error
+        return merge_batches(len(sessions), parts)
+
+    def stop(self) -> None:
+        for worker in self.workers:
+            worker.stop()
