@@ -146,12 +146,12 @@ class SpecChecks:
                 raise invalid(f"unknown action {name!r}; the spec's actions are {known}")
 
     def observations_of(self, observations: object) -> dict[str, np.ndarray]:
-        if not isinstance(observations, Mapping):
+        if type(observations) is not dict and not isinstance(observations, Mapping):
             raise broken("the environment must return a dict of observations")
         return {check.name: check.take(observations) for check in self.observations}
 
     def rewards_of(self, rewards: object) -> dict[str, np.ndarray]:
-        if not isinstance(rewards, Mapping):
+        if type(rewards) is not dict and not isinstance(rewards, Mapping):
             raise broken("the environment must return a dict of rewards")
         checked = {}
         for name in self.reward_names:

@@ -42,6 +42,7 @@ class GymEnv(Env):
         self._timed_out = False
         self._game_over = True
         self._check_spaces()
+        self._action_space = self._env.action_space  # (each wrapper would look it up anew)
 
     def _make(self, game_name: str, **make_kwargs: Any) -> gym.Env:
         return _gym_make(game_name, **make_kwargs)
@@ -72,6 +73,8 @@ class GymEnv(Env):
         return {ACTION: int(space.shape[0])}
 
     def _observations(self, obs: np.ndarray) -> ObservationDict:
+        if type(obs) is np.ndarray and obs.dtype == np.float32:
+            return {SENSOR: obs}
         return {SENSOR: np.asarray(obs, dtype=np.float32)}
 
     def spec(self) -> EnvSpec:
@@ -109,9 +112,9 @@ class GymEnv(Env):
             raise KeyError(
                 f"{self.game_name}: no {ACTION!r} in actions {sorted(actions)}"
             ) from None
-        space = self._env.action_space
+        space = self._action_space
         if isinstance(space, spaces.Discrete):  # FLARE counts 0..n-1; Gym from space.start
-            array = np.asarray(action)
+            array = action if type(action) is np.ndarray else np.asarray(action)
             if array.size != 1:
                 raise ValueError(f"{self.game_name}: a discrete action has one value, got {action}")
             value = int(array.item())
