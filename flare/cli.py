@@ -112,14 +112,84 @@ def build_parser() -> argparse.ArgumentParser:
         help="allow binding beyond loopback without TLS and a token",
     )
     serve.set_defaults(func=_serve)
+
+    check = sub.add_parser(
+        "check-sim", help="check a live simulator server against the wire contract"
+    )
+    check.add_argument("address", help="HOST:PORT of the simulator")
+    check.add_argument(
+        "--config",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="session config, repeatable (e.g. --config game_name=CartPole-v0)",
+    )
+    check.add_argument(
+        "--only", action="append", metavar="CHECK", help="run only these checks (repeatable)"
+    )
+    check.add_argument("--list", action="store_true", help="list the checks and exit")
+    check.add_argument("--timeout", type=float, default=10.0, help="deadline of each call (s)")
+    check.add_argument(
+        "--max-sessions-probe", type=int, default=256, help="most sessions opened to find the cap"
+    )
+    check.add_argument(
+        "--max-message-probe-mb", type=int, default=256, help="largest message sent (MiB)"
+    )
+    check.add_argument("--tls-root-cert", help="PEM certificate(s) to trust: connect over TLS")
+    check.add_argument("--token-file", help="a file holding the bearer token")
+    check.set_defaults(func=_check_sim)
     return parser
+
+
+def _check_sim(args: argparse.Namespace) -> int:
+    from flare.compliance import CHECKS, Target, run_checks
+    from flare.compliance.runner import wait_until_reachable
+
+    if args.list:
+        for check in CHECKS:
+            print(f"{check.name:<22} {check.rule}")
+        return 0
+    config = {}
+    for item in args.config:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--config takes KEY=VALUE, got {item!r}")
+        config[key] = value
+    checks = CHECKS
+    if args.only:
+        known = {check.name: check for check in CHECKS}
+        unknown = [name for name in args.only if name not in known]
+        if unknown:
+            raise ValueError(f"unknown checks {unknown}; `flare check-sim --list` lists them")
+        checks = tuple(known[name] for name in args.only)
+    target = Target(
+        args.address,
+        config=config,
+        tls_root_cert=Path(args.tls_root_cert) if args.tls_root_cert else None,
+        token=Path(args.token_file).read_text().strip() if args.token_file else None,
+        timeout_s=args.timeout,
+        max_sessions_probe=args.max_sessions_probe,
+        max_message_probe_mb=args.max_message_probe_mb,
+    )
+    wait_until_reachable(target)
+    print(f"checking the simulator at {args.address} (config {config})", flush=True)
+    results = run_checks(target, checks, on_result=lambda r: print(r.line(), flush=True))
+    counts = {
+        outcome: sum(r.outcome == outcome for r in results) for outcome in ("PASS", "FAIL", "SKIP")
+    }
+    print(
+        f"{len(results)} checks: {counts['PASS']} passed, {counts['FAIL']} failed, "
+        f"{counts['SKIP']} skipped",
+        flush=True,
+    )
+    return 1 if counts["FAIL"] else 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (FileNotFoundError, ValueError, ImportError) as err:
+    except (FileNotFoundError, ValueError, ImportError, ConnectionError) as err:
         print(f"flare {args.command}: {err}", file=sys.stderr)
         return 2
 

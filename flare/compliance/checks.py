@@ -1,0 +1,533 @@
+"""The contract, one check per function: each takes a ``Probe``, returns what it saw
+when the simulator complies, and raises ``CheckFailed`` (why) when it does not."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import grpc
+import numpy as np
+from grpc_health.v1 import health_pb2
+
+from flare.bridge.codec import decode, encode
+from flare.bridge.specs import spec_from_proto
+from flare.compliance.probe import (
+    CheckFailed,
+    CheckSkipped,
+    Probe,
+    Step,
+    action_plan,
+    num_elements,
+    valid_actions,
+)
+from flare.framework.env_spec import ArraySpec, Continuous, Discrete, EnvSpec, Language
+from flare.simulator.v1 import simulator_pb2 as pb
+
+CODE = grpc.StatusCode
+SERVICE = pb.DESCRIPTOR.services_by_name["Simulator"].full_name
+
+
+@dataclass(frozen=True)
+class Check:
+    """One rule of the contract."""
+
+    name: str
+    rule: str
+    run: Callable[[Probe], str]
+
+    def __str__(self) -> str:  # (pytest ids)
+        return self.name
+
+
+# ----- the server as a whole --------------------------------------------------------------
+def health(probe: Probe) -> str:
+    for service in ("", SERVICE):
+        answer = probe.health.Check(
+            health_pb2.HealthCheckRequest(service=service), timeout=probe.target.timeout_s
+        )
+        if answer.status != health_pb2.HealthCheckResponse.SERVING:
+            name = health_pb2.HealthCheckResponse.ServingStatus.Name(answer.status)
+            raise CheckFailed(f"health of {service or 'the server'!r} is {name}, not SERVING")
+    return f"SERVING for the server and {SERVICE}"
+
+
+def protocol_version(probe: Probe) -> str:
+    request = probe.open_request()
+    request.protocol_version = 999
+    with probe.expect_status(CODE.FAILED_PRECONDITION, "OpenSession with protocol_version 999"):
+        probe.call(probe.stub.OpenSession, request)
+    return "version 999 refused with FAILED_PRECONDITION"
+
+
+# ----- the spec ---------------------------------------------------------------------------
+def spec_well_formed(probe: Probe) -> str:
+    session_id, spec = probe.open()
+    problems = _spec_problems(spec)
+    if problems:
+        raise CheckFailed("; ".join(problems))
+    again = spec_from_proto(
+        probe.call(probe.stub.GetSpec, pb.GetSpecRequest(session_id=session_id)).spec
+    )
+    if again != spec:
+        raise CheckFailed("GetSpec returns another spec than OpenSession")
+    return (
+        f"observations {[s.name for s in spec.observations]}, "
+        f"actions {[s.name for s in spec.actions]}, rewards {list(spec.reward_names)}"
+    )
+
+
+def _spec_problems(spec: EnvSpec) -> list[str]:
+    problems = []
+    for group, arrays in (("observation", spec.observations), ("action", spec.actions)):
+        if not arrays:
+            problems.append(f"no {group}s")
+        names = [a.name for a in arrays]
+        if len(set(names)) != len(names) or not all(names):
+            problems.append(f"{group} names must be unique and non-empty: {names}")
+        problems.extend(p for a in arrays for p in _array_problems(group, a))
+    if not spec.reward_names or len(set(spec.reward_names)) != len(spec.reward_names):
+        problems.append(f"reward names must be unique and non-empty: {spec.reward_names}")
+    if spec.max_episode_steps < 0:
+        problems.append(f"max_episode_steps {spec.max_episode_steps} < 0")
+    return problems
+
+
+def _array_problems(group: str, spec: ArraySpec) -> list[str]:
+    where = f"{group} {spec.name!r}"
+    problems = (
+        [f"{where}: negative dimension in {spec.shape}"] if min(spec.shape, default=0) < 0 else []
+    )
+    kind = spec.kind
+    integral = spec.dtype.kind in "iu"
+    if isinstance(kind, Discrete) and (kind.num_values < 1 or not integral):
+        problems.append(f"{where}: discrete needs an integer dtype and >= 1 values")
+    if isinstance(kind, Language) and (kind.vocabulary_size < 1 or not integral):
+        problems.append(f"{where}: language needs an integer dtype and a vocabulary >= 1")
+    if isinstance(kind, Continuous):
+        size = num_elements(spec.shape)
+        if len(kind.low) != size or len(kind.high) != size:
+            problems.append(f"{where}: bounds need {size} values each")
+        elif any(lo > hi for lo, hi in zip(kind.low, kind.high, strict=True)):
+            problems.append(f"{where}: a low bound is above its high bound")
+    return problems
+
+
+def observations_match_spec(probe: Probe) -> str:
+    session_id, spec = probe.open(seed=0)
+    _check_observations("reset", probe.reset(session_id), spec)
+    step = probe.step(session_id, valid_actions(spec, np.random.default_rng(0)))
+    _check_observations("step", step.observations, spec)
+    if set(step.rewards) != set(spec.reward_names):
+        raise CheckFailed(f"step rewards {sorted(step.rewards)}, spec {list(spec.reward_names)}")
+    for name, reward in step.rewards.items():
+        if reward.dtype != np.float32 or reward.ndim != 1:
+            raise CheckFailed(f"reward {name!r} is {reward.dtype} {reward.shape}, not float32 [n]")
+    if step.game_over not in (-1, 0, 1):
+        raise CheckFailed(f"game_over {step.game_over} is not -1, 0 or 1")
+    return "reset and step answer every name of the spec with its dtype and shape"
+
+
+def _check_observations(when: str, observations: dict[str, np.ndarray], spec: EnvSpec) -> None:
+    wanted = {s.name: s for s in spec.observations}
+    if set(observations) != set(wanted):
+        raise CheckFailed(f"{when}: observations {sorted(observations)}, spec {sorted(wanted)}")
+    for name, array in observations.items():
+        expected = wanted[name]
+        if array.dtype != expected.dtype or array.shape != expected.shape:
+            raise CheckFailed(
+                f"{when}: observation {name!r} is {array.dtype} {array.shape}, "
+                f"the spec says {expected.dtype} {expected.shape}"
+            )
+
+
+# ----- episodes ---------------------------------------------------------------------------
+def reset_then_step(probe: Probe) -> str:
+    session_id, spec = probe.open(seed=0)
+    actions = valid_actions(spec, np.random.default_rng(0))
+    with probe.expect_status(CODE.FAILED_PRECONDITION, "Step before Reset"):
+        probe.step(session_id, actions)
+    probe.reset(session_id)
+    probe.step(session_id, actions)
+    return "Step before Reset is FAILED_PRECONDITION; after Reset it steps"
+
+
+def actrep(probe: Probe) -> str:
+    repeated, spec = probe.open(seed=7)
+    single, _ = probe.open(seed=7)
+    probe.reset(repeated), probe.reset(single)
+    actions = valid_actions(spec, np.random.default_rng(7))
+    once = probe.step(repeated, actions, actrep=3)
+    steps = []
+    for _ in range(3):
+        steps.append(probe.step(single, actions))
+        if steps[-1].ended:
+            break
+    last = steps[-1]
+    if not _same_observations(once.observations, last.observations):
+        raise CheckFailed("actrep=3 ends elsewhere than three single steps with the same seed")
+    for name in spec.reward_names:
+        total = sum(float(s.rewards[name].sum()) for s in steps)
+        if not np.isclose(float(once.rewards[name].sum()), total, rtol=1e-5, atol=1e-6):
+            raise CheckFailed(f"actrep=3 reward {name!r} is not the sum of the three steps'")
+    if (once.game_over, once.time_out) != (last.game_over, last.time_out):
+        raise CheckFailed("actrep=3 ends the episode differently from three single steps")
+    fresh, _ = probe.open(seed=7)
+    probe.reset(fresh)
+    with probe.expect_status(CODE.INVALID_ARGUMENT, "Step with actrep=-1"):
+        probe.step(fresh, actions, actrep=-1)
+    return f"actrep=3 equals {len(steps)} single step(s), rewards summed; actrep=-1 refused"
+
+
+def seeded_reset(probe: Probe) -> str:
+    first, spec = probe.open(seed=123)
+    second, _ = probe.open(seed=123)
+    plan = action_plan(spec, seed=1, length=30)
+    a, b = _play(probe, first, plan), _play(probe, second, plan)
+    for t, (x, y) in enumerate(zip(a, b, strict=True)):
+        if not _same_observations(x, y):
+            raise CheckFailed(f"two sessions with seed 123 differ at observation {t}")
+    return f"two sessions with one seed agree over {len(plan)} steps (with resets)"
+
+
+def _play(probe: Probe, session_id: str, plan: list[dict]) -> list[dict[str, np.ndarray]]:
+    """Reset, then follow the plan (resetting at episode ends); every observation."""
+    seen = [probe.reset(session_id)]
+    for actions in plan:
+        step = probe.step(session_id, actions)
+        seen.append(step.observations)
+        if step.ended:
+            seen.append(probe.reset(session_id))
+    return seen
+
+
+def _same_observations(x: dict[str, np.ndarray], y: dict[str, np.ndarray]) -> bool:
+    return x.keys() == y.keys() and all(np.array_equal(x[k], y[k]) for k in x)
+
+
+def episode_end(probe: Probe) -> str:
+    session_id, spec = probe.open(seed=5)
+    rng = np.random.default_rng(5)
+    limit = spec.max_episode_steps
+    ended, length, step = [], 0, None
+    probe.reset(session_id)
+    for _ in range(probe.target.episode_steps_probe):
+        step = probe.step(session_id, valid_actions(spec, rng))
+        length += 1
+        if step.game_over not in (-1, 0, 1):
+            raise CheckFailed(f"game_over {step.game_over} is not -1, 0 or 1")
+        if step.game_over != 0 and step.time_out:
+            raise CheckFailed("a step is both a game over and a time-out")
+        if limit and length > limit:
+            raise CheckFailed(f"an episode ran past max_episode_steps={limit}")
+        if step.time_out and limit and length != limit:
+            raise CheckFailed(f"time-out after {length} steps, max_episode_steps is {limit}")
+        if step.ended:
+            ended.append("time-out" if step.time_out else f"game over {step.game_over}")
+            with probe.expect_status(CODE.FAILED_PRECONDITION, "Step after the episode ended"):
+                probe.step(session_id, valid_actions(spec, rng))
+            if len(ended) >= 10:
+                break
+            probe.reset(session_id)
+            length = 0
+    if not ended:
+        raise CheckFailed(f"no episode ended within {probe.target.episode_steps_probe} steps")
+    kinds = sorted(set(ended))
+    return f"{len(ended)} episodes ended ({', '.join(kinds)}); stepping past an end refused"
+
+
+# ----- bad input: exact status, and every other session unharmed --------------------------
+def _bad_input(
+    probe: Probe, code: grpc.StatusCode, what: str, make: Callable[[str, EnvSpec], object]
+) -> str:
+    """Send one bad request; a witness session must step on, unharmed, after it."""
+    witness, spec = probe.open(seed=11)
+    session_id, _ = probe.open(seed=12)
+    probe.reset(witness), probe.reset(session_id)
+    plan = action_plan(spec, seed=11, length=2)
+    probe.step(witness, plan[0])
+    send = make(session_id, spec)
+    with probe.expect_status(code, what):
+        send()
+    try:
+        probe.step(witness, plan[1])
+    except grpc.RpcError as err:
+        raise CheckFailed(
+            f"after {what}, another session failed to step: {err.code().name} {err.details()}"
+        ) from None
+    return f"{what}: {code.name}, and another session steps on"
+
+
+def _step_with(probe: Probe, session_id: str, tensors: dict[str, pb.Tensor]) -> Callable:
+    request = pb.StepRequest(session_id=session_id)
+    for name, tensor in tensors.items():
+        request.actions[name].CopyFrom(tensor)
+    return lambda: probe.call(probe.stub.Step, request)
+
+
+def _valid_tensors(spec: EnvSpec) -> dict[str, pb.Tensor]:
+    return {name: encode(a) for name, a in valid_actions(spec, np.random.default_rng(0)).items()}
+
+
+def unknown_action(probe: Probe) -> str:
+    def make(session_id, spec):
+        tensors = _valid_tensors(spec)
+        tensors["no-such-action"] = encode(np.zeros(1, np.int64))
+        return _step_with(probe, session_id, tensors)
+
+    return _bad_input(probe, CODE.INVALID_ARGUMENT, "an unknown action name", make)
+
+
+def missing_action(probe: Probe) -> str:
+    def make(session_id, spec):
+        tensors = _valid_tensors(spec)
+        tensors.pop(spec.actions[0].name)
+        return _step_with(probe, session_id, tensors)
+
+    return _bad_input(probe, CODE.INVALID_ARGUMENT, "a missing action", make)
+
+
+def wrong_dtype(probe: Probe) -> str:
+    def make(session_id, spec):
+        tensors = _valid_tensors(spec)
+        action = spec.actions[0]
+        other = np.float32 if action.dtype != np.float32 else np.float64
+        tensors[action.name] = encode(np.zeros(action.shape, other))
+        return _step_with(probe, session_id, tensors)
+
+    return _bad_input(probe, CODE.INVALID_ARGUMENT, "an action of the wrong dtype", make)
+
+
+def wrong_shape(probe: Probe) -> str:
+    def make(session_id, spec):
+        tensors = _valid_tensors(spec)
+        action = spec.actions[0]
+        dtype = action.dtype if action.dtype != np.dtype(object) else np.int64
+        tensors[action.name] = encode(np.zeros((*action.shape, 2), dtype))
+        return _step_with(probe, session_id, tensors)
+
+    return _bad_input(probe, CODE.INVALID_ARGUMENT, "an action of the wrong shape", make)
+
+
+def out_of_range(probe: Probe) -> str:
+    def make(session_id, spec):
+        bounded = [a for a in spec.actions if isinstance(a.kind, Discrete | Language)]
+        if not bounded:
+            raise CheckSkipped("no discrete or language action")
+        action = bounded[0]
+        limit = getattr(action.kind, "num_values", None) or action.kind.vocabulary_size
+        tensors = _valid_tensors(spec)
+        tensors[action.name] = encode(np.full(action.shape, limit, action.dtype))
+        return _step_with(probe, session_id, tensors)
+
+    return _bad_input(probe, CODE.INVALID_ARGUMENT, "a discrete action out of range", make)
+
+
+def malformed_bytes(probe: Probe) -> str:
+    def make(session_id, spec):
+        numeric = [a for a in spec.actions if a.dtype != np.dtype(object)]
+        if not numeric:
+            raise CheckSkipped("no numeric action")
+        tensors = _valid_tensors(spec)
+        tensor = tensors[numeric[0].name]
+        tensor.data = tensor.data + b"\x00"  # one byte too many for its shape
+        return _step_with(probe, session_id, tensors)
+
+    return _bad_input(probe, CODE.INVALID_ARGUMENT, "tensor bytes that do not fit the shape", make)
+
+
+def unknown_session(probe: Probe) -> str:
+    def make(_, spec):
+        return _step_with(probe, "no-such-session", _valid_tensors(spec))
+
+    return _bad_input(probe, CODE.NOT_FOUND, "a step of an unknown session", make)
+
+
+def too_many_sessions(probe: Probe) -> str:
+    limit = probe.target.max_sessions_probe
+
+    def make(_, __):
+        def open_until_refused():
+            for _ in range(limit):
+                probe.open()
+            raise CheckFailed(
+                f"{limit} more sessions opened without RESOURCE_EXHAUSTED; a server must "
+                "cap its sessions (raise --max-sessions-probe if its cap is higher)"
+            )
+
+        return open_until_refused
+
+    return _bad_input(probe, CODE.RESOURCE_EXHAUSTED, "one session too many", make)
+
+
+def message_too_large(probe: Probe) -> str:
+    def make(session_id, spec):
+        def grow_until_refused():
+            size = 1 << 20
+            while size <= probe.target.max_message_probe_mb << 20:
+                tensors = _valid_tensors(spec)
+                tensors["padding"] = encode(np.zeros(size, np.uint8))
+                try:
+                    _step_with(probe, session_id, tensors)()
+                except grpc.RpcError as err:
+                    if err.code() != CODE.INVALID_ARGUMENT:  # (padding is an unknown name)
+                        raise
+                size *= 2
+            raise CheckFailed(
+                f"a {probe.target.max_message_probe_mb} MiB message was not refused with "
+                "RESOURCE_EXHAUSTED; a server must limit its message size"
+            )
+
+        return grow_until_refused
+
+    return _bad_input(probe, CODE.RESOURCE_EXHAUSTED, "a message over the size limit", make)
+
+
+# ----- sessions ---------------------------------------------------------------------------
+def sessions_isolated(probe: Probe, workers: int = 4, steps: int = 40) -> str:
+    sessions = [probe.open(seed=100 + i) for i in range(workers)]
+    spec = sessions[0][1]
+    plans = [action_plan(spec, seed=200 + i, length=steps) for i in range(workers)]
+    together: list = [None] * workers
+    errors: list[BaseException] = []
+
+    def play(index: int) -> None:
+        try:
+            together[index] = _play(probe, sessions[index][0], plans[index])
+        except BaseException as err:  # noqa: BLE001 - reported below
+            errors.append(err)
+
+    threads = [threading.Thread(target=play, args=(i,)) for i in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise CheckFailed(f"concurrent sessions failed: {errors[0]}")
+    for index in range(workers):  # replay each alone, with the same seed and actions
+        alone, _ = probe.open(seed=100 + index)
+        replay = _play(probe, alone, plans[index])
+        for t, (x, y) in enumerate(zip(together[index], replay, strict=True)):
+            if not _same_observations(x, y):
+                raise CheckFailed(f"session {index} played concurrently differs at step {t}")
+    return f"{workers} sessions stepped at once equal each played alone"
+
+
+def stream_closes_session(probe: Probe) -> str:
+    spec_actions = None
+
+    def requests():
+        yield pb.SessionRequest(open=probe.open_request(seed=3))
+        yield pb.SessionRequest(reset=pb.ResetRequest())
+        give_up = time.monotonic() + probe.target.timeout_s
+        while spec_actions is None:  # the step needs the spec the open answer brings
+            if time.monotonic() > give_up:
+                return
+            time.sleep(0.01)
+        step = pb.StepRequest()
+        for name, array in spec_actions.items():
+            step.actions[name].CopyFrom(encode(array))
+        yield pb.SessionRequest(step=step)
+
+    answers = probe.stub.Session(
+        requests(), timeout=probe.target.timeout_s, metadata=probe.metadata
+    )
+    opened = next(answers).open
+    spec_actions = valid_actions(spec_from_proto(opened.spec), np.random.default_rng(3))
+    kinds = [answer.WhichOneof("response") for answer in answers]  # the stream ends here
+    if kinds != ["reset", "step"]:
+        raise CheckFailed(f"the stream answered {kinds}, expected ['reset', 'step']")
+    deadline = time.monotonic() + 5
+    while True:  # the server may close it a moment after the stream ends
+        try:
+            probe.call(probe.stub.Reset, pb.ResetRequest(session_id=opened.session_id))
+        except grpc.RpcError as err:
+            if err.code() == CODE.NOT_FOUND:
+                return "the stream's session is NOT_FOUND once the stream ends"
+            raise CheckFailed(f"expected NOT_FOUND, got {err.code().name}") from None
+        if time.monotonic() > deadline:
+            raise CheckFailed("the stream's session was still open 5 s after the stream ended")
+        time.sleep(0.1)
+
+
+def close_session(probe: Probe) -> str:
+    session_id, _ = probe.open()
+    probe.close(session_id)
+    with probe.expect_status(CODE.NOT_FOUND, "Reset of a closed session"):
+        probe.reset(session_id)
+    with probe.expect_status(CODE.NOT_FOUND, "CloseSession of a closed session"):
+        probe.call(probe.stub.CloseSession, pb.CloseSessionRequest(session_id=session_id))
+    return "a closed session is NOT_FOUND"
+
+
+def step_many(probe: Probe, rows: int = 3, steps: int = 10) -> str:
+    batched = [probe.open(seed=300 + i) for i in range(rows)]
+    single = [probe.open(seed=300 + i) for i in range(rows)]
+    spec = batched[0][1]
+    for session_id, _ in batched + single:
+        probe.reset(session_id)
+    rng = np.random.default_rng(3)
+    for t in range(steps):
+        actions = [valid_actions(spec, rng) for _ in range(rows)]
+        request = pb.StepManyRequest(session_ids=[s for s, _ in batched], auto_reset=True)
+        for action in spec.actions:
+            stacked = np.stack([a[action.name] for a in actions])
+            request.actions[action.name].CopyFrom(encode(stacked))
+        answer = probe.call(probe.stub.StepMany, request)
+        for row, (session_id, _) in enumerate(single):
+            alone = probe.step(session_id, actions[row])
+            got = _row(answer, row)
+            if row in answer.reset_rows:  # compare the ended episode's last observation
+                index = list(answer.reset_rows).index(row)
+                final = {k: v[index] for k, v in _decoded(answer.final_observations).items()}
+                got.observations = final
+                probe.reset(session_id)
+            if not (
+                _same_observations(got.observations, alone.observations)
+                and (got.game_over, got.time_out) == (alone.game_over, alone.time_out)
+            ):
+                raise CheckFailed(f"StepMany row {row} differs from Step at step {t}")
+    return f"StepMany over {rows} sessions equals Step on each (auto-reset included)"
+
+
+def _decoded(tensors) -> dict[str, np.ndarray]:
+    return {name: decode(t) for name, t in tensors.items()}
+
+
+def _row(answer: pb.StepManyResponse, row: int) -> Step:
+    observations = {k: v[row] for k, v in _decoded(answer.observations).items()}
+    rewards = {k: v[row] for k, v in _decoded(answer.rewards).items()}
+    game_over = _decoded({"g": answer.game_over})["g"][row]
+    time_out = _decoded({"t": answer.time_out})["t"][row]
+    return Step(observations, rewards, int(game_over), bool(time_out))
+
+
+CHECKS: tuple[Check, ...] = (
+    Check("health", "grpc.health.v1 reports SERVING", health),
+    Check(
+        "protocol-version", "an unknown protocol version is FAILED_PRECONDITION", protocol_version
+    ),
+    Check("spec", "the spec is well formed and GetSpec agrees", spec_well_formed),
+    Check("observations", "observations and rewards match the spec", observations_match_spec),
+    Check("reset-then-step", "Step before Reset is FAILED_PRECONDITION", reset_then_step),
+    Check("actrep", "actrep=k equals k single steps, rewards summed", actrep),
+    Check("seeded-reset", "one seed, one episode", seeded_reset),
+    Check("episode-end", "game over vs time-out, and nothing after the end", episode_end),
+    Check("unknown-action", "unknown action name is INVALID_ARGUMENT", unknown_action),
+    Check("missing-action", "missing action is INVALID_ARGUMENT", missing_action),
+    Check("wrong-dtype", "wrong dtype is INVALID_ARGUMENT", wrong_dtype),
+    Check("wrong-shape", "wrong shape is INVALID_ARGUMENT", wrong_shape),
+    Check("out-of-range", "discrete value out of range is INVALID_ARGUMENT", out_of_range),
+    Check("malformed-bytes", "malformed tensor bytes are INVALID_ARGUMENT", malformed_bytes),
+    Check("unknown-session", "an unknown session is NOT_FOUND", unknown_session),
+    Check("too-many-sessions", "past the session limit: RESOURCE_EXHAUSTED", too_many_sessions),
+    Check("message-too-large", "past the message limit: RESOURCE_EXHAUSTED", message_too_large),
+    Check("sessions-isolated", "concurrent sessions do not disturb each other", sessions_isolated),
+    Check(
+        "stream-closes-session", "a stream's session ends with the stream", stream_closes_session
+    ),
+    Check("close-session", "a closed session is NOT_FOUND", close_session),
+    Check("step-many", "StepMany equals Step on each session", step_many),
+)
