@@ -8,6 +8,9 @@ STAMP := $(VENV)/.installed
 TORCH ?= torch==2.13.0
 TORCH_PIP_ARGS ?=
 DEMO_GAMES ?= 400
+# The bundled Node.js simulator's packages (its tests and the grid-world example need them).
+GRIDWORLD := simulators/gridworld
+NODE_STAMP := $(GRIDWORLD)/node_modules/.installed
 
 .PHONY: install demo test lint check clean proto
 
@@ -17,7 +20,11 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[dev]"
 	touch $(STAMP)
 
-install: $(STAMP)
+$(NODE_STAMP): $(GRIDWORLD)/package.json $(GRIDWORLD)/package-lock.json
+	npm ci --prefix $(GRIDWORLD) --no-audit --no-fund --loglevel=error
+	touch $(NODE_STAMP)
+
+install: $(STAMP) $(NODE_STAMP)
 
 # The main job: a local CartPole simulator served over gRPC, the seed's actor-critic
 # (16 agents) trained against it until the mean of 100 games reaches 195, its curve.
@@ -27,16 +34,19 @@ demo: $(STAMP)
 		--log-dir runs/demo --model-dir runs/demo
 	$(VENV)/bin/flare plot runs/demo --threshold 195
 
-# Regenerate the committed Python stubs from protos/ (a test fails when they are stale).
+# Regenerate the committed Python stubs and docs/wire-reference.md from protos/ (tests
+# fail when either is stale).
 proto: $(STAMP)
 	$(PY) scripts/run_codegen.py
+	$(PY) scripts/proto_reference.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check flare tests scripts benchmarks
 
-# Every check: lint, then the whole test suite.
-test: lint
+# Every check: lint, then the whole test suite (Python, and the Node simulator's own).
+test: lint $(NODE_STAMP)
+	node --test $(GRIDWORLD)/test/
 	$(PY) -m pytest
 
 check: test

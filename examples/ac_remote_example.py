@@ -7,9 +7,6 @@ GymEnv.
 """
 
 import argparse
-import subprocess
-import sys
-from contextlib import contextmanager
 
 import torch.nn as nn
 import torch.optim as optim
@@ -17,36 +14,10 @@ import torch.optim as optim
 from flare.agent_zoo.simple_rl_agents import SimpleRLAgent
 from flare.algorithm_zoo.simple_algorithms import SimpleAC
 from flare.bridge import RemoteEnv
+from flare.bridge.launch import flare_serve_gym, simulator_process
 from flare.framework.agent import OnlineHelper
 from flare.framework.manager import Manager
 from flare.model_zoo.simple_models import SimpleModelAC
-
-
-@contextmanager
-def local_simulator(game):
-    """Run `flare serve gym` in a child process; yield the address it listens on."""
-    command = [
-        sys.executable,
-        "-m",
-        "flare",
-        "serve",
-        "gym",
-        "--game",
-        game,
-        "--address",
-        "127.0.0.1:0",
-    ]
-    server = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
-    try:
-        line = server.stdout.readline()
-        if "listening on" not in line:
-            raise RuntimeError(f"the simulator did not start: {line!r}")
-        address = line.rsplit(" ", 1)[1].strip()
-        print(f"local simulator for {game} on {address}", flush=True)
-        yield address
-    finally:
-        server.terminate()  # SIGTERM: a graceful shutdown
-        server.wait(timeout=15)
 
 
 def train(address, game, num_games, log_dir, model_dir, stop_at_return):
@@ -105,6 +76,7 @@ if __name__ == "__main__":
         train(args.address, args.game, args.num_games, args.log_dir, args.model_dir,
               args.stop_at_return)
     else:
-        with local_simulator(args.game) as address:
+        with simulator_process(flare_serve_gym(args.game)) as address:
+            print(f"local simulator for {args.game} on {address}", flush=True)
             train(address, args.game, args.num_games, args.log_dir, args.model_dir,
                   args.stop_at_return)

@@ -1,0 +1,54 @@
+"""Start a simulator server as a child process, for as long as a ``with`` block runs.
+
+Any server that prints ``... listening on HOST:PORT`` as its first line works:
+``flare serve``, the bundled Node.js grid world, or your own.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+GRIDWORLD = ROOT / "simulators" / "gridworld"
+
+
+@contextmanager
+def simulator_process(command: Sequence[str], cwd: Path | None = None) -> Iterator[str]:
+    """Run ``command``; yield the address from its ``listening on HOST:PORT`` line; stop
+    it with SIGTERM (a graceful shutdown) when the block ends."""
+    server = subprocess.Popen(list(command), cwd=cwd, stdout=subprocess.PIPE, text=True)
+    try:
+        line = server.stdout.readline()
+        if "listening on " not in line:
+            server.kill()
+            rest, _ = server.communicate(timeout=10)
+            raise RuntimeError(f"the simulator did not start ({' '.join(command)}): {line}{rest}")
+        yield line.rsplit(" ", 1)[1].strip()
+    finally:
+        if server.poll() is None:
+            server.terminate()
+            try:
+                server.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
+
+
+def flare_serve_gym(game: str) -> list[str]:
+    """The command of ``flare serve gym --game GAME`` on a free loopback port."""
+    flare = [sys.executable, "-m", "flare"]
+    return [*flare, "serve", "gym", "--game", game, "--address", "127.0.0.1:0"]
+
+
+def gridworld_command() -> list[str]:
+    """The command of the bundled Node.js grid world on a free loopback port."""
+    if not (GRIDWORLD / "node_modules").is_dir():
+        raise RuntimeError(
+            f"the grid world's Node packages are missing: run `make install` "
+            f"(or `npm ci --prefix {GRIDWORLD.relative_to(ROOT)}`)"
+        )
+    return ["node", str(GRIDWORLD / "server.js"), "--address", "127.0.0.1:0"]
