@@ -56,7 +56,10 @@ def train(
         vocabulary_size=instruction.kind.vocabulary_size,
         num_actions=spec.action_dims()["action"],
     )
-    alg = SimpleAC(model, discount_factor=0.95, optim=(optim.Adam, dict(lr=1e-3)))
+    # a little entropy keeps the policy exploring until it has found what the words mean
+    alg = SimpleAC(
+        model, discount_factor=0.95, entropy_weight=0.02, optim=(optim.Adam, dict(lr=1e-3))
+    )
     ct_settings = {
         "RL": dict(
             algorithm=alg,

@@ -150,3 +150,36 @@ def test_flatten_and_idx_select():
     assert idx_select(values, torch.tensor([[2], [0]])).tolist() == [[3.0], [4.0]]
     with pytest.raises(ValueError):
         idx_select(values, torch.tensor([1, 0]))
+
+
+def test_simple_ac_entropy_weight_subtracts_the_policy_entropy():
+    torch.manual_seed(0)
+    model = SimpleModelAC(dims=[4], num_actions=2, perception_net=nn.Linear(4, 8))
+    plain = SimpleAC(model).learn(**_batch())["cost"]
+    with torch.no_grad():
+        entropy = model.policy({"sensor": torch.ones(1, 4)}, {})[0]["action"].entropy().item()
+    exploring = SimpleAC(model, entropy_weight=0.1).learn(**_batch())["cost"]
+    assert exploring.shape == plain.shape == (3, 1)
+    assert torch.allclose(exploring, plain - 0.1 * entropy)
+    with pytest.raises(ValueError, match="entropy_weight"):
+        SimpleAC(model, entropy_weight=-1.0)
+
+
+def test_image_instruction_model_depends_on_both_inputs():
+    from flare.model_zoo.image_language_models import ImageInstructionModelAC
+
+    torch.manual_seed(0)
+    model = ImageInstructionModelAC(
+        (3, 5, 5), instruction_length=5, vocabulary_size=9, num_actions=4
+    )
+    image = torch.randint(0, 256, (1, 3, 5, 5)).float()
+    red, blue = torch.tensor([[1, 2, 3, 4, 8]]), torch.tensor([[1, 2, 3, 6, 8]])
+
+    def logits(image, instruction):
+        dist = model.policy({"image": image, "instruction": instruction}, {})[0]["action"]
+        return dist.logits
+
+    assert not torch.allclose(logits(image, red), logits(image, blue))
+    assert not torch.allclose(logits(image, red), logits(torch.zeros_like(image), red))
+    assert model.value({"image": image, "instruction": red}, {})[0]["v_value"].shape == (1, 1)
+    assert [name for name, _ in model.get_input_specs()] == ["image", "instruction"]

@@ -10,9 +10,10 @@ from flare.framework.algorithm import Algorithm, Model, OptimSetting, TensorDict
 class SimpleAC(Algorithm):
     """One-step advantage actor-critic (Sutton & Barto, ch. 13.5) with a shared model.
 
-    cost = value_cost_weight * td_error^2 - log pi(a|s) * td_error, where
-    td_error = r + discount * |alive'| * V(s') - V(s). A time-out (alive' = -1) bootstraps;
-    a game over (alive' = 0) does not.
+    cost = value_cost_weight * td_error^2 - log pi(a|s) * td_error
+    - entropy_weight * entropy(pi(.|s)), where td_error = r + discount * |alive'| * V(s')
+    - V(s). A time-out (alive' = -1) bootstraps; a game over (alive' = 0) does not. The
+    entropy term (off by default, as in the original) keeps the policy exploring.
 
     The model must provide ``policy()`` with an ``action`` distribution and ``value()``
     with a ``v_value``.
@@ -26,12 +27,16 @@ class SimpleAC(Algorithm):
         value_cost_weight: float = 1.0,
         optim: OptimSetting | None = None,
         grad_clip: float | None = None,
+        entropy_weight: float = 0.0,
     ) -> None:
         super().__init__(model, gpu_id=gpu_id, optim=optim, grad_clip=grad_clip)
         if not 0.0 <= discount_factor <= 1.0:
             raise ValueError(f"discount_factor must be in [0, 1], got {discount_factor}")
+        if entropy_weight < 0:
+            raise ValueError(f"entropy_weight must be >= 0, got {entropy_weight}")
         self.discount_factor = discount_factor
         self.value_cost_weight = value_cost_weight
+        self.entropy_weight = entropy_weight
 
     def predict(self, inputs: TensorDict, states: TensorDict) -> tuple[TensorDict, TensorDict]:
         return self._rl_predict(self.model, inputs, states)
@@ -70,4 +75,8 @@ class SimpleAC(Algorithm):
             if log_prob.dim() == 1:
                 log_prob = log_prob.unsqueeze(-1)
         pg_cost = -log_prob * td_error.detach()
-        return {"cost": self.value_cost_weight * value_cost + pg_cost}
+        cost = self.value_cost_weight * value_cost + pg_cost
+        if self.entropy_weight:
+            entropy = dist.entropy()
+            cost = cost - self.entropy_weight * entropy.reshape(cost.shape[0], -1).sum(-1, True)
+        return {"cost": cost}

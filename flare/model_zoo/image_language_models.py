@@ -17,7 +17,9 @@ class ImageInstructionModelAC(Model):
 
     The image (``[channels, height, width]``, 0..255) goes through two small
     convolutions; the instruction's tokens are embedded and concatenated in order (word
-    order matters for most instructions); the two are joined by an MLP that feeds a
+    order matters for most instructions) and turned into one gate per image feature
+    channel (gated attention, Chaplot et al. 2018: the instruction picks which features
+    of the image matter, e.g. the red ones). The gated features feed an MLP with a
     policy head (one discrete action) and a value head.
 
     Args:
@@ -49,11 +51,10 @@ class ImageInstructionModelAC(Model):
             nn.ReLU(),
             nn.Conv2d(16, 32, 3, padding=1),
             nn.ReLU(),
-            nn.Flatten(),
         )
         self.embedding = nn.Embedding(vocabulary_size, 16)
-        joined = 32 * height * width + 16 * self.instruction_length
-        self.trunk = nn.Sequential(nn.Linear(joined, hidden), nn.ReLU())
+        self.gate = nn.Sequential(nn.Linear(16 * self.instruction_length, 32), nn.Sigmoid())
+        self.trunk = nn.Sequential(nn.Linear(32 * height * width, hidden), nn.ReLU())
         self.policy_head = nn.Linear(hidden, num_actions)
         self.value_head = nn.Linear(hidden, 1)
 
@@ -67,9 +68,9 @@ class ImageInstructionModelAC(Model):
         return [("action", dict(shape=[1], dtype="int64"))]
 
     def features(self, inputs: TensorDict) -> torch.Tensor:
-        seen = self.vision(inputs[self.image_name] / 255.0)
-        read = self.embedding(inputs[self.instruction_name]).flatten(1)
-        return self.trunk(torch.cat([seen, read], dim=1))
+        seen = self.vision(inputs[self.image_name] / 255.0)  # [B, 32, H, W]
+        gate = self.gate(self.embedding(inputs[self.instruction_name]).flatten(1))  # [B, 32]
+        return self.trunk((seen * gate[:, :, None, None]).flatten(1))
 
     def policy(
         self, inputs: TensorDict, states: TensorDict
