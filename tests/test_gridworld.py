@@ -49,16 +49,16 @@ def test_check_sim_command_on_gridworld(gridworld):
 
 
 def test_agents_learn_to_follow_instructions(gridworld):
-    # chance: a random walk ends on the named square in ~45% of level-1 games (and on
-    # the other one in ~45%); the budget is 16 x 1500 games, stopping at 85%
+    # chance: a random walk ends on the named square in ~45% of level-1 games and on the
+    # other one in ~45%; the budget is 16 x 1000 games, stopping once 70% succeed
     manager = gridworld_example.train(
         gridworld,
         level="1",
         num_agents=16,
-        num_games=1500,
-        stop_at_success=0.85,
+        num_games=1000,
+        stop_at_success=0.7,
         seed=0,
-        batch_wait_s=5.0,
+        batch_wait_s=5.0,  # every batch holds every agent: the run is reproducible
     )
     rate = gridworld_example.success_rate(manager)
-    assert rate >= 0.8, f"success {rate:.0%} over the last 100 of {len(manager.stats)} games"
+    assert rate >= 0.6, f"success {rate:.0%} over the last 100 of {len(manager.stats)} games"
