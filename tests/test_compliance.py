@@ -1,8 +1,9 @@
 """The compliance suite: the Gym adapter passes every check, and the checks catch
 simulators that break the contract."""
 
-import random
+import itertools
 from concurrent import futures
+from contextlib import contextmanager
 
 import grpc
 import pytest
@@ -31,14 +32,16 @@ def test_the_gym_adapter_passes(check, gym_server):
 
 
 class UnseededChain(ChainEnv):
-    """Ignores its seed: every reset starts somewhere random."""
+    """Ignores its seed: each reset starts somewhere else."""
+
+    starts = itertools.count()  # (shared: every session differs from every other)
 
     def __init__(self, seed=None):
         super().__init__(goal=100, max_steps=5)
 
     def reset(self):
         observations = super().reset()
-        self.position = random.randrange(50)
+        self.position = next(self.starts)
         observations["sensor"][0] = self.position
         return observations
 
@@ -75,6 +78,24 @@ def test_checks_catch_a_broken_env(env_class, check, fragment):
     assert fragment in result.detail
 
 
+class ZeroRewardsServicer(SimulatorServicer):
+    """StepMany answers with every reward zeroed."""
+
+    def step_many(self, request):
+        response = super().step_many(request)
+        for tensor in response.rewards.values():
+            tensor.data = bytes(len(tensor.data))
+        return response
+
+
+class IgnoresActrepServicer(SimulatorServicer):
+    """Steps once whatever actrep says."""
+
+    def Step(self, request, context):  # noqa: N802
+        request.actrep = 1
+        return super().Step(request, context)
+
+
 class SloppyServicer(SimulatorServicer):
     """Answers an unknown session with INTERNAL instead of NOT_FOUND."""
 
@@ -85,17 +106,38 @@ class SloppyServicer(SimulatorServicer):
             raise SimulatorError(grpc.StatusCode.INTERNAL, err.message) from None
 
 
-@pytest.fixture
-def sloppy_address():
-    """A server with the sloppy servicer and no health service."""
+@contextmanager
+def bare_server(servicer_class, **env_config):
+    """A server with only ``servicer_class`` (no health service); yields its address."""
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
-    pb_grpc.add_SimulatorServicer_to_server(
-        SloppyServicer(lambda **config: ChainEnv(), ServerSettings()), server
-    )
+    servicer = servicer_class(lambda **config: ChainEnv(**env_config), ServerSettings())
+    pb_grpc.add_SimulatorServicer_to_server(servicer, server)
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()
-    yield f"127.0.0.1:{port}"
-    server.stop(0)
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        server.stop(0)
+
+
+@pytest.fixture
+def sloppy_address():
+    with bare_server(SloppyServicer) as address:
+        yield address
+
+
+@pytest.mark.parametrize(
+    "servicer_class, check, fragment",
+    [
+        (ZeroRewardsServicer, "step-many", "StepMany row 0 differs from Step"),
+        (IgnoresActrepServicer, "actrep", "actrep=3 ends elsewhere than three single steps"),
+    ],
+)
+def test_checks_catch_a_broken_server(servicer_class, check, fragment):
+    with bare_server(servicer_class, goal=4) as address:
+        (result,) = run_checks(Target(address), _only(check))
+    assert result.outcome == "FAIL"
+    assert fragment in result.detail
 
 
 def test_checks_catch_a_wrong_status_code(sloppy_address):

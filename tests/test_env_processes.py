@@ -5,6 +5,7 @@ import os
 
 import grpc
 import numpy as np
+import psutil
 import pytest
 
 from flare.bridge import ServerSettings, serve
@@ -120,3 +121,17 @@ def test_a_crashed_worker_costs_its_sessions_not_the_server():
 def test_env_processes_need_a_picklable_factory():
     with pytest.raises(ValueError, match="picklable"):
         serve(lambda **config: ChainEnv(), settings=ServerSettings(env_processes=1))
+
+
+def test_a_server_that_cannot_bind_leaves_no_worker_behind():
+    me = psutil.Process(os.getpid())
+    before = {p.pid for p in me.children(recursive=True)}
+    holder = serve(make_env)
+    try:
+        with pytest.raises(OSError, match="could not bind"):
+            serve(make_env, holder.address, settings=ServerSettings(env_processes=2))
+    finally:
+        holder.stop(0)
+    spawned = [p for p in me.children(recursive=True) if p.pid not in before]
+    _, alive = psutil.wait_procs(spawned, timeout=5)
+    assert not alive, f"env workers left behind: {alive}"

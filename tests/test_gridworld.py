@@ -49,8 +49,9 @@ def test_check_sim_command_on_gridworld(gridworld):
 
 
 def test_agents_learn_to_follow_instructions(gridworld):
-    # chance: a random walk ends on the named square in ~45% of level-1 games and on the
-    # other one in ~45%; the budget is 16 x 1000 games, stopping once 70% succeed
+    # A policy that ignores the instruction ends on the named square as often as on the
+    # other one (a random walk: ~45% each). Budget: 16 x 1000 games, stopping once the
+    # mean return of 100 games (success minus wrong square) reaches 0.7.
     manager = gridworld_example.train(
         gridworld,
         level="1",
@@ -60,5 +61,9 @@ def test_agents_learn_to_follow_instructions(gridworld):
         seed=0,
         batch_wait_s=5.0,  # every batch holds every agent: the run is reproducible
     )
-    rate = gridworld_example.success_rate(manager)
-    assert rate >= 0.6, f"success {rate:.0%} over the last 100 of {len(manager.stats)} games"
+    last = [record.return_ for record in manager.stats[-100:]]
+    success = sum(r > 0 for r in last) / len(last)
+    wrong = sum(r < 0 for r in last) / len(last)
+    assert success >= 0.7 and success - wrong >= 0.6, (
+        f"last 100 of {len(manager.stats)} games: {success:.0%} success, {wrong:.0%} wrong"
+    )

@@ -111,7 +111,7 @@ class ObservationCheck:
 
 @dataclass(frozen=True)
 class SpecChecks:
-    """Every check of one spec; sessions of one spec share it."""
+    """Every check of one spec, built once when its session opens."""
 
     actions: tuple[ActionCheck, ...]
     observations: tuple[ObservationCheck, ...]

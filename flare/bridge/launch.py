@@ -6,27 +6,38 @@ Any server that prints ``... listening on HOST:PORT`` as its first line works:
 
 from __future__ import annotations
 
+import select
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 ROOT = Path(__file__).resolve().parents[2]
 GRIDWORLD = ROOT / "simulators" / "gridworld"
 
 
 @contextmanager
-def simulator_process(command: Sequence[str], cwd: Path | None = None) -> Iterator[str]:
+def simulator_process(
+    command: Sequence[str], cwd: Path | None = None, startup_timeout_s: float = 60.0
+) -> Iterator[str]:
     """Run ``command``; yield the address from its ``listening on HOST:PORT`` line; stop
-    it with SIGTERM (a graceful shutdown) when the block ends."""
+    it with SIGTERM (a graceful shutdown) when the block ends. What it prints later is
+    passed on to this process's stdout (never left to fill the pipe and stall it)."""
     server = subprocess.Popen(list(command), cwd=cwd, stdout=subprocess.PIPE, text=True)
     try:
-        line = server.stdout.readline()
+        ready, _, _ = select.select([server.stdout], [], [], startup_timeout_s)
+        line = server.stdout.readline() if ready else ""
         if "listening on " not in line:
             server.kill()
             rest, _ = server.communicate(timeout=10)
-            raise RuntimeError(f"the simulator did not start ({' '.join(command)}): {line}{rest}")
+            raise RuntimeError(
+                f"the simulator did not start within {startup_timeout_s}s "
+                f"({' '.join(command)}): {line}{rest}"
+            )
+        threading.Thread(target=_pass_on, args=(server.stdout,), daemon=True).start()
         yield line.rsplit(" ", 1)[1].strip()
     finally:
         if server.poll() is None:
@@ -36,6 +47,11 @@ def simulator_process(command: Sequence[str], cwd: Path | None = None) -> Iterat
             except subprocess.TimeoutExpired:
                 server.kill()
                 server.wait()
+
+
+def _pass_on(stream: IO[str]) -> None:
+    for line in stream:
+        sys.stdout.write(line)
 
 
 def flare_serve_gym(game: str) -> list[str]:

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from concurrent import futures
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import NoReturn
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -247,7 +248,7 @@ def _status(context: grpc.ServicerContext) -> Iterator[None]:
         _abort(context, err)
 
 
-def _abort(context: grpc.ServicerContext, err: Exception) -> None:
+def _abort(context: grpc.ServicerContext, err: Exception) -> NoReturn:
     """End the call with the error's status (a bug must cost one call, not the server)."""
     if isinstance(err, SimulatorError):
         context.abort(err.code, err.message)
@@ -328,12 +329,34 @@ def serve(
             "give tls= and token= (--tls-cert, --tls-key, --token-file), or pass "
             "insecure=True (--insecure) if this network is trusted"
         )
+    servicer = SimulatorServicer(env_factory, settings)  # starts any env workers
+    try:
+        server, health_servicer = _grpc_server(servicer, token)
+        port = _bind(server, address, tls)
+        server.start()
+    except BaseException:
+        if servicer.workers is not None:  # no worker process outlives a failed start
+            servicer.workers.stop()
+        raise
+    for service in ("", SERVICE_NAME):
+        health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
+    running = SimulatorServer(server, servicer, health_servicer, f"{host}:{port}")
+    logger.info("simulator serving on %s", running.address)
+    if block:
+        serve_until_signal(running)
+    return running
+
+
+def _grpc_server(
+    servicer: SimulatorServicer, token: str | None
+) -> tuple[grpc.Server, health.HealthServicer]:
+    """The gRPC server with the simulator, the health service and reflection."""
+    settings = servicer.settings
     options = [
         ("grpc.max_receive_message_length", settings.max_message_bytes),
         ("grpc.max_send_message_length", settings.max_message_bytes),
         ("grpc.so_reuseport", 0),
     ]
-    servicer = SimulatorServicer(env_factory, settings)  # starts any env workers
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=settings.max_workers),
         options=options,
@@ -350,22 +373,20 @@ def serve(
         ),
         server,
     )
-    if tls is not None:
-        port = server.add_secure_port(address, tls.server_credentials())
-    else:
-        port = server.add_insecure_port(address)
+    return server, health_servicer
+
+
+def _bind(server: grpc.Server, address: str, tls: TLSFiles | None) -> int:
+    try:
+        if tls is not None:
+            port = server.add_secure_port(address, tls.server_credentials())
+        else:
+            port = server.add_insecure_port(address)
+    except RuntimeError as err:  # grpcio raises on a busy or bad address
+        raise OSError(f"could not bind {address}: {err}") from None
     if port == 0:
-        if servicer.workers is not None:
-            servicer.workers.stop()
         raise OSError(f"could not bind {address}")
-    server.start()
-    for service in ("", SERVICE_NAME):
-        health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
-    running = SimulatorServer(server, servicer, health_servicer, f"{host}:{port}")
-    logger.info("simulator serving on %s", running.address)
-    if block:
-        serve_until_signal(running)
-    return running
+    return port
 
 
 def serve_until_signal(server: SimulatorServer, grace: float = 5.0) -> None:

@@ -50,7 +50,10 @@ def _worker_main(conn: Connection, env_factory: Callable[..., Env]) -> None:
                 reply = (False, (err.code.name, err.message))
             except Exception as err:  # noqa: BLE001 - report it; the worker lives on
                 reply = (False, ("INTERNAL", f"{type(err).__name__}: {err}"))
-            conn.send(reply)
+            try:
+                conn.send(reply)
+            except Exception as err:  # noqa: BLE001 - e.g. an env returned something unpicklable
+                conn.send((False, ("INTERNAL", f"the reply could not be sent: {err}")))
     finally:
         for session in sessions.values():
             session.close()
@@ -69,13 +72,21 @@ def _run(op: str, args: tuple, sessions: dict[str, Session], env_factory) -> Any
         return None
     if op == "step_many":
         ids, actions, actrep, auto_reset, rows = args
-        return step_sessions([sessions[i] for i in ids], actions, actrep, auto_reset, rows)
-    session = sessions[args[0]]
+        hosted = [_hosted(sessions, i) for i in ids]
+        return step_sessions(hosted, actions, actrep, auto_reset, rows)
+    session = _hosted(sessions, args[0])
     if op == "reset":
         return session.reset_arrays()
     if op == "step":
         return session.step_arrays(args[1], args[2])
     raise ValueError(f"unknown worker operation {op!r}")
+
+
+def _hosted(sessions: dict[str, Session], session_id: str) -> Session:
+    try:
+        return sessions[session_id]
+    except KeyError:  # closed (or reaped) while the request was on its way
+        raise SimulatorError(grpc.StatusCode.NOT_FOUND, f"no session {session_id!r}") from None
 
 
 # ----- in the server process --------------------------------------------------------------
@@ -103,15 +114,15 @@ class EnvWorker:
             raise self._lost()
         try:
             self._conn.send((op, args))
-        except OSError:
-            self.dead = True
+        except Exception:
+            self._out_of_step()  # a half-sent request: the pipe can no longer be trusted
             raise self._lost() from None
 
     def receive(self) -> Any:
         try:
             ok, value = self._conn.recv()
-        except (EOFError, OSError):
-            self.dead = True
+        except Exception:
+            self._out_of_step()  # its answer is lost: the next one would be misread
             raise self._lost() from None
         if ok:
             return value
@@ -122,6 +133,12 @@ class EnvWorker:
         with self.lock:
             self.send(op, *args)
             return self.receive()
+
+    def _out_of_step(self) -> None:
+        """Requests and replies no longer pair up: end the worker (its sessions are lost)."""
+        self.dead = True
+        if self.process.is_alive():
+            self.process.kill()
 
     def _lost(self) -> SimulatorError:
         self.process.join(timeout=1)
@@ -203,7 +220,7 @@ class WorkerPool:
 
     def __init__(self, env_factory: Callable[..., Env], processes: int) -> None:
         if processes < 1:
-            raise ValueError(f"env_processes must be >= 0, got {processes}")
+            raise ValueError(f"a worker pool needs >= 1 process, got {processes}")
         try:
             pickle.dumps(env_factory)
         except Exception as err:  # noqa: BLE001 - pickling raises many types
@@ -214,7 +231,13 @@ class WorkerPool:
         self._env_factory = env_factory
         self._context = multiprocessing.get_context("spawn")  # never fork a gRPC process
         self._lock = threading.Lock()
-        self.workers = [EnvWorker(self._context, env_factory, i) for i in range(processes)]
+        self.workers: list[EnvWorker] = []
+        try:
+            for index in range(processes):
+                self.workers.append(EnvWorker(self._context, env_factory, index))
+        except BaseException:
+            self.stop()
+            raise
 
     def open(self, session_id: str, config: dict[str, str], seed: int | None) -> WorkerSession:
         with self._lock:

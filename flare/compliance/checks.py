@@ -3,6 +3,7 @@ when the simulator complies, and raises ``CheckFailed`` (why) when it does not."
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -20,7 +21,6 @@ from flare.compliance.probe import (
     Probe,
     Step,
     action_plan,
-    num_elements,
     valid_actions,
 )
 from flare.framework.env_spec import ArraySpec, Continuous, Discrete, EnvSpec, Language
@@ -107,7 +107,7 @@ def _array_problems(group: str, spec: ArraySpec) -> list[str]:
     if isinstance(kind, Language) and (kind.vocabulary_size < 1 or not integral):
         problems.append(f"{where}: language needs an integer dtype and a vocabulary >= 1")
     if isinstance(kind, Continuous):
-        size = num_elements(spec.shape)
+        size = math.prod(spec.shape)
         if len(kind.low) != size or len(kind.high) != size:
             problems.append(f"{where}: bounds need {size} values each")
         elif any(lo > hi for lo, hi in zip(kind.low, kind.high, strict=True)):
@@ -154,31 +154,40 @@ def reset_then_step(probe: Probe) -> str:
     return "Step before Reset is FAILED_PRECONDITION; after Reset it steps"
 
 
-def actrep(probe: Probe) -> str:
-    repeated, spec = probe.open(seed=7)
-    single, _ = probe.open(seed=7)
-    probe.reset(repeated), probe.reset(single)
-    actions = valid_actions(spec, np.random.default_rng(7))
-    once = probe.step(repeated, actions, actrep=3)
-    steps = []
-    for _ in range(3):
-        steps.append(probe.step(single, actions))
-        if steps[-1].ended:
-            break
-    last = steps[-1]
-    if not _same_observations(once.observations, last.observations):
-        raise CheckFailed("actrep=3 ends elsewhere than three single steps with the same seed")
-    for name in spec.reward_names:
-        total = sum(float(s.rewards[name].sum()) for s in steps)
-        if not np.isclose(float(once.rewards[name].sum()), total, rtol=1e-5, atol=1e-6):
-            raise CheckFailed(f"actrep=3 reward {name!r} is not the sum of the three steps'")
-    if (once.game_over, once.time_out) != (last.game_over, last.time_out):
-        raise CheckFailed("actrep=3 ends the episode differently from three single steps")
-    fresh, _ = probe.open(seed=7)
-    probe.reset(fresh)
-    with probe.expect_status(CODE.INVALID_ARGUMENT, "Step with actrep=-1"):
-        probe.step(fresh, actions, actrep=-1)
-    return f"actrep=3 equals {len(steps)} single step(s), rewards summed; actrep=-1 refused"
+def actrep(probe: Probe, attempts: int = 20) -> str:
+    """actrep=3 against (up to) three single steps of a twin session, with an action
+    whose repetition shows: its last step ends the episode or sees something the
+    first did not, so a server that ignored actrep would be caught."""
+    for attempt in range(attempts):
+        repeated, spec = probe.open(seed=7 + attempt)
+        single, _ = probe.open(seed=7 + attempt)
+        probe.reset(repeated), probe.reset(single)
+        actions = valid_actions(spec, np.random.default_rng(7 + attempt))
+        steps = []
+        for _ in range(3):
+            steps.append(probe.step(single, actions))
+            if steps[-1].ended:
+                break
+        first, last = steps[0], steps[-1]
+        if first.ended or (
+            last.ended == first.ended and _same_observations(first.observations, last.observations)
+        ):
+            continue  # nothing would tell actrep=3 from actrep=1: try another action
+        once = probe.step(repeated, actions, actrep=3)
+        if not _same_observations(once.observations, steps[-1].observations):
+            raise CheckFailed("actrep=3 ends elsewhere than three single steps with one seed")
+        for name in spec.reward_names:
+            total = sum(float(s.rewards[name].sum()) for s in steps)
+            if not np.isclose(float(once.rewards[name].sum()), total, rtol=1e-5, atol=1e-6):
+                raise CheckFailed(f"actrep=3 reward {name!r} is not the sum of three steps'")
+        if (once.game_over, once.time_out) != (steps[-1].game_over, steps[-1].time_out):
+            raise CheckFailed("actrep=3 ends the episode differently from three single steps")
+        fresh, _ = probe.open(seed=7)
+        probe.reset(fresh)
+        with probe.expect_status(CODE.INVALID_ARGUMENT, "Step with actrep=-1"):
+            probe.step(fresh, actions, actrep=-1)
+        return f"actrep=3 equals {len(steps)} single steps, rewards summed; actrep=-1 refused"
+    raise CheckSkipped(f"no action in {attempts} tries moved the observation over three steps")
 
 
 def seeded_reset(probe: Probe) -> str:
@@ -304,25 +313,38 @@ def wrong_shape(probe: Probe) -> str:
     def make(session_id, spec):
         tensors = _valid_tensors(spec)
         action = spec.actions[0]
-        dtype = action.dtype if action.dtype != np.dtype(object) else np.int64
-        tensors[action.name] = encode(np.zeros((*action.shape, 2), dtype))
+        if action.dtype == np.dtype(object):
+            raise CheckSkipped("no numeric action")
+        # one more leading dimension: the same bytes, so only the shape tells it apart
+        tensors[action.name] = encode(np.zeros((1, *action.shape), action.dtype))
         return _step_with(probe, session_id, tensors)
 
     return _bad_input(probe, CODE.INVALID_ARGUMENT, "an action of the wrong shape", make)
 
 
 def out_of_range(probe: Probe) -> str:
-    def make(session_id, spec):
-        bounded = [a for a in spec.actions if isinstance(a.kind, Discrete | Language)]
-        if not bounded:
+    def bounded(spec: EnvSpec) -> tuple[ArraySpec, int]:
+        actions = [a for a in spec.actions if isinstance(a.kind, Discrete | Language)]
+        if not actions:
             raise CheckSkipped("no discrete or language action")
-        action = bounded[0]
-        limit = getattr(action.kind, "num_values", None) or action.kind.vocabulary_size
-        tensors = _valid_tensors(spec)
-        tensors[action.name] = encode(np.full(action.shape, limit, action.dtype))
-        return _step_with(probe, session_id, tensors)
+        kind = actions[0].kind
+        return actions[0], kind.num_values if isinstance(kind, Discrete) else kind.vocabulary_size
 
-    return _bad_input(probe, CODE.INVALID_ARGUMENT, "a discrete action out of range", make)
+    def make(value_of: Callable[[int], int]):
+        def step_with_value(session_id, spec):
+            action, limit = bounded(spec)
+            tensors = _valid_tensors(spec)
+            tensors[action.name] = encode(np.full(action.shape, value_of(limit), action.dtype))
+            return _step_with(probe, session_id, tensors)
+
+        return step_with_value
+
+    above = _bad_input(probe, CODE.INVALID_ARGUMENT, "a value one past the range", make(int))
+    session_id, spec = probe.open()
+    if bounded(spec)[0].dtype.kind != "i":
+        return above
+    _bad_input(probe, CODE.INVALID_ARGUMENT, "a value of -1", make(lambda _: -1))
+    return f"{above}; -1 too"
 
 
 def malformed_bytes(probe: Probe) -> str:
@@ -462,34 +484,51 @@ def close_session(probe: Probe) -> str:
     return "a closed session is NOT_FOUND"
 
 
-def step_many(probe: Probe, rows: int = 3, steps: int = 10) -> str:
+def step_many(probe: Probe, rows: int = 3, max_steps: int = 200) -> str:
+    """Batched sessions against twins stepped one by one, until an auto-reset was seen."""
     batched = [probe.open(seed=300 + i) for i in range(rows)]
     single = [probe.open(seed=300 + i) for i in range(rows)]
     spec = batched[0][1]
     for session_id, _ in batched + single:
         probe.reset(session_id)
     rng = np.random.default_rng(3)
-    for t in range(steps):
+    resets = 0
+    for t in range(max_steps):
         actions = [valid_actions(spec, rng) for _ in range(rows)]
         request = pb.StepManyRequest(session_ids=[s for s, _ in batched], auto_reset=True)
         for action in spec.actions:
             stacked = np.stack([a[action.name] for a in actions])
             request.actions[action.name].CopyFrom(encode(stacked))
         answer = probe.call(probe.stub.StepMany, request)
+        reset_rows = list(answer.reset_rows)
+        if reset_rows != sorted(set(reset_rows)):
+            raise CheckFailed(f"reset_rows {reset_rows} are not increasing")
+        finals = _decoded(answer.final_observations)
         for row, (session_id, _) in enumerate(single):
             alone = probe.step(session_id, actions[row])
             got = _row(answer, row)
-            if row in answer.reset_rows:  # compare the ended episode's last observation
-                index = list(answer.reset_rows).index(row)
-                final = {k: v[index] for k, v in _decoded(answer.final_observations).items()}
-                got.observations = final
-                probe.reset(session_id)
-            if not (
-                _same_observations(got.observations, alone.observations)
-                and (got.game_over, got.time_out) == (alone.game_over, alone.time_out)
-            ):
-                raise CheckFailed(f"StepMany row {row} differs from Step at step {t}")
-    return f"StepMany over {rows} sessions equals Step on each (auto-reset included)"
+            if alone.ended != (row in reset_rows):
+                raise CheckFailed(f"step {t}: row {row} ended alone but not batched, or back")
+            first = got.observations
+            if row in reset_rows:  # the row holds the new episode; the end is in finals
+                got.observations = {k: v[reset_rows.index(row)] for k, v in finals.items()}
+                if not _same_observations(first, probe.reset(session_id)):
+                    raise CheckFailed(f"step {t}: row {row} is not its new episode's start")
+            if not _same_step(got, alone):
+                raise CheckFailed(f"step {t}: StepMany row {row} differs from Step")
+        resets += len(reset_rows)
+        if resets and t >= 9:
+            return f"StepMany over {rows} sessions equals Step on each, {resets} auto-resets"
+    raise CheckFailed(f"no episode ended in {max_steps} StepMany calls with auto_reset")
+
+
+def _same_step(x: Step, y: Step) -> bool:
+    return (
+        _same_observations(x.observations, y.observations)
+        and x.rewards.keys() == y.rewards.keys()
+        and all(np.allclose(x.rewards[k], y.rewards[k]) for k in x.rewards)
+        and (x.game_over, x.time_out) == (y.game_over, y.time_out)
+    )
 
 
 def _decoded(tensors) -> dict[str, np.ndarray]:

@@ -6,7 +6,6 @@ through ``RemoteEnv``, so they test the server and nothing in between.
 
 from __future__ import annotations
 
-import math
 import unittest
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -165,9 +164,10 @@ def valid_action(spec: ArraySpec, rng: np.random.Generator) -> np.ndarray:
     if isinstance(kind, Language):
         return rng.integers(0, kind.vocabulary_size, spec.shape).astype(spec.dtype)
     if isinstance(kind, Continuous):
-        low = np.maximum(np.asarray(kind.low, dtype=np.float64), -1.0)
-        high = np.minimum(np.asarray(kind.high, dtype=np.float64), 1.0)
-        values = rng.uniform(np.minimum(low, high), high)
+        low = np.asarray(kind.low, dtype=np.float64)
+        high = np.asarray(kind.high, dtype=np.float64)
+        # within [-1, 1] where the bounds allow (infinite bounds are common), else inside them
+        values = rng.uniform(np.clip(-1.0, low, high), np.clip(1.0, low, high))
         return values.reshape(spec.shape).astype(spec.dtype)
     return np.zeros(spec.shape, dtype=spec.dtype)
 
@@ -180,7 +180,3 @@ def action_plan(spec: EnvSpec, seed: int, length: int) -> list[dict[str, np.ndar
     """A reproducible sequence of valid actions."""
     rng = np.random.default_rng(seed)
     return [valid_actions(spec, rng) for _ in range(length)]
-
-
-def num_elements(shape: tuple[int, ...]) -> int:
-    return math.prod(shape)
