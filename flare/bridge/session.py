@@ -67,16 +67,37 @@ class StepResult(NamedTuple):
         return out
 
 
-class Session:
+class WireCalls:
+    """Reset and Step as wire messages, for any session that has ``checks``,
+    ``reset_arrays`` and ``step_arrays`` (in this process or in an env worker)."""
+
+    checks: SpecChecks
+
+    def reset_arrays(self) -> dict[str, np.ndarray]:
+        raise NotImplementedError
+
+    def step_arrays(self, actions: dict[str, np.ndarray], actrep: int) -> StepResult:
+        raise NotImplementedError
+
+    def reset(self) -> pb.ResetResponse:
+        out = pb.ResetResponse()
+        fill_tensors(out.observations, self.reset_arrays())
+        return out
+
+    def step(self, request: pb.StepRequest, out: pb.StepResponse | None = None) -> pb.StepResponse:
+        """One step; the result is written into ``out`` (e.g. a stream response's field)."""
+        actions = self.checks.decode_actions(request.actions)
+        return self.step_arrays(actions, request.actrep).fill(out)
+
+
+class Session(WireCalls):
     """An Env plus the episode state the contract needs (reset before step, none after end)."""
 
-    def __init__(
-        self, session_id: str, env: Env, spec: EnvSpec, checks: SpecChecks | None = None
-    ) -> None:
+    def __init__(self, session_id: str, env: Env, spec: EnvSpec) -> None:
         self.id = session_id
         self.env = env
         self.spec = spec
-        self.checks = SpecChecks.of(spec) if checks is None else checks
+        self.checks = SpecChecks.of(spec)
         self.lock = threading.Lock()
         self.last_used = time.monotonic()
         self._episode_running = False
@@ -102,11 +123,6 @@ class Session:
             checked = self.checks.observations_of(observations)
             self._episode_running = True
             return checked
-
-    def reset(self) -> pb.ResetResponse:
-        out = pb.ResetResponse()
-        fill_tensors(out.observations, self.reset_arrays())
-        return out
 
     def step_arrays(self, actions: dict[str, np.ndarray], actrep: int) -> StepResult:
         """One step with already-checked actions; the results, checked against the spec."""
@@ -136,11 +152,6 @@ class Session:
                 int(game_over),
                 time_out,
             )
-
-    def step(self, request: pb.StepRequest, out: pb.StepResponse | None = None) -> pb.StepResponse:
-        """One step; the result is written into ``out`` (e.g. a stream response's field)."""
-        actions = self.checks.decode_actions(request.actions)
-        return self.step_arrays(actions, request.actrep).fill(out)
 
     def close(self) -> None:
         with self.lock:

@@ -15,7 +15,7 @@ import numpy as np
 from flare.bridge.checks import broken
 from flare.bridge.codec import encode_into
 from flare.bridge.errors import SimulatorError
-from flare.bridge.session import Session
+from flare.bridge.session import Session, fill_tensors
 from flare.simulator.v1 import simulator_pb2 as pb
 
 
@@ -32,15 +32,12 @@ class BatchResult:
 
     def fill(self, out: pb.StepManyResponse) -> pb.StepManyResponse:
         """Encode into a StepMany response, in place."""
-        for name, batch in self.observations.items():
-            encode_into(out.observations[name], batch)
-        for name, batch in self.rewards.items():
-            encode_into(out.rewards[name], batch)
+        fill_tensors(out.observations, self.observations)
+        fill_tensors(out.rewards, self.rewards)
         encode_into(out.game_over, self.game_over)
         encode_into(out.time_out, self.time_out)
         out.reset_rows.extend(self.reset_rows)
-        for name, batch in self.final_observations.items():
-            encode_into(out.final_observations[name], batch)
+        fill_tensors(out.final_observations, self.final_observations)
         return out
 
 

@@ -24,11 +24,10 @@ import numpy as np
 
 from flare.bridge.checks import SpecChecks
 from flare.bridge.errors import SimulatorError
-from flare.bridge.session import Session, StepResult, fill_tensors, open_session
+from flare.bridge.session import Session, StepResult, WireCalls, open_session
 from flare.bridge.step_many import BatchResult, merge_batches, step_sessions
 from flare.framework.env import Env
 from flare.framework.env_spec import EnvSpec
-from flare.simulator.v1 import simulator_pb2 as pb
 
 logger = logging.getLogger(__name__)
 
@@ -159,7 +158,7 @@ class EnvWorker:
         self.dead = True
 
 
-class WorkerSession:
+class WorkerSession(WireCalls):
     """A session whose Env lives in a worker process; the ``Session`` calls, by proxy."""
 
     def __init__(self, session_id: str, worker: EnvWorker, spec: EnvSpec) -> None:
@@ -190,18 +189,9 @@ class WorkerSession:
         self.touch()
         return self.worker.call("reset", self.id)
 
-    def reset(self) -> pb.ResetResponse:
-        out = pb.ResetResponse()
-        fill_tensors(out.observations, self.reset_arrays())
-        return out
-
     def step_arrays(self, actions: dict[str, np.ndarray], actrep: int) -> StepResult:
         self.touch()
         return self.worker.call("step", self.id, actions, actrep)
-
-    def step(self, request: pb.StepRequest, out: pb.StepResponse | None = None) -> pb.StepResponse:
-        actions = self.checks.decode_actions(request.actions)
-        return self.step_arrays(actions, request.actrep).fill(out)
 
     def close(self) -> None:
         if self._closed:
