@@ -21,6 +21,7 @@ from flare.compliance.probe import (
     Probe,
     Step,
     action_plan,
+    decoded,
     valid_actions,
 )
 from flare.framework.env_spec import ArraySpec, Continuous, Discrete, EnvSpec, Language
@@ -280,84 +281,83 @@ def _valid_tensors(spec: EnvSpec) -> dict[str, pb.Tensor]:
     return {name: encode(a) for name, a in valid_actions(spec, np.random.default_rng(0)).items()}
 
 
-def unknown_action(probe: Probe) -> str:
-    def make(session_id, spec):
+def _bad_actions(
+    probe: Probe, what: str, alter: Callable[[dict[str, pb.Tensor], EnvSpec], None]
+) -> str:
+    """A step whose valid actions ``alter`` spoils in place: INVALID_ARGUMENT."""
+
+    def make(session_id: str, spec: EnvSpec) -> Callable:
         tensors = _valid_tensors(spec)
-        tensors["no-such-action"] = encode(np.zeros(1, np.int64))
+        alter(tensors, spec)
         return _step_with(probe, session_id, tensors)
 
-    return _bad_input(probe, CODE.INVALID_ARGUMENT, "an unknown action name", make)
+    return _bad_input(probe, CODE.INVALID_ARGUMENT, what, make)
+
+
+def unknown_action(probe: Probe) -> str:
+    def alter(tensors, spec):
+        tensors["no-such-action"] = encode(np.zeros(1, np.int64))
+
+    return _bad_actions(probe, "an unknown action name", alter)
 
 
 def missing_action(probe: Probe) -> str:
-    def make(session_id, spec):
-        tensors = _valid_tensors(spec)
+    def alter(tensors, spec):
         tensors.pop(spec.actions[0].name)
-        return _step_with(probe, session_id, tensors)
 
-    return _bad_input(probe, CODE.INVALID_ARGUMENT, "a missing action", make)
+    return _bad_actions(probe, "a missing action", alter)
 
 
 def wrong_dtype(probe: Probe) -> str:
-    def make(session_id, spec):
-        tensors = _valid_tensors(spec)
+    def alter(tensors, spec):
         action = spec.actions[0]
         other = np.float32 if action.dtype != np.float32 else np.float64
         tensors[action.name] = encode(np.zeros(action.shape, other))
-        return _step_with(probe, session_id, tensors)
 
-    return _bad_input(probe, CODE.INVALID_ARGUMENT, "an action of the wrong dtype", make)
+    return _bad_actions(probe, "an action of the wrong dtype", alter)
 
 
 def wrong_shape(probe: Probe) -> str:
-    def make(session_id, spec):
-        tensors = _valid_tensors(spec)
+    def alter(tensors, spec):
         action = spec.actions[0]
         if action.dtype == np.dtype(object):
             raise CheckSkipped("no numeric action")
         # one more leading dimension: the same bytes, so only the shape tells it apart
         tensors[action.name] = encode(np.zeros((1, *action.shape), action.dtype))
-        return _step_with(probe, session_id, tensors)
 
-    return _bad_input(probe, CODE.INVALID_ARGUMENT, "an action of the wrong shape", make)
+    return _bad_actions(probe, "an action of the wrong shape", alter)
 
 
 def out_of_range(probe: Probe) -> str:
-    def bounded(spec: EnvSpec) -> tuple[ArraySpec, int]:
-        actions = [a for a in spec.actions if isinstance(a.kind, Discrete | Language)]
-        if not actions:
-            raise CheckSkipped("no discrete or language action")
-        kind = actions[0].kind
-        return actions[0], kind.num_values if isinstance(kind, Discrete) else kind.vocabulary_size
+    _, spec = probe.open()
+    bounded = [a for a in spec.actions if isinstance(a.kind, Discrete | Language)]
+    if not bounded:
+        raise CheckSkipped("no discrete or language action")
+    action, kind = bounded[0], bounded[0].kind
+    limit = kind.num_values if isinstance(kind, Discrete) else kind.vocabulary_size
 
-    def make(value_of: Callable[[int], int]):
-        def step_with_value(session_id, spec):
-            action, limit = bounded(spec)
-            tensors = _valid_tensors(spec)
-            tensors[action.name] = encode(np.full(action.shape, value_of(limit), action.dtype))
-            return _step_with(probe, session_id, tensors)
+    def set_to(value: int) -> Callable[[dict[str, pb.Tensor], EnvSpec], None]:
+        def alter(tensors, _):
+            tensors[action.name] = encode(np.full(action.shape, value, action.dtype))
 
-        return step_with_value
+        return alter
 
-    above = _bad_input(probe, CODE.INVALID_ARGUMENT, "a value one past the range", make(int))
-    session_id, spec = probe.open()
-    if bounded(spec)[0].dtype.kind != "i":
+    above = _bad_actions(probe, "a value one past the range", set_to(limit))
+    if action.dtype.kind != "i":
         return above
-    _bad_input(probe, CODE.INVALID_ARGUMENT, "a value of -1", make(lambda _: -1))
+    _bad_actions(probe, "a value of -1", set_to(-1))
     return f"{above}; -1 too"
 
 
 def malformed_bytes(probe: Probe) -> str:
-    def make(session_id, spec):
+    def alter(tensors, spec):
         numeric = [a for a in spec.actions if a.dtype != np.dtype(object)]
         if not numeric:
             raise CheckSkipped("no numeric action")
-        tensors = _valid_tensors(spec)
         tensor = tensors[numeric[0].name]
         tensor.data = tensor.data + b"\x00"  # one byte too many for its shape
-        return _step_with(probe, session_id, tensors)
 
-    return _bad_input(probe, CODE.INVALID_ARGUMENT, "tensor bytes that do not fit the shape", make)
+    return _bad_actions(probe, "tensor bytes that do not fit the shape", alter)
 
 
 def unknown_session(probe: Probe) -> str:
@@ -503,7 +503,7 @@ def step_many(probe: Probe, rows: int = 3, max_steps: int = 200) -> str:
         reset_rows = list(answer.reset_rows)
         if reset_rows != sorted(set(reset_rows)):
             raise CheckFailed(f"reset_rows {reset_rows} are not increasing")
-        finals = _decoded(answer.final_observations)
+        finals = decoded(answer.final_observations)
         for row, (session_id, _) in enumerate(single):
             alone = probe.step(session_id, actions[row])
             got = _row(answer, row)
@@ -531,15 +531,11 @@ def _same_step(x: Step, y: Step) -> bool:
     )
 
 
-def _decoded(tensors) -> dict[str, np.ndarray]:
-    return {name: decode(t) for name, t in tensors.items()}
-
-
 def _row(answer: pb.StepManyResponse, row: int) -> Step:
-    observations = {k: v[row] for k, v in _decoded(answer.observations).items()}
-    rewards = {k: v[row] for k, v in _decoded(answer.rewards).items()}
-    game_over = _decoded({"g": answer.game_over})["g"][row]
-    time_out = _decoded({"t": answer.time_out})["t"][row]
+    observations = {k: v[row] for k, v in decoded(answer.observations).items()}
+    rewards = {k: v[row] for k, v in decoded(answer.rewards).items()}
+    game_over = decode(answer.game_over)[row]
+    time_out = decode(answer.time_out)[row]
     return Step(observations, rewards, int(game_over), bool(time_out))
 
 

@@ -7,7 +7,7 @@ through ``RemoteEnv``, so they test the server and nothing in between.
 from __future__ import annotations
 
 import unittest
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -122,7 +122,7 @@ class Probe:
 
     def reset(self, session_id: str) -> dict[str, np.ndarray]:
         answer = self.call(self.stub.Reset, pb.ResetRequest(session_id=session_id))
-        return {name: decode(t) for name, t in answer.observations.items()}
+        return decoded(answer.observations)
 
     def step(self, session_id: str, actions: dict[str, np.ndarray], actrep: int = 0) -> Step:
         request = pb.StepRequest(session_id=session_id, actrep=actrep)
@@ -145,10 +145,15 @@ class Probe:
         raise CheckFailed(f"{what}: expected {code.name}, but the call succeeded")
 
 
+def decoded(tensors: Mapping[str, pb.Tensor]) -> dict[str, np.ndarray]:
+    """A message's tensor map as arrays by name."""
+    return {name: decode(tensor) for name, tensor in tensors.items()}
+
+
 def decoded_step(answer: pb.StepResponse) -> Step:
     return Step(
-        {name: decode(t) for name, t in answer.observations.items()},
-        {name: decode(t) for name, t in answer.rewards.items()},
+        decoded(answer.observations),
+        decoded(answer.rewards),
         answer.game_over,
         answer.time_out,
     )
