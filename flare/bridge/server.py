@@ -72,7 +72,7 @@ class SimulatorServicer(pb_grpc.SimulatorServicer):
         )
 
     # ----- sessions -----------------------------------------------------------------------
-    def open(self, request: pb.OpenSessionRequest) -> Session:
+    def open(self, request: pb.OpenSessionRequest) -> Session | WorkerSession:
         if request.protocol_version != pb.PROTOCOL_VERSION_1:
             raise precondition(
                 f"protocol_version {request.protocol_version} is not supported; "
@@ -103,7 +103,7 @@ class SimulatorServicer(pb_grpc.SimulatorServicer):
         logger.info("opened session %s with config %s", session_id, dict(request.config))
         return session
 
-    def get(self, session_id: str) -> Session:
+    def get(self, session_id: str) -> Session | WorkerSession:
         with self._lock:
             session = self._sessions.get(session_id)
         if session is None:
@@ -119,11 +119,14 @@ class SimulatorServicer(pb_grpc.SimulatorServicer):
         logger.info("closed session %s", session_id)
         return True
 
-    def close_all(self) -> None:
+    def shutdown(self) -> None:
+        """Close every session, then stop the env workers (if any)."""
         with self._lock:
             ids = [sid for sid, s in self._sessions.items() if s is not None]
         for session_id in ids:
             self.close(session_id)
+        if self.workers is not None:
+            self.workers.stop()
 
     @property
     def num_sessions(self) -> int:
@@ -285,9 +288,7 @@ class SimulatorServer:
         self.health.enter_graceful_shutdown()
         self.server.stop(grace).wait()
         self._stop_reaper.set()
-        self.servicer.close_all()
-        if self.servicer.workers is not None:
-            self.servicer.workers.stop()
+        self.servicer.shutdown()
 
     def wait(self) -> None:
         self.server.wait_for_termination()
@@ -335,8 +336,7 @@ def serve(
         port = _bind(server, address, tls)
         server.start()
     except BaseException:
-        if servicer.workers is not None:  # no worker process outlives a failed start
-            servicer.workers.stop()
+        servicer.shutdown()  # no worker process outlives a failed start
         raise
     for service in ("", SERVICE_NAME):
         health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
