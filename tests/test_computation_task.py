@@ -23,7 +23,8 @@ def _learn_batch(n: int, offset: float = 0.0) -> LearnBatch:
 def test_predict_numpy_in_numpy_out(echo_alg):
     ct = ComputationTask("RL", echo_alg)
     inputs = {"sensor": np.array([[1.0, 2.0], [3.0, 4.5]])}  # float64 in: converted per spec
-    actions, states = ct.predict(inputs, {})
+    actions, states, behavior = ct.predict(inputs, {})
+    assert behavior == {}
     assert isinstance(actions["action"], np.ndarray)
     assert actions["action"].dtype == np.int64
     assert actions["action"].tolist() == [[3], [8]]  # round(7.5) == 8 (banker's rounding)

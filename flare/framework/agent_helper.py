@@ -5,14 +5,16 @@ from __future__ import annotations
 import random
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection
 
 import numpy as np
 
+from flare.common.sum_tree import PriorityTree
 from flare.framework.batch import (
     AgentDone,
     ArrayDict,
+    LearnBatch,
     LearnReply,
     LearnRequest,
     PredictReply,
@@ -69,6 +71,8 @@ class AgentHelper(ABC):
         self.counter = 0
         self.keys = DataKeys((), (), (), ())
         self.rng = random.Random(0)
+        # behavior data of the latest prediction, stored with the step it acted on
+        self._behavior: ArrayDict = {}
 
     def bind(self, keys: DataKeys, seed: int) -> None:
         """Called by the Manager: the names this CT reads, and a per-agent sampling seed."""
@@ -88,10 +92,17 @@ class AgentHelper(ABC):
         )
         reply = self.channel.request(request)
         assert isinstance(reply, PredictReply)
+        self._behavior = {k: v[0] for k, v in reply.behavior.items()}
         return reply.actions, reply.states
 
     def store_data(self, alive: int, data: ArrayDict) -> ArrayDict | None:
-        """Keep one step's data; every ``sample_interval`` steps, learn and return the costs."""
+        """Keep one step's data; every ``sample_interval`` steps, learn and return the costs.
+
+        The behavior data of the latest prediction (if the algorithm has any) is stored
+        with it, so agents never handle it."""
+        if self._behavior:
+            data = {**data, **self._behavior}
+            self._behavior = {}
         self.add_experience(Experience(data=data, alive=alive))
         self.counter += 1
         if self.counter % self.sample_interval == 0:
@@ -100,13 +111,23 @@ class AgentHelper(ABC):
 
     def learn(self) -> ArrayDict | None:
         """Sample experiences, send them to the CDP and wait for the costs."""
+        batch = self.make_batch()
+        if batch is None:
+            return None
+        reply = self.channel.request(LearnRequest(batch))
+        assert isinstance(reply, LearnReply)
+        self.learned(reply.costs)
+        return reply.costs
+
+    def make_batch(self) -> LearnBatch | None:
+        """The next learning batch, or None when there is nothing to learn from yet."""
         sequences = self.sample_experiences()
         if not sequences:
             return None
-        batch = sequences_to_batch(sequences, self.keys)
-        reply = self.channel.request(LearnRequest(batch))
-        assert isinstance(reply, LearnReply)
-        return reply.costs
+        return sequences_to_batch(sequences, self.keys)
+
+    def learned(self, costs: ArrayDict) -> None:  # noqa: B027 - optional hook
+        """Called with the per-sample costs of the batch ``make_batch`` gave."""
 
     def close(self) -> None:
         self.channel.close()
@@ -167,21 +188,34 @@ class ReplayBuffer:
     def __len__(self) -> int:
         return len(self._items)
 
+    def _newest_slot(self) -> int | None:
+        """Physical index of the newest experience."""
+        if not self._items:
+            return None
+        return (self._start - 1) % len(self._items) if len(self) == self.capacity else len(self) - 1
+
     def mark_newest_run_end(self) -> None:
-        if self._items:
-            newest = (self._start - 1) % len(self._items) if len(self) == self.capacity else -1
+        newest = self._newest_slot()
+        if newest is not None:
             self._items[newest] = replace(self._items[newest], run_ends=True)
 
-    def add(self, experience: Experience) -> None:
+    def add(self, experience: Experience) -> int:
+        """Store an experience (over the oldest one when full); returns its physical slot."""
         if len(self._items) < self.capacity:
             self._items.append(experience)
-        else:
-            self._items[self._start] = experience
-            self._start = (self._start + 1) % self.capacity
+            return len(self._items) - 1
+        slot = self._start
+        self._items[slot] = experience
+        self._start = (self._start + 1) % self.capacity
+        return slot
 
     def __getitem__(self, index: int) -> Experience:
         """Logical index: 0 is the oldest experience."""
         return self._items[(self._start + index) % len(self._items)]
+
+    def transition_at(self, slot: int) -> list[Experience]:
+        """The transition out of the experience in physical ``slot``."""
+        return [self._items[slot], self._items[(slot + 1) % len(self._items)]]
 
     def num_transitions(self) -> int:
         """Experiences that have a successor in the same episode."""
@@ -203,14 +237,89 @@ class ReplayBuffer:
         return sequences
 
 
+@dataclass
+class PrioritizedSample:
+    """Transitions drawn by priority, their slots and their importance weights."""
+
+    sequences: list[list[Experience]]
+    slots: np.ndarray
+    weights: np.ndarray
+
+
+class PrioritizedReplayBuffer(ReplayBuffer):
+    """Proportional prioritized replay (Schaul et al. 2016).
+
+    A transition is drawn with probability ``P(i) = p_i^alpha / sum_k p_k^alpha`` and
+    weighted by ``w_i = (N P(i))^-beta / max_k w_k``, i.e. ``(P(i) / P_min)^-beta``: the
+    rarest-drawn transition gets weight 1. A new transition gets the largest priority
+    seen so far, so it is replayed at least once soon.
+    """
+
+    def __init__(self, capacity: int, alpha: float = 0.6, epsilon: float = 1e-6) -> None:
+        super().__init__(capacity)
+        if alpha < 0:
+            raise ValueError(f"alpha must be >= 0, got {alpha}")
+        if epsilon <= 0:
+            raise ValueError(f"epsilon must be > 0, got {epsilon}")
+        self.alpha = alpha
+        self.epsilon = epsilon
+        self.max_priority = 1.0
+        self.tree = PriorityTree(capacity)
+
+    def add(self, experience: Experience) -> int:
+        previous = self._newest_slot()
+        slot = super().add(experience)
+        self.tree.set(slot, 0.0)  # no transition leaves the newest experience yet
+        if previous is not None and self._items[previous].has_successor:
+            self.tree.set(previous, self.max_priority**self.alpha)
+        return slot
+
+    def sample_prioritized(
+        self, num: int, rng: random.Random, beta: float
+    ) -> PrioritizedSample | None:
+        """``num`` transitions, one from each of ``num`` equal slices of the priority mass."""
+        total = self.tree.total
+        if total <= 0:
+            return None
+        segment = total / num
+        masses = np.array([rng.uniform(k * segment, (k + 1) * segment) for k in range(num)])
+        slots = self.tree.find(np.minimum(masses, np.nextafter(total, 0)))
+        probabilities = np.array([self.tree[int(s)] for s in slots]) / total
+        smallest = self.tree.min_positive / total
+        weights = (probabilities / smallest) ** (-beta)
+        return PrioritizedSample(
+            sequences=[self.transition_at(int(s)) for s in slots],
+            slots=slots,
+            weights=weights.astype(np.float32),
+        )
+
+    def update_priorities(self, slots: np.ndarray, errors: np.ndarray) -> None:
+        """New priorities ``|error| + epsilon`` for the transitions in ``slots``."""
+        raw = np.abs(np.asarray(errors, dtype=np.float64).reshape(len(slots))) + self.epsilon
+        if not np.isfinite(raw).all():
+            raise ValueError(f"priorities must be finite, got {raw}")
+        self.max_priority = max(self.max_priority, float(raw.max()))
+        for slot, priority in zip(slots.tolist(), raw.tolist(), strict=True):
+            if self.tree[slot] > 0:  # a transition that still exists
+                self.tree.set(slot, priority**self.alpha)
+
+
 class ExpReplayHelper(AgentHelper):
-    """Off-policy: keeps a replay buffer and learns on uniform samples from it.
+    """Off-policy: keeps a replay buffer and learns on samples from it.
+
+    Sampling is uniform, or proportional to priority with ``prioritized=True``; the
+    algorithm then must return a per-sample ``priority`` cost (e.g. ``|TD error|``), and
+    each sample's costs are scaled by its importance weight.
 
     Args:
         buffer_capacity: experiences kept per agent (oldest dropped first).
         num_experiences: transitions per learning batch.
         sample_interval: learn once every this many stored experiences.
         warmup: stored experiences required before the first learn (default ``num_experiences``).
+        prioritized: proportional prioritized replay instead of uniform sampling.
+        alpha: how much priorities count (0 is uniform).
+        beta: importance-weight exponent at the start (1 fully corrects the sampling bias).
+        beta_anneal_learns: raise beta linearly to 1 over this many learns (0: keep it).
     """
 
     def __init__(
@@ -221,13 +330,36 @@ class ExpReplayHelper(AgentHelper):
         num_experiences: int,
         sample_interval: int = 5,
         warmup: int | None = None,
+        prioritized: bool = False,
+        alpha: float = 0.6,
+        beta: float = 0.4,
+        beta_anneal_learns: int = 0,
     ) -> None:
         super().__init__(name, channel, sample_interval)
         if num_experiences < 1:
             raise ValueError(f"num_experiences must be >= 1, got {num_experiences}")
-        self.replay_buffer = ReplayBuffer(buffer_capacity)
+        if not 0 <= beta <= 1:
+            raise ValueError(f"beta must be in [0, 1], got {beta}")
+        if beta_anneal_learns < 0:
+            raise ValueError(f"beta_anneal_learns must be >= 0, got {beta_anneal_learns}")
+        self.replay_buffer = (
+            PrioritizedReplayBuffer(buffer_capacity, alpha)
+            if prioritized
+            else ReplayBuffer(buffer_capacity)
+        )
         self.num_experiences = num_experiences
         self.warmup = num_experiences if warmup is None else warmup
+        self.beta = beta
+        self.beta_anneal_learns = beta_anneal_learns
+        self.num_learns = 0
+        self._sampled_slots: np.ndarray | None = None
+
+    @property
+    def current_beta(self) -> float:
+        if not self.beta_anneal_learns:
+            return self.beta
+        progress = min(1.0, self.num_learns / self.beta_anneal_learns)
+        return self.beta + (1.0 - self.beta) * progress
 
     def add_experience(self, experience: Experience) -> None:
         self.replay_buffer.add(experience)
@@ -235,10 +367,39 @@ class ExpReplayHelper(AgentHelper):
     def mark_run_end(self) -> None:
         self.replay_buffer.mark_newest_run_end()
 
+    def _ready(self) -> bool:
+        return len(self.replay_buffer) >= max(self.warmup, 2)
+
     def sample_experiences(self) -> list[list[Experience]]:
-        if len(self.replay_buffer) < max(self.warmup, 2):
+        if not self._ready():
             return []
         return self.replay_buffer.sample(self.num_experiences, self.rng)
+
+    def make_batch(self) -> LearnBatch | None:
+        buffer = self.replay_buffer
+        if not isinstance(buffer, PrioritizedReplayBuffer):
+            return super().make_batch()
+        if not self._ready():
+            return None
+        sample = buffer.sample_prioritized(self.num_experiences, self.rng, self.current_beta)
+        if sample is None:
+            return None
+        self._sampled_slots = sample.slots
+        batch = sequences_to_batch(sample.sequences, self.keys)
+        return replace(batch, sample_weights=sample.weights)
+
+    def learned(self, costs: ArrayDict) -> None:
+        self.num_learns += 1
+        buffer = self.replay_buffer
+        if not isinstance(buffer, PrioritizedReplayBuffer) or self._sampled_slots is None:
+            return
+        if "priority" not in costs:
+            raise KeyError(
+                f"CT {self.name!r}: prioritized replay needs the algorithm's learn() to return "
+                f"a per-sample 'priority' (e.g. |TD error|); it returned {sorted(costs)}"
+            )
+        buffer.update_priorities(self._sampled_slots, costs["priority"])
+        self._sampled_slots = None
 
 
 def batch_of_one(data: ArrayDict) -> ArrayDict:
@@ -256,5 +417,6 @@ __all__: Sequence[str] = (
     "CDPClosed",
     "ExpReplayHelper",
     "OnlineHelper",
+    "PrioritizedReplayBuffer",
     "ReplayBuffer",
 )

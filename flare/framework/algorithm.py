@@ -69,6 +69,13 @@ def check_duplicate_spec_names(model: Model) -> None:
         )
 
 
+def weighted_mean(cost: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
+    """The mean of a per-sample cost (``[n, ...]``), each sample scaled by ``weights[i]``."""
+    if weights is None:
+        return cost.mean()
+    return (cost.reshape(weights.shape[0], -1) * weights).mean()
+
+
 class Algorithm(ABC):
     """Owns a Model, its optimizer and its objective.
 
@@ -96,6 +103,14 @@ class Algorithm(ABC):
         self.state_specs = parse_specs(model.get_state_specs(), "state")
         self.action_specs = parse_specs(model.get_action_specs(), "action")
         self.reward_specs = parse_specs(model.get_reward_specs(), "reward")
+        self.behavior_specs = parse_specs(self.get_behavior_specs(), "behavior")
+        clash = {s.name for s in self.behavior_specs} & {
+            s.name for s in (*self.input_specs, *self.state_specs, *self.action_specs)
+        }
+        if clash:
+            raise ValueError(
+                f"{type(self).__name__}'s behavior specs reuse model names: {sorted(clash)}"
+            )
         self.device = select_device(gpu_id)
         self.model = model.to(self.device)
         if grad_clip is not None and grad_clip <= 0:
@@ -120,9 +135,15 @@ class Algorithm(ABC):
     def get_reward_specs(self) -> SpecList:
         return self.model.get_reward_specs()
 
+    def get_behavior_specs(self) -> SpecList:
+        """Data ``predict`` returns next to the actions for learning only, e.g. the behavior
+        policy's log-probability. It is stored with the step, never sent to the env, and
+        comes back to ``learn`` inside ``actions``. None by default."""
+        return []
+
     @abstractmethod
     def predict(self, inputs: TensorDict, states: TensorDict) -> tuple[TensorDict, TensorDict]:
-        """Actions (by action name) and next states for a batch of observations."""
+        """Actions (by action name, plus any behavior data) and next states for a batch."""
 
     def learn(
         self,
@@ -142,23 +163,44 @@ class Algorithm(ABC):
         """
         raise NotImplementedError(f"{type(self).__name__} does not implement learn()")
 
-    def update(self, **batch: TensorDict) -> TensorDict:
-        """One optimizer step on the mean of every differentiable cost ``learn`` returns."""
-        if self.optim is None:
-            raise RuntimeError(f"{type(self).__name__} has no trainable parameters to update")
+    def update(
+        self,
+        *,
+        sample_weights: torch.Tensor | None = None,
+        sequence_lengths: list[int] | None = None,
+        **batch: TensorDict,
+    ) -> TensorDict:
+        """One optimizer step on the weighted mean of every differentiable cost ``learn``
+        returns.
+
+        ``sample_weights`` (``[n, 1]``) scale each transition's costs (importance weights
+        of prioritized replay); ``sequence_lengths`` split the batch into runs of one
+        episode, for algorithms that override ``update`` to use multi-step targets.
+        """
+        del sequence_lengths  # one-step objectives do not need the runs
+        self._check_trainable()
         self.model.train()
         costs = self.learn(**batch)
         if not isinstance(costs, dict) or not costs:
             raise TypeError(f"{type(self).__name__}.learn() must return a non-empty dict of costs")
-        trainable = [c.mean() for c in costs.values() if c.requires_grad]
+        trainable = [weighted_mean(c, sample_weights) for c in costs.values() if c.requires_grad]
         if not trainable:
             raise RuntimeError(f"{type(self).__name__}.learn() returned no differentiable cost")
+        self.optimizer_step(torch.stack(trainable).sum())
+        return {name: cost.detach() for name, cost in costs.items()}
+
+    def _check_trainable(self) -> None:
+        if self.optim is None:
+            raise RuntimeError(f"{type(self).__name__} has no trainable parameters to update")
+
+    def optimizer_step(self, loss: torch.Tensor) -> None:
+        """Backpropagate ``loss``, clip the gradient norm if asked, step the optimizer."""
+        assert self.optim is not None
         self.optim.zero_grad(set_to_none=True)
-        torch.stack(trainable).sum().backward()
+        loss.backward()
         if self.grad_clip is not None:
             nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
         self.optim.step()
-        return {name: cost.detach() for name, cost in costs.items()}
 
     def _rl_predict(
         self, behavior_model: Model, inputs: TensorDict, states: TensorDict

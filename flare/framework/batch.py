@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -35,9 +35,28 @@ def split_arrays(batch: ArrayDict, sizes: Sequence[int]) -> list[ArrayDict]:
     return pieces
 
 
+DATA_FIELDS = (
+    "inputs",
+    "next_inputs",
+    "states",
+    "next_states",
+    "next_alive",
+    "actions",
+    "next_actions",
+    "rewards",
+)
+
+
 @dataclass
 class LearnBatch:
-    """Transitions for ``Algorithm.learn``: each field maps data names to ``[n, ...]`` arrays."""
+    """Transitions for ``Algorithm.learn``: each data field maps names to ``[n, ...]`` arrays.
+
+    ``sample_weights`` (``[n, 1]``, ones by default) scale each transition's cost, e.g. the
+    importance weights of prioritized replay. ``sequence_lengths`` says how the n
+    transitions split into runs of consecutive steps of one episode, in order (one run of
+    n by default), so that multi-step targets (GAE, n-step returns) never cross from one
+    run into the next.
+    """
 
     inputs: ArrayDict
     next_inputs: ArrayDict
@@ -47,18 +66,37 @@ class LearnBatch:
     actions: ArrayDict
     next_actions: ArrayDict
     rewards: ArrayDict
+    sample_weights: np.ndarray | None = field(default=None)
+    sequence_lengths: np.ndarray | None = field(default=None)
+
+    def __post_init__(self) -> None:
+        size = self.size
+        if self.sample_weights is None:
+            self.sample_weights = np.ones((size, 1), dtype=np.float32)
+        self.sample_weights = np.asarray(self.sample_weights, dtype=np.float32).reshape(size, 1)
+        if self.sequence_lengths is None:
+            self.sequence_lengths = np.array([size], dtype=np.int64)
+        self.sequence_lengths = np.asarray(self.sequence_lengths, dtype=np.int64).reshape(-1)
+        if self.sequence_lengths.sum() != size or (self.sequence_lengths < 1).any():
+            raise ValueError(
+                f"sequence_lengths {self.sequence_lengths.tolist()} must be positive and sum "
+                f"to the batch size {size}"
+            )
 
     @property
     def size(self) -> int:
         return len(self.next_alive["alive"])
 
     def as_dict(self) -> dict[str, ArrayDict]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        """The data fields (what ``Algorithm.learn`` takes), by field name."""
+        return {name: getattr(self, name) for name in DATA_FIELDS}
 
     @classmethod
     def concat(cls, batches: Sequence[LearnBatch]) -> LearnBatch:
         return cls(
-            **{f.name: concat_arrays([getattr(b, f.name) for b in batches]) for f in fields(cls)}
+            **{name: concat_arrays([getattr(b, name) for b in batches]) for name in DATA_FIELDS},
+            sample_weights=np.concatenate([b.sample_weights for b in batches]),
+            sequence_lengths=np.concatenate([b.sequence_lengths for b in batches]),
         )
 
 
@@ -72,8 +110,12 @@ class PredictRequest:
 
 @dataclass
 class PredictReply:
+    """Actions go to the env; ``behavior`` (e.g. the behavior policy's log-probability) is
+    stored with the step for learning and never sent to the env."""
+
     actions: ArrayDict
     states: ArrayDict
+    behavior: ArrayDict = field(default_factory=dict)
 
 
 @dataclass

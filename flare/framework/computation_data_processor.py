@@ -152,13 +152,18 @@ class ComputationDataProcessor:
         if predictors:
             requests = [r for _, r in predictors]
             sizes = [len(next(iter(r.inputs.values()))) for r in requests]
-            actions, states = self.ct.predict(
+            actions, states, behavior = self.ct.predict(
                 concat_arrays([r.inputs for r in requests]),
                 concat_arrays([r.states for r in requests]),
             )
-            parts = zip(split_arrays(actions, sizes), split_arrays(states, sizes), strict=True)
-            for (agent_id, _), (acts, sts) in zip(predictors, parts, strict=True):
-                self._reply(agent_id, PredictReply(acts, sts))
+            parts = zip(
+                split_arrays(actions, sizes),
+                split_arrays(states, sizes),
+                split_arrays(behavior, sizes),
+                strict=True,
+            )
+            for (agent_id, _), (acts, sts, behav) in zip(predictors, parts, strict=True):
+                self._reply(agent_id, PredictReply(acts, sts, behav))
             self.stats.predict_calls += 1
             self.stats.predict_instances += sum(sizes)
 

@@ -39,6 +39,7 @@ class ComputationTask:
             actions=tuple(s.name for s in alg.action_specs),
             states=tuple(s.name for s in alg.state_specs),
             rewards=tuple(s.name for s in alg.reward_specs),
+            behavior=tuple(s.name for s in alg.behavior_specs),
         )
 
     def _to_tensors(self, arrays: ArrayDict, specs: Sequence[Spec], field: str) -> TensorDict:
@@ -62,32 +63,53 @@ class ComputationTask:
     def _to_arrays(tensors: TensorDict) -> ArrayDict:
         return {k: v.detach().cpu().numpy() for k, v in tensors.items()}
 
-    def predict(self, inputs: ArrayDict, states: ArrayDict) -> tuple[ArrayDict, ArrayDict]:
-        """Actions and next states for a batch of observations."""
+    def predict(
+        self, inputs: ArrayDict, states: ArrayDict
+    ) -> tuple[ArrayDict, ArrayDict, ArrayDict]:
+        """Actions, next states and behavior data (for learning only) for a batch."""
         alg = self.alg
         with self.lock, torch.no_grad():
             alg.model.eval()
-            actions, next_states = alg.predict(
+            outputs, next_states = alg.predict(
                 self._to_tensors(inputs, alg.input_specs, "inputs"),
                 self._to_tensors(states, alg.state_specs, "states"),
             )
-        return self._to_arrays(actions), self._to_arrays(next_states)
+        action_names = [s.name for s in alg.action_specs]
+        behavior_names = [s.name for s in alg.behavior_specs]
+        unknown = sorted(set(outputs) - set(action_names) - set(behavior_names))
+        missing = sorted(set(action_names + behavior_names) - set(outputs))
+        if unknown or missing:
+            raise KeyError(
+                f"CT {self.name!r}: {type(alg).__name__}.predict() must return exactly the "
+                f"actions {action_names} and behavior data {behavior_names}; "
+                f"missing {missing}, undeclared {unknown}"
+            )
+        arrays = self._to_arrays(outputs)
+        actions = {k: arrays[k] for k in action_names}
+        behavior = {k: arrays[k] for k in behavior_names}
+        return actions, self._to_arrays(next_states), behavior
 
     def learn(self, batch: LearnBatch) -> ArrayDict:
         """One update on a batch of transitions; returns the per-sample costs."""
         alg = self.alg
+        action_specs = [*alg.action_specs, *alg.behavior_specs]
         tensors = dict(
             inputs=self._to_tensors(batch.inputs, alg.input_specs, "inputs"),
             next_inputs=self._to_tensors(batch.next_inputs, alg.input_specs, "next_inputs"),
             states=self._to_tensors(batch.states, alg.state_specs, "states"),
             next_states=self._to_tensors(batch.next_states, alg.state_specs, "next_states"),
             next_alive=self._to_tensors(batch.next_alive, [ALIVE_SPEC], "next_alive"),
-            actions=self._to_tensors(batch.actions, alg.action_specs, "actions"),
-            next_actions=self._to_tensors(batch.next_actions, alg.action_specs, "next_actions"),
+            actions=self._to_tensors(batch.actions, action_specs, "actions"),
+            next_actions=self._to_tensors(batch.next_actions, action_specs, "next_actions"),
             rewards=self._to_tensors(batch.rewards, alg.reward_specs, "rewards"),
         )
+        weights = torch.from_numpy(batch.sample_weights).to(alg.device)
         with self.lock:
-            costs = alg.update(**tensors)
+            costs = alg.update(
+                **tensors,
+                sample_weights=weights,
+                sequence_lengths=[int(n) for n in batch.sequence_lengths],
+            )
         return self._to_arrays(costs)
 
     def state_dict(self) -> dict[str, Any]:

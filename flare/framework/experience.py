@@ -42,6 +42,8 @@ class DataKeys:
     actions: tuple[str, ...]
     states: tuple[str, ...]
     rewards: tuple[str, ...]
+    # what the algorithm's predict adds for learning (stored, never sent to the env)
+    behavior: tuple[str, ...] = ()
 
 
 def split_episodes(experiences: Sequence[Experience]) -> list[list[Experience]]:
@@ -82,13 +84,16 @@ def sequences_to_batch(seqs: Sequence[Sequence[Experience]], keys: DataKeys) -> 
         return {k: _stack(seqs, k, 1, None) for k in names}
 
     alive = np.array([[e.alive] for seq in seqs for e in seq[1:]], dtype=np.float32)
+    # behavior data travels with the actions it describes
+    action_names = keys.actions + keys.behavior
     return LearnBatch(
         inputs=current(keys.inputs),
         next_inputs=following(keys.inputs),
         states=current(keys.states),
         next_states=following(keys.states),
         next_alive={"alive": alive},
-        actions=current(keys.actions),
-        next_actions=following(keys.actions),
+        actions=current(action_names),
+        next_actions=following(action_names),
         rewards=current(keys.rewards),
+        sequence_lengths=np.array([len(seq) - 1 for seq in seqs], dtype=np.int64),
     )
