@@ -9,7 +9,7 @@ from flare.agent_zoo.simple_rl_agents import SimpleRLAgent
 from flare.framework.agent import OnlineHelper
 from flare.framework.env import GymEnv
 
-if __name__ == '__main__':
+if __name__ == "__main__":
     """
     A demo of how to run a simple RL experiment
     """
@@ -44,13 +44,17 @@ if __name__ == '__main__':
     mlp = nn.Sequential(
         nn.Linear(state_shape[0], 128),
         nn.ReLU(),
-        nn.Linear(128, 128), nn.ReLU(), nn.Linear(128, 128), nn.ReLU())
+        nn.Linear(128, 128),
+        nn.ReLU(),
+        nn.Linear(128, 128),
+        nn.ReLU(),
+    )
 
     alg = SimpleAC(
-        model=SimpleModelAC(
-            dims=state_shape, num_actions=num_actions, perception_net=mlp),
+        model=SimpleModelAC(dims=state_shape, num_actions=num_actions, perception_net=mlp),
         optim=(optim.RMSprop, dict(lr=5e-5)),
-        gpu_id=-1)
+        gpu_id=-1,
+    )
 
     # 3. Specify the settings for learning: data sampling strategy
     # (OnlineHelper here) and other settings used by
@@ -62,7 +66,8 @@ if __name__ == '__main__':
             agent_helper=OnlineHelper,
             # each agent will call `learn()` every `sample_interval` steps
             sample_interval=4,
-            num_agents=num_agents)
+            num_agents=num_agents,
+        )
     }
 
     # 4. Create Manager that handles the running of the whole pipeline

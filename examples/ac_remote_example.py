@@ -73,10 +73,22 @@ if __name__ == "__main__":
     )
     args = parser.parse_args()
     if args.address:
-        train(args.address, args.game, args.num_games, args.log_dir, args.model_dir,
-              args.stop_at_return)
+        train(
+            args.address,
+            args.game,
+            args.num_games,
+            args.log_dir,
+            args.model_dir,
+            args.stop_at_return,
+        )
     else:
         with simulator_process(flare_serve_gym(args.game)) as address:
             print(f"local simulator for {args.game} on {address}", flush=True)
-            train(address, args.game, args.num_games, args.log_dir, args.model_dir,
-                  args.stop_at_return)
+            train(
+                address,
+                args.game,
+                args.num_games,
+                args.log_dir,
+                args.model_dir,
+                args.stop_at_return,
+            )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from flare.algorithm_zoo.policies import action_log_prob, joint_entropy
 from flare.framework.algorithm import Algorithm, Model, OptimSetting, TensorDict
 
 
@@ -66,17 +67,9 @@ class SimpleAC(Algorithm):
             )
         td_error = reward + self.discount_factor * next_value - value
         value_cost = td_error.pow(2)
-        dist, _ = self.model.policy(inputs, states)
-        dist = dist["action"]
-        if action.dtype in (torch.int32, torch.int64):
-            log_prob = dist.log_prob(action.squeeze(-1)).unsqueeze(-1)
-        else:
-            log_prob = dist.log_prob(action)
-            if log_prob.dim() == 1:
-                log_prob = log_prob.unsqueeze(-1)
-        pg_cost = -log_prob * td_error.detach()
+        dists, _ = self.model.policy(inputs, states)
+        pg_cost = -action_log_prob(dists["action"], action) * td_error.detach()
         cost = self.value_cost_weight * value_cost + pg_cost
         if self.entropy_weight:
-            entropy = dist.entropy()
-            cost = cost - self.entropy_weight * entropy.reshape(cost.shape[0], -1).sum(-1, True)
+            cost = cost - self.entropy_weight * joint_entropy(dists, cost.shape[0])
         return {"cost": cost}

@@ -48,6 +48,14 @@ class Model(nn.Module, ABC):
         """Value estimates by name (e.g. ``v_value``, ``q_value``), and the next states."""
         raise NotImplementedError(f"{type(self).__name__} does not implement value()")
 
+    def policy_and_value(
+        self, inputs: TensorDict, states: TensorDict
+    ) -> tuple[dict[str, Distribution], TensorDict, TensorDict]:
+        """Both at once: override it to share one pass of a common body."""
+        dists, next_states = self.policy(inputs, states)
+        values, _ = self.value(inputs, states)
+        return dists, values, next_states
+
 
 def check_duplicate_spec_names(model: Model) -> None:
     """Inputs, states, actions and rewards share one namespace: a name may appear once."""
@@ -179,7 +187,7 @@ class Algorithm(ABC):
         """
         del sequence_lengths  # one-step objectives do not need the runs
         self._check_trainable()
-        self.model.train()
+        self.train_mode()
         costs = self.learn(**batch)
         if not isinstance(costs, dict) or not costs:
             raise TypeError(f"{type(self).__name__}.learn() must return a non-empty dict of costs")
@@ -188,6 +196,11 @@ class Algorithm(ABC):
             raise RuntimeError(f"{type(self).__name__}.learn() returned no differentiable cost")
         self.optimizer_step(torch.stack(trainable).sum())
         return {name: cost.detach() for name, cost in costs.items()}
+
+    def train_mode(self) -> None:
+        """Put the model in training mode (a no-op when it already is)."""
+        if not self.model.training:
+            self.model.train()
 
     def _check_trainable(self) -> None:
         if self.optim is None:

@@ -69,7 +69,8 @@ class ComputationTask:
         """Actions, next states and behavior data (for learning only) for a batch."""
         alg = self.alg
         with self.lock, torch.no_grad():
-            alg.model.eval()
+            if alg.model.training:  # (switching walks every module: skip it when already set)
+                alg.model.eval()
             outputs, next_states = alg.predict(
                 self._to_tensors(inputs, alg.input_specs, "inputs"),
                 self._to_tensors(states, alg.state_specs, "states"),

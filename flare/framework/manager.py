@@ -37,13 +37,22 @@ class Manager:
     Args:
         ct_settings: ``{ct_name: dict(algorithm=..., agent_helper=..., **helper settings)}``.
         log_settings: see ``LogSettings`` (``log_dir``, ``model_dir``, ``load_model``, ...).
+        torch_threads: PyTorch's intra-op threads in the learner process while it runs
+            (1 by default: the agents' processes need the cores, and idle OpenMP threads
+            spin on them; raise it for big models). ``None`` leaves PyTorch's setting.
 
     After ``start()`` returns, ``stats`` holds one ``GameRecord`` per finished game.
     """
 
     def __init__(
-        self, ct_settings: dict[str, dict[str, Any]], log_settings: dict[str, Any] | None = None
+        self,
+        ct_settings: dict[str, dict[str, Any]],
+        log_settings: dict[str, Any] | None = None,
+        torch_threads: int | None = 1,
     ) -> None:
+        if torch_threads is not None and torch_threads < 1:
+            raise ValueError(f"torch_threads must be >= 1 or None, got {torch_threads}")
+        self.torch_threads = torch_threads
         if not isinstance(ct_settings, dict) or not ct_settings:
             raise ValueError("ct_settings must be a non-empty dict {ct_name: settings}")
         self.settings = {name: CTSettings.from_dict(name, s) for name, s in ct_settings.items()}
@@ -139,6 +148,9 @@ class Manager:
         self._start_time = metrics.start
         processes: dict[int, mp.process.BaseProcess] = {}
         previous_handlers = self._install_signal_handlers()
+        previous_threads = torch.get_num_threads()
+        if self.torch_threads is not None:
+            torch.set_num_threads(self.torch_threads)
         failure: str | None = None
         try:
             for agent in self.agents:
@@ -167,6 +179,7 @@ class Manager:
             stop_event.set()
             failure = self._shutdown(processes, reports, cdps, metrics) or failure
             self._restore_signal_handlers(previous_handlers)
+            torch.set_num_threads(previous_threads)
             metrics.maybe_print(force=True)
             metrics.close()
             if self.log_settings.model_dir:

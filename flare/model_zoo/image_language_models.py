@@ -79,3 +79,10 @@ class ImageInstructionModelAC(Model):
 
     def value(self, inputs: TensorDict, states: TensorDict) -> tuple[TensorDict, TensorDict]:
         return {"v_value": self.value_head(self.features(inputs))}, states
+
+    def policy_and_value(
+        self, inputs: TensorDict, states: TensorDict
+    ) -> tuple[dict[str, Categorical], TensorDict, TensorDict]:
+        features = self.features(inputs)
+        dists = {"action": Categorical(logits=self.policy_head(features))}
+        return dists, {"v_value": self.value_head(features)}, states

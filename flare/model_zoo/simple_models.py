@@ -57,3 +57,10 @@ class SimpleModelAC(Model):
 
     def value(self, inputs: TensorDict, states: TensorDict) -> tuple[TensorDict, TensorDict]:
         return {"v_value": self.value_head(self.perception_net(inputs["sensor"]))}, states
+
+    def policy_and_value(
+        self, inputs: TensorDict, states: TensorDict
+    ) -> tuple[dict[str, Categorical], TensorDict, TensorDict]:
+        features = self.perception_net(inputs["sensor"])
+        dists = {"action": Categorical(logits=self.policy_head(features))}
+        return dists, {"v_value": self.value_head(features)}, states

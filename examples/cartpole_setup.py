@@ -1,0 +1,92 @@
+"""The CartPole set-up every discrete-action example shares: the network body, the agents,
+the Manager. An example only chooses its model head, algorithm and helper.
+
+    from cartpole_setup import perception_net, run
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from flare.agent_zoo.simple_rl_agents import SimpleRLAgent
+from flare.framework.env import GymEnv
+from flare.framework.manager import Manager
+
+GAME = "CartPole-v0"
+OBSERVATION_DIMS = (4,)
+NUM_ACTIONS = 2
+TARGET = 195.0  # CartPole-v0 is solved at a mean return of 195 over 100 games
+
+
+def perception_net(hidden: int = 64) -> nn.Module:
+    """The shared body: a two-layer MLP over CartPole's four state variables."""
+    return nn.Sequential(
+        nn.Linear(OBSERVATION_DIMS[0], hidden), nn.Tanh(), nn.Linear(hidden, hidden), nn.Tanh()
+    )
+
+
+def parse_args(description: str, num_games: int) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--num-games", type=int, default=num_games, help="games per agent")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--log-dir", help="append every finished game to LOG_DIR/games.csv")
+    parser.add_argument("--no-stop", action="store_true", help="play every game, even past 195")
+    return parser.parse_args()
+
+
+def run(
+    rl_settings: dict[str, Any],
+    num_agents: int,
+    num_games: int,
+    seed: int = 0,
+    stop_at_mean_return: float | None = TARGET,
+    reward_shaping_f: Callable[[np.ndarray], np.ndarray] | None = None,
+    log_dir: str | None = None,
+    print_interval_s: float = 10.0,
+    game: str = GAME,
+) -> Manager:
+    """Train ``num_agents`` agents on CartPole with the one CT ``rl_settings`` describes.
+
+    The caller seeds torch before building its model; each agent's env is seeded from
+    ``seed``, so a run is repeatable.
+    """
+    manager = Manager({"RL": rl_settings}, dict(log_dir=log_dir, print_interval_s=print_interval_s))
+    for i in range(num_agents):
+        shaping = {} if reward_shaping_f is None else {"reward_shaping_f": reward_shaping_f}
+        agent = SimpleRLAgent(num_games, **shaping)
+        agent.set_env(GymEnv, game_name=game, seed=1000 * seed + i)
+        manager.add_agent(agent)
+    manager.start(stop_at_mean_return=stop_at_mean_return)
+    return manager
+
+
+def report(manager: Manager, window: int = 100) -> str:
+    """One line: games played, best mean return over ``window`` games, wall time."""
+    returns = np.array([r.return_ for r in manager.stats])
+    if len(returns) < window:
+        best = float(returns.mean()) if len(returns) else float("nan")
+    else:
+        best = float(np.convolve(returns, np.ones(window) / window, "valid").max())
+    wall = manager.stats[-1].wall_s if manager.stats else 0.0
+    reached = "reached" if manager.reached_target else "did not reach"
+    return (
+        f"{len(returns)} games, {wall:.0f} s, best mean of {window}: {best:.1f} "
+        f"({reached} the target)"
+    )
+
+
+def seed_everything(seed: int) -> None:
+    torch.manual_seed(seed)
+
+
+def q_model(embedding_dim: int = 64) -> nn.Module:
+    """The one model every value-based example uses (DQN, SARSA, C51, QR-DQN, IQN)."""
+    from flare.model_zoo.q_models import SimpleModelQ
+
+    return SimpleModelQ(OBSERVATION_DIMS, NUM_ACTIONS, perception_net(), embedding_dim)

@@ -1,0 +1,52 @@
+"""DQN (SimpleQ: double Q-learning, target network, epsilon-greedy) on CartPole with replay.
+
+The DQN, SARSA, C51, QR-DQN and IQN examples share the model and the agents
+(cartpole_setup); only ``choose_algorithm`` differs.
+
+    python examples/dqn_example.py [--prioritized]
+"""
+
+from __future__ import annotations
+
+import torch
+
+from flare.algorithm_zoo.q_learning import SimpleQ
+from flare.algorithm_zoo.value_based import EpsilonGreedy
+from flare.framework.agent import ExpReplayHelper
+from flare.framework.manager import Manager
+
+from cartpole_setup import parse_args, q_model, report, run
+
+NUM_AGENTS = 8
+
+
+def choose_algorithm(model, prioritized: bool = False) -> dict:
+    algorithm = SimpleQ(
+        model,
+        discount_factor=0.99,
+        exploration=EpsilonGreedy(start=1.0, end=0.02, decay_steps=8000),
+        target_update_interval=50,
+        optim=(torch.optim.Adam, dict(lr=1e-3)),
+    )
+    return dict(
+        algorithm=algorithm,
+        agent_helper=ExpReplayHelper,
+        buffer_capacity=5000,
+        num_experiences=8,  # x 8 agents: 64 transitions per update
+        sample_interval=2,
+        warmup=250,
+        prioritized=prioritized,
+    )
+
+
+def train(num_games: int = 300, seed: int = 0, prioritized: bool = False, **run_kwargs) -> Manager:
+    torch.manual_seed(seed)
+    settings = choose_algorithm(q_model(), prioritized)
+    settings["batch_wait_s"] = 1.0  # every update holds every agent's samples
+    return run(settings, NUM_AGENTS, num_games, seed, **run_kwargs)
+
+
+if __name__ == "__main__":
+    args = parse_args(__doc__.splitlines()[0], num_games=300)
+    manager = train(args.num_games, args.seed, log_dir=args.log_dir)
+    print(report(manager))
