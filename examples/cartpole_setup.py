@@ -31,12 +31,16 @@ def perception_net(hidden: int = 64) -> nn.Module:
     )
 
 
-def parse_args(description: str, num_games: int) -> argparse.Namespace:
+def parse_args(
+    description: str, num_games: int, extra: Callable[[argparse.ArgumentParser], None] | None = None
+) -> argparse.Namespace:
+    """The flags every CartPole example takes; ``extra`` adds an example's own."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--num-games", type=int, default=num_games, help="games per agent")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--log-dir", help="append every finished game to LOG_DIR/games.csv")
-    parser.add_argument("--no-stop", action="store_true", help="play every game, even past 195")
+    if extra is not None:
+        extra(parser)
     return parser.parse_args()
 
 
@@ -81,12 +85,29 @@ def report(manager: Manager, window: int = 100) -> str:
     )
 
 
-def seed_everything(seed: int) -> None:
-    torch.manual_seed(seed)
-
-
 def q_model(embedding_dim: int = 64) -> nn.Module:
     """The one model every value-based example uses (DQN, SARSA, C51, QR-DQN, IQN)."""
     from flare.model_zoo.q_models import SimpleModelQ
 
     return SimpleModelQ(OBSERVATION_DIMS, NUM_ACTIONS, perception_net(), embedding_dim)
+
+
+def train_value_based(
+    choose_algorithm: Callable[[nn.Module], dict[str, Any]],
+    num_games: int,
+    seed: int = 0,
+    num_agents: int = 8,
+    **run_kwargs: Any,
+) -> Manager:
+    """What the value-based examples share: the model, the agents, full batches. Only
+    ``choose_algorithm`` (model -> the CT's settings: algorithm and helper) differs."""
+    torch.manual_seed(seed)
+    settings = choose_algorithm(q_model())
+    settings.setdefault("batch_wait_s", 1.0)  # every update holds every agent's samples
+    run_kwargs.setdefault("reward_shaping_f", tenth)
+    return run(settings, num_agents, num_games, seed, **run_kwargs)
+
+
+def tenth(reward: np.ndarray) -> np.ndarray:
+    """Rewards of 0.1 a step: returns up to 10 keep TD errors (and C51's support) small."""
+    return reward / 10.0

@@ -15,9 +15,7 @@ from flare.algorithm_zoo.value_based import EpsilonGreedy
 from flare.framework.agent import ExpReplayHelper
 from flare.framework.manager import Manager
 
-from cartpole_setup import parse_args, q_model, report, run
-
-NUM_AGENTS = 8
+from cartpole_setup import parse_args, report, train_value_based
 
 
 def choose_algorithm(model, prioritized: bool = False) -> dict:
@@ -39,14 +37,15 @@ def choose_algorithm(model, prioritized: bool = False) -> dict:
     )
 
 
-def train(num_games: int = 300, seed: int = 0, prioritized: bool = False, **run_kwargs) -> Manager:
-    torch.manual_seed(seed)
-    settings = choose_algorithm(q_model(), prioritized)
-    settings["batch_wait_s"] = 1.0  # every update holds every agent's samples
-    return run(settings, NUM_AGENTS, num_games, seed, **run_kwargs)
+def train(num_games: int = 300, seed: int = 0, prioritized: bool = False, **kwargs) -> Manager:
+    return train_value_based(lambda m: choose_algorithm(m, prioritized), num_games, seed, **kwargs)
 
 
 if __name__ == "__main__":
-    args = parse_args(__doc__.splitlines()[0], num_games=300)
-    manager = train(args.num_games, args.seed, log_dir=args.log_dir)
+    args = parse_args(
+        __doc__.splitlines()[0],
+        num_games=300,
+        extra=lambda p: p.add_argument("--prioritized", action="store_true"),
+    )
+    manager = train(args.num_games, args.seed, args.prioritized, log_dir=args.log_dir)
     print(report(manager))

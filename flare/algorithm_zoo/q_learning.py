@@ -113,9 +113,13 @@ class SimpleQ(_OneStepQ):
 
 class SimpleSARSA(_OneStepQ):
     """SARSA: ``Q(s, a) -> r + gamma Q_target(s', a')`` with ``a'`` the action the agent
-    really took next. On-policy: use it with ``OnlineHelper``.
+    really took next (stored with the transition), so it learns the value of the policy
+    that acts, exploration included, rather than of the greedy one.
 
-    The same model as ``SimpleQ``; only the bootstrap differs.
+    The same model as ``SimpleQ``; only the bootstrap differs. It learns from either
+    helper; from replay, the stored ``a'`` comes from a slightly older policy (the
+    CartPole example uses replay: on-line updates from 8 agents' consecutive steps
+    were too correlated to learn there).
     """
 
     def next_value(
