@@ -23,7 +23,7 @@ def choose_algorithm(model) -> dict:
         model,
         discount_factor=0.99,
         exploration=EpsilonGreedy(start=1.0, end=0.02, decay_steps=8000),
-        target_update_interval=50,
+        target_update_interval=20,
         optim=(torch.optim.Adam, dict(lr=1e-3)),
     )
     return dict(
