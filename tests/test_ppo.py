@@ -1,0 +1,97 @@
+"""PPO's pieces against hand-worked answers: GAE run by run, the clip, the epochs."""
+
+import math
+
+import pytest
+import torch
+import torch.nn as nn
+from torch.distributions import Categorical
+
+from flare.algorithm_zoo.ppo import BEHAVIOR_LOG_PROB, PPO
+from flare.framework.algorithm import Model
+
+
+class TableAC(Model):
+    """State-independent logits; V(s) = the state number in ``sensor`` times ``scale``."""
+
+    def __init__(self):
+        super().__init__()
+        self.logits = nn.Parameter(torch.zeros(2))
+        self.scale = nn.Parameter(torch.ones(1))
+
+    def get_input_specs(self):
+        return [("sensor", dict(shape=[1]))]
+
+    def get_action_specs(self):
+        return [("action", dict(shape=[1], dtype="int64"))]
+
+    def policy(self, inputs, states):
+        batch = inputs["sensor"].size(0)
+        return {"action": Categorical(logits=self.logits.expand(batch, 2))}, states
+
+    def value(self, inputs, states):
+        return {"v_value": inputs["sensor"] * self.scale}, states
+
+
+def _column(values, dtype=torch.float32):
+    return torch.tensor([[v] for v in values], dtype=dtype)
+
+
+def test_advantages_are_computed_run_by_run():
+    alg = PPO(TableAC(), discount_factor=0.5, gae_lambda=1.0)
+    # two runs: states 1 -> 2 -> 3 (data ends, alive) and 4 -> 5 (game over)
+    advantages, targets = alg.advantages(
+        inputs={"sensor": _column([1, 2, 4])},
+        next_inputs={"sensor": _column([2, 3, 5])},
+        states={},
+        next_states={},
+        next_alive={"alive": _column([1, 1, 0])},
+        rewards={"reward": _column([1, 1, 1])},
+        sequence_lengths=[2, 1],
+    )
+    # run 1 (lambda 1: Monte-Carlo to the data's end, bootstrapping V(3) = 3):
+    #   G_1 = 1 + 0.5 * (1 + 0.5 * 3) = 2.25, A_1 = 2.25 - 1; G_2 = 1 + 0.5 * 3 = 2.5, A_2 = 0.5
+    # run 2: game over, G = 1, A = 1 - 4 (nothing leaks in from run 1)
+    assert advantages.flatten().tolist() == pytest.approx([1.25, 0.5, -3.0])
+    assert targets.flatten().tolist() == pytest.approx([2.25, 2.5, 1.0])
+
+
+def _one_sample_batch(old_log_prob):
+    return dict(
+        inputs={"sensor": _column([0])},
+        next_inputs={"sensor": _column([0])},
+        states={},
+        next_states={},
+        next_alive={"alive": _column([0])},
+        actions={"action": _column([1], torch.int64), BEHAVIOR_LOG_PROB: _column([old_log_prob])},
+        next_actions={"action": _column([0], torch.int64), BEHAVIOR_LOG_PROB: _column([0.0])},
+        rewards={"reward": _column([1.0])},  # advantage = 1 - V(0) = 1 > 0
+    )
+
+
+def test_the_clip_stops_the_policy_gradient_beyond_one_plus_epsilon():
+    log_half = math.log(0.5)
+    moved = PPO(TableAC(), num_epochs=1, optim=(torch.optim.SGD, dict(lr=0.1)), grad_clip=None)
+    costs = moved.update(**_one_sample_batch(old_log_prob=log_half))  # ratio 1: inside
+    assert moved.model.logits[1].item() > moved.model.logits[0].item()
+    assert costs["clipped"].item() == 0.0
+    # ratio e > 1.2 with a positive advantage: the clipped term is flat, no gradient
+    stuck = PPO(TableAC(), num_epochs=1, optim=(torch.optim.SGD, dict(lr=0.1)), grad_clip=None)
+    costs = stuck.update(**_one_sample_batch(old_log_prob=log_half - 1.0))
+    assert stuck.model.logits.tolist() == [0.0, 0.0]
+    assert costs["clipped"].item() == 1.0
+    assert costs["policy_cost"].item() == pytest.approx(-1.2)  # -clip(e) * A
+
+
+def test_each_epoch_takes_one_step_per_minibatch():
+    alg = PPO(TableAC(), num_epochs=3, minibatch_size=2)
+    steps = []
+    original = alg.optimizer_step
+    alg.optimizer_step = lambda loss: (steps.append(1), original(loss))
+    batch = _one_sample_batch(0.0)
+    batch = {
+        field: {k: v.repeat(5, 1) for k, v in values.items()} for field, values in batch.items()
+    }
+    costs = alg.update(**batch, sequence_lengths=[5])
+    assert len(steps) == 3 * 3  # 5 samples in minibatches of 2: 3 steps per epoch
+    assert costs["cost"].shape == (5, 1)
