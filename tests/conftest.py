@@ -11,6 +11,10 @@ import torch.nn as nn
 
 from flare.framework.algorithm import Algorithm, Model
 
+# Small models, and other processes (agents, servers) need the two cores: extra intra-op
+# threads only spin (the Manager does the same for its runs).
+torch.set_num_threads(1)
+
 
 class EchoModel(Model):
     """``sensor`` of shape [2]; one trainable scalar so optimizers have something to step."""
