@@ -8,12 +8,15 @@ from typing import Any
 
 import torch
 
-from flare.algorithm_zoo.policies import joint_entropy, joint_log_prob, sample_actions
+from flare.algorithm_zoo.policies import (
+    BEHAVIOR_LOG_PROB,
+    joint_entropy,
+    joint_log_prob,
+    sample_actions,
+)
 from flare.algorithm_zoo.target_networks import soft_update
 from flare.framework.algorithm import Algorithm, Model, OptimSetting, TensorDict
 from flare.framework.specs import SpecList
-
-BEHAVIOR_LOG_PROB = "behavior_log_prob"
 
 
 def truncated_importance_weights(

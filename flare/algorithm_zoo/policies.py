@@ -11,6 +11,9 @@ from torch.distributions import Distribution
 
 from flare.framework.algorithm import TensorDict
 
+# the behavior data name under which policy-gradient algorithms store log mu(a|s)
+BEHAVIOR_LOG_PROB = "behavior_log_prob"
+
 
 def action_log_prob(dist: Distribution, action: torch.Tensor) -> torch.Tensor:
     """``log pi(a|s)`` of one action, ``[B, 1]``."""

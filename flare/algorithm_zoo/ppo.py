@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import torch
 
-from flare.algorithm_zoo.policies import joint_entropy, joint_log_prob, sample_actions
+from flare.algorithm_zoo.policies import (
+    BEHAVIOR_LOG_PROB,
+    joint_entropy,
+    joint_log_prob,
+    sample_actions,
+)
 from flare.algorithm_zoo.returns import generalized_advantages
 from flare.framework.algorithm import Algorithm, Model, OptimSetting, TensorDict, weighted_mean
 from flare.framework.specs import SpecList
-
-BEHAVIOR_LOG_PROB = "behavior_log_prob"
 
 
 class PPO(Algorithm):
