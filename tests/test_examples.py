@@ -4,6 +4,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -41,3 +43,32 @@ def test_ac_remote_example_smoke(tmp_path):
     assert "local simulator for CartPole-v0 on 127.0.0.1:" in result.stdout
     rows = (tmp_path / "games.csv").read_text().splitlines()
     assert len(rows) == 1 + 16 * 2
+
+
+CARTPOLE_EXAMPLES = [
+    ["ppo_example.py"],
+    ["dqn_example.py", "--prioritized"],
+    ["sarsa_example.py"],
+    ["c51_example.py"],
+    ["qr_dqn_example.py"],
+    ["iqn_example.py"],
+    ["off_policy_ac_example.py"],
+    ["sr_q_example.py"],
+]
+
+
+@pytest.mark.parametrize("command", CARTPOLE_EXAMPLES, ids=lambda c: c[0])
+def test_algorithm_zoo_example_runs_from_the_command_line(command, tmp_path):
+    """The learning tests call each example's train(); this runs its command line."""
+    result = subprocess.run(
+        [sys.executable, f"examples/{command[0]}", *command[1:], "--num-games", "1",
+         "--log-dir", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    rows = (tmp_path / "games.csv").read_text().splitlines()
+    assert len(rows) == 1 + 8  # 8 agents, 1 game each
+    assert "did not reach the target" in result.stdout  # one game each cannot reach 195
