@@ -90,6 +90,14 @@ def test_progress_line_reports_games_return_speed_and_cost():
     assert "env steps/s" in line and "cost 0.5" in line
 
 
+def test_no_progress_line_at_all_with_a_zero_interval():
+    stream = io.StringIO()
+    metrics = MetricsLogger(print_interval_s=0, window=2, stream=stream)
+    metrics.record(GameRecord(agent=0, return_=1.0, length=10, success=False, cost=0.5, game=0))
+    metrics.maybe_print(force=True)  # the Manager's end-of-run line
+    assert stream.getvalue() == ""
+
+
 def test_model_save_and_load(no_stray_processes, tmp_path):
     manager = _manager(
         num_agents=2,

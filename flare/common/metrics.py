@@ -80,9 +80,11 @@ class MetricsLogger:
             self._csv_file.flush()
 
     def maybe_print(self, force: bool = False) -> None:
+        if self.print_interval_s <= 0:  # progress lines are off, the final one too
+            return
         now = time.monotonic()
         elapsed = now - self._last_print
-        if not force and (self.print_interval_s <= 0 or elapsed < self.print_interval_s):
+        if not force and elapsed < self.print_interval_s:
             return
         steps_per_s = (self.steps - self._steps_at_last_print) / max(elapsed, 1e-9)
         cost = f"{sum(self.costs) / len(self.costs):.4g}" if self.costs else "-"
