@@ -8,12 +8,14 @@ return a per-sample ``priority`` (the sample's loss) for prioritized replay.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 
 from flare.algorithm_zoo.distributional import categorical_projection, quantile_huber_loss
-from flare.algorithm_zoo.value_based import EpsilonGreedy, ValueBasedAlgorithm
-from flare.framework.algorithm import Model, OptimSetting, TensorDict
+from flare.algorithm_zoo.value_based import ValueBasedAlgorithm
+from flare.framework.algorithm import Model, TensorDict
 
 
 def _pick(per_action: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
@@ -23,32 +25,15 @@ def _pick(per_action: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
 
 
 class _Distributional(ValueBasedAlgorithm):
-    def __init__(
-        self,
-        model: Model,
-        gpu_id: int = -1,
-        discount_factor: float = 0.99,
-        exploration: EpsilonGreedy | None = None,
-        target_update_interval: int = 100,
-        target_tau: float | None = None,
-        optim: OptimSetting | None = None,
-        grad_clip: float | None = None,
-    ) -> None:
+    """Keyword arguments besides each algorithm's own are ``ValueBasedAlgorithm``'s."""
+
+    def __init__(self, model: Model, **kwargs: Any) -> None:
         if not hasattr(model, "value_at"):
             raise TypeError(
                 f"{type(self).__name__} needs a model with value_at(inputs, states, points) "
                 f"(e.g. SimpleModelQ); {type(model).__name__} has none"
             )
-        super().__init__(
-            model,
-            gpu_id=gpu_id,
-            discount_factor=discount_factor,
-            exploration=exploration,
-            target_update_interval=target_update_interval,
-            target_tau=target_tau,
-            optim=optim,
-            grad_clip=grad_clip,
-        )
+        super().__init__(model, **kwargs)
 
     def next_best_action(self, next_inputs: TensorDict, next_states: TensorDict) -> torch.Tensor:
         return self.q_values(self.model, next_inputs, next_states).argmax(dim=1, keepdim=True)
@@ -65,24 +50,9 @@ class C51(_Distributional):
         v_min: float,
         v_max: float,
         num_atoms: int = 51,
-        gpu_id: int = -1,
-        discount_factor: float = 0.99,
-        exploration: EpsilonGreedy | None = None,
-        target_update_interval: int = 100,
-        target_tau: float | None = None,
-        optim: OptimSetting | None = None,
-        grad_clip: float | None = None,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(
-            model,
-            gpu_id=gpu_id,
-            discount_factor=discount_factor,
-            exploration=exploration,
-            target_update_interval=target_update_interval,
-            target_tau=target_tau,
-            optim=optim,
-            grad_clip=grad_clip,
-        )
+        super().__init__(model, **kwargs)
         if not v_min < v_max:
             raise ValueError(f"v_min must be below v_max, got {v_min}, {v_max}")
         if num_atoms < 2:
@@ -154,24 +124,9 @@ class QRDQN(_Quantile):
         model: Model,
         num_quantiles: int = 32,
         kappa: float = 1.0,
-        gpu_id: int = -1,
-        discount_factor: float = 0.99,
-        exploration: EpsilonGreedy | None = None,
-        target_update_interval: int = 100,
-        target_tau: float | None = None,
-        optim: OptimSetting | None = None,
-        grad_clip: float | None = None,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(
-            model,
-            gpu_id=gpu_id,
-            discount_factor=discount_factor,
-            exploration=exploration,
-            target_update_interval=target_update_interval,
-            target_tau=target_tau,
-            optim=optim,
-            grad_clip=grad_clip,
-        )
+        super().__init__(model, **kwargs)
         if num_quantiles < 1 or kappa < 0:
             raise ValueError("num_quantiles must be >= 1 and kappa >= 0")
         self.kappa = kappa
@@ -209,24 +164,9 @@ class IQN(_Quantile):
         num_target_taus: int = 8,
         num_policy_taus: int = 32,
         kappa: float = 1.0,
-        gpu_id: int = -1,
-        discount_factor: float = 0.99,
-        exploration: EpsilonGreedy | None = None,
-        target_update_interval: int = 100,
-        target_tau: float | None = None,
-        optim: OptimSetting | None = None,
-        grad_clip: float | None = None,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(
-            model,
-            gpu_id=gpu_id,
-            discount_factor=discount_factor,
-            exploration=exploration,
-            target_update_interval=target_update_interval,
-            target_tau=target_tau,
-            optim=optim,
-            grad_clip=grad_clip,
-        )
+        super().__init__(model, **kwargs)
         if min(num_taus, num_target_taus, num_policy_taus) < 1 or kappa < 0:
             raise ValueError("the numbers of fractions must be >= 1 and kappa >= 0")
         self.num_taus = num_taus

@@ -2,37 +2,23 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
-from flare.algorithm_zoo.value_based import EpsilonGreedy, ValueBasedAlgorithm, td_cost
-from flare.framework.algorithm import Model, OptimSetting, TensorDict
+from flare.algorithm_zoo.value_based import ValueBasedAlgorithm, td_cost
+from flare.framework.algorithm import Model, TensorDict
 
 
 class _OneStepQ(ValueBasedAlgorithm):
-    """TD learning of ``q_value``; subclasses choose the next action's value."""
+    """TD learning of ``q_value``; subclasses choose the next action's value.
 
-    def __init__(
-        self,
-        model: Model,
-        gpu_id: int = -1,
-        discount_factor: float = 0.99,
-        exploration: EpsilonGreedy | None = None,
-        target_update_interval: int = 100,
-        target_tau: float | None = None,
-        cost: str = "huber",
-        optim: OptimSetting | None = None,
-        grad_clip: float | None = None,
-    ) -> None:
-        super().__init__(
-            model,
-            gpu_id=gpu_id,
-            discount_factor=discount_factor,
-            exploration=exploration,
-            target_update_interval=target_update_interval,
-            target_tau=target_tau,
-            optim=optim,
-            grad_clip=grad_clip,
-        )
+    ``cost``: ``huber`` or ``mse``; the other keyword arguments are
+    ``ValueBasedAlgorithm``'s (discount, exploration, target sync, optimizer...).
+    """
+
+    def __init__(self, model: Model, cost: str = "huber", **kwargs: Any) -> None:
+        super().__init__(model, **kwargs)
         td_cost(torch.zeros(1), cost)  # fail now on an unknown kind
         self.cost = cost
 
@@ -76,29 +62,9 @@ class SimpleQ(_OneStepQ):
     """
 
     def __init__(
-        self,
-        model: Model,
-        gpu_id: int = -1,
-        discount_factor: float = 0.99,
-        exploration: EpsilonGreedy | None = None,
-        target_update_interval: int = 100,
-        target_tau: float | None = None,
-        cost: str = "huber",
-        optim: OptimSetting | None = None,
-        grad_clip: float | None = None,
-        double_q: bool = True,
+        self, model: Model, double_q: bool = True, cost: str = "huber", **kwargs: Any
     ) -> None:
-        super().__init__(
-            model,
-            gpu_id=gpu_id,
-            discount_factor=discount_factor,
-            exploration=exploration,
-            target_update_interval=target_update_interval,
-            target_tau=target_tau,
-            cost=cost,
-            optim=optim,
-            grad_clip=grad_clip,
-        )
+        super().__init__(model, cost=cost, **kwargs)
         self.double_q = double_q
 
     def next_value(

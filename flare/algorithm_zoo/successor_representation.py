@@ -4,10 +4,12 @@ the features ``phi`` and ``w`` by regressing the reward on ``phi``."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
-from flare.algorithm_zoo.value_based import EpsilonGreedy, ValueBasedAlgorithm, td_cost
-from flare.framework.algorithm import Model, OptimSetting, TensorDict
+from flare.algorithm_zoo.value_based import ValueBasedAlgorithm, td_cost
+from flare.framework.algorithm import Model, TensorDict
 
 
 def successor_target(
@@ -49,34 +51,20 @@ class SuccessorRepresentationQ(ValueBasedAlgorithm):
     The model must provide ``successor()`` (``phi``, ``psi``, ``reward_weights``),
     ``value()`` with a ``q_value`` and, for the reconstruction cost, ``reconstruct(phi)``;
     see ``flare.model_zoo.successor_models.SimpleModelSR``. Returns a ``priority``
-    (``|TD error of Q|``) so it works with prioritized replay.
+    (``|TD error of Q|``) so it works with prioritized replay. Keyword arguments besides
+    its own are ``ValueBasedAlgorithm``'s (discount, exploration, target sync, optimizer).
     """
 
     def __init__(
         self,
         model: Model,
-        gpu_id: int = -1,
-        discount_factor: float = 0.99,
-        exploration: EpsilonGreedy | None = None,
-        target_update_interval: int = 100,
-        target_tau: float | None = None,
         reward_cost_weight: float = 1.0,
         reconstruction_cost_weight: float = 0.0,
         cost: str = "huber",
         double_q: bool = True,
-        optim: OptimSetting | None = None,
-        grad_clip: float | None = None,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(
-            model,
-            gpu_id=gpu_id,
-            discount_factor=discount_factor,
-            exploration=exploration,
-            target_update_interval=target_update_interval,
-            target_tau=target_tau,
-            optim=optim,
-            grad_clip=grad_clip,
-        )
+        super().__init__(model, **kwargs)
         if reward_cost_weight <= 0:
             raise ValueError(
                 f"reward_cost_weight must be > 0 (w is learned from it), got {reward_cost_weight}"
