@@ -111,3 +111,26 @@ def train_value_based(
 def tenth(reward: np.ndarray) -> np.ndarray:
     """Rewards of 0.1 a step: returns up to 10 keep TD errors (and C51's support) small."""
     return reward / 10.0
+
+
+def replay_settings(algorithm: Any, **overrides: Any) -> dict[str, Any]:
+    """The CT settings of a value-based example: its algorithm and the replay helper they
+    share (8 transitions per agent, so 64 per update with 8 agents), with any overrides."""
+    from flare.framework.agent import ExpReplayHelper
+
+    settings = dict(
+        algorithm=algorithm,
+        agent_helper=ExpReplayHelper,
+        buffer_capacity=5000,
+        num_experiences=8,
+        sample_interval=2,
+        warmup=250,
+    )
+    return {**settings, **overrides}
+
+
+def value_based_main(doc: str, choose_algorithm: Callable[[nn.Module], dict[str, Any]]) -> None:
+    """A value-based example's command line: train, then print the one-line report."""
+    args = parse_args(doc.splitlines()[0], num_games=300)
+    manager = train_value_based(choose_algorithm, args.num_games, args.seed, log_dir=args.log_dir)
+    print(report(manager))

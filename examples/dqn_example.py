@@ -12,10 +12,9 @@ import torch
 
 from flare.algorithm_zoo.q_learning import SimpleQ
 from flare.algorithm_zoo.value_based import EpsilonGreedy
-from flare.framework.agent import ExpReplayHelper
 from flare.framework.manager import Manager
 
-from cartpole_setup import parse_args, report, train_value_based
+from cartpole_setup import parse_args, replay_settings, report, train_value_based
 
 
 def choose_algorithm(model, prioritized: bool = False) -> dict:
@@ -26,15 +25,7 @@ def choose_algorithm(model, prioritized: bool = False) -> dict:
         target_update_interval=50,
         optim=(torch.optim.Adam, dict(lr=1e-3)),
     )
-    return dict(
-        algorithm=algorithm,
-        agent_helper=ExpReplayHelper,
-        buffer_capacity=5000,
-        num_experiences=8,  # x 8 agents: 64 transitions per update
-        sample_interval=2,
-        warmup=250,
-        prioritized=prioritized,
-    )
+    return replay_settings(algorithm, prioritized=prioritized)
 
 
 def train(num_games: int = 300, seed: int = 0, prioritized: bool = False, **kwargs) -> Manager:

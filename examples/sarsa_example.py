@@ -12,10 +12,9 @@ import torch
 
 from flare.algorithm_zoo.q_learning import SimpleSARSA
 from flare.algorithm_zoo.value_based import EpsilonGreedy
-from flare.framework.agent import ExpReplayHelper
 from flare.framework.manager import Manager
 
-from cartpole_setup import parse_args, report, train_value_based
+from cartpole_setup import replay_settings, train_value_based, value_based_main
 
 
 def choose_algorithm(model) -> dict:
@@ -26,14 +25,7 @@ def choose_algorithm(model) -> dict:
         target_update_interval=50,
         optim=(torch.optim.Adam, dict(lr=1e-3)),
     )
-    return dict(
-        algorithm=algorithm,
-        agent_helper=ExpReplayHelper,
-        buffer_capacity=5000,
-        num_experiences=8,  # x 8 agents: 64 transitions per update
-        sample_interval=2,
-        warmup=250,
-    )
+    return replay_settings(algorithm)
 
 
 def train(num_games: int = 300, seed: int = 0, **kwargs) -> Manager:
@@ -41,6 +33,4 @@ def train(num_games: int = 300, seed: int = 0, **kwargs) -> Manager:
 
 
 if __name__ == "__main__":
-    args = parse_args(__doc__.splitlines()[0], num_games=300)
-    manager = train(args.num_games, args.seed, log_dir=args.log_dir)
-    print(report(manager))
+    value_based_main(__doc__, choose_algorithm)
