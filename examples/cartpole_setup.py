@@ -14,14 +14,16 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from flare.agent_zoo.simple_rl_agents import SimpleRLAgent
-from flare.framework.env import GymEnv
 from flare.framework.manager import Manager
+
+from gym_setup import report as gym_report
+from gym_setup import train_agents
 
 GAME = "CartPole-v0"
 OBSERVATION_DIMS = (4,)
 NUM_ACTIONS = 2
 TARGET = 195.0  # CartPole-v0 is solved at a mean return of 195 over 100 games
+WINDOW = 100
 
 
 def perception_net(hidden: int = 64) -> nn.Module:
@@ -55,34 +57,17 @@ def run(
     print_interval_s: float = 10.0,
     game: str = GAME,
 ) -> Manager:
-    """Train ``num_agents`` agents on CartPole with the one CT ``rl_settings`` describes.
-
-    The caller seeds torch before building its model; each agent's env is seeded from
-    ``seed``, so a run is repeatable.
-    """
-    manager = Manager({"RL": rl_settings}, dict(log_dir=log_dir, print_interval_s=print_interval_s))
-    for i in range(num_agents):
-        shaping = {} if reward_shaping_f is None else {"reward_shaping_f": reward_shaping_f}
-        agent = SimpleRLAgent(num_games, **shaping)
-        agent.set_env(GymEnv, game_name=game, seed=1000 * seed + i)
-        manager.add_agent(agent)
-    manager.start(stop_at_mean_return=stop_at_mean_return)
-    return manager
+    """Train ``num_agents`` agents on CartPole with the one CT ``rl_settings`` describes,
+    judged (and stopped) on the mean return of 100 games; see ``gym_setup.train_agents``."""
+    return train_agents(
+        rl_settings, game, num_agents, num_games, seed, stop_at_mean_return, WINDOW,
+        reward_shaping_f, log_dir, print_interval_s,
+    )  # fmt: skip
 
 
-def report(manager: Manager, window: int = 100) -> str:
-    """One line: games played, best mean return over ``window`` games, wall time."""
-    returns = np.array([r.return_ for r in manager.stats])
-    if len(returns) < window:
-        best = float(returns.mean()) if len(returns) else float("nan")
-    else:
-        best = float(np.convolve(returns, np.ones(window) / window, "valid").max())
-    wall = manager.stats[-1].wall_s if manager.stats else 0.0
-    reached = "reached" if manager.reached_target else "did not reach"
-    return (
-        f"{len(returns)} games, {wall:.0f} s, best mean of {window}: {best:.1f} "
-        f"({reached} the target)"
-    )
+def report(manager: Manager, window: int = WINDOW) -> str:
+    """One line: games and steps played, best mean return over ``window`` games, wall time."""
+    return gym_report(manager, window)
 
 
 def q_model(embedding_dim: int = 64) -> nn.Module:

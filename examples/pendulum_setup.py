@@ -12,9 +12,10 @@ from typing import Any
 
 import numpy as np
 
-from flare.agent_zoo.simple_rl_agents import SimpleRLAgent
-from flare.env_zoo.gym_env import GymEnv
 from flare.framework.manager import Manager
+
+from gym_setup import report as gym_report
+from gym_setup import train_agents
 
 GAME = "Pendulum-v1"
 OBSERVATION_DIMS = (3,)  # cos(theta), sin(theta), angular velocity
@@ -51,42 +52,14 @@ def run(
     log_dir: str | None = None,
     print_interval_s: float = 10.0,
 ) -> Manager:
-    """Train ``num_agents`` agents on Pendulum with the one CT ``rl_settings`` describes,
-    stopping once the mean return of the last ``window`` games reaches
-    ``stop_at_mean_return`` (if given).
-
-    The caller seeds torch before building its model; each agent's env is seeded from
-    ``seed``, so a run is repeatable.
-    """
-    manager = Manager(
-        {"RL": rl_settings},
-        dict(log_dir=log_dir, print_interval_s=print_interval_s, window=window),
-    )
-    shaping = {} if reward_shaping_f is None else {"reward_shaping_f": reward_shaping_f}
-    for i in range(num_agents):
-        agent = SimpleRLAgent(num_games, **shaping)
-        agent.set_env(GymEnv, game_name=GAME, seed=1000 * seed + i)
-        manager.add_agent(agent)
-    manager.start(stop_at_mean_return=stop_at_mean_return)
-    return manager
-
-
-def best_mean(manager: Manager, window: int) -> float:
-    """The best mean return over ``window`` consecutive games (over all, if fewer)."""
-    returns = np.array([r.return_ for r in manager.stats])
-    if len(returns) == 0:
-        return float("nan")
-    if len(returns) < window:
-        return float(returns.mean())
-    return float(np.convolve(returns, np.ones(window) / window, "valid").max())
+    """Train ``num_agents`` agents on Pendulum with the one CT ``rl_settings`` describes;
+    see ``gym_setup.train_agents``."""
+    return train_agents(
+        rl_settings, GAME, num_agents, num_games, seed, stop_at_mean_return, window,
+        reward_shaping_f, log_dir, print_interval_s,
+    )  # fmt: skip
 
 
 def report(manager: Manager, window: int = 20) -> str:
     """One line: games and steps played, best mean return over ``window`` games, wall time."""
-    steps = sum(r.length for r in manager.stats)
-    wall = manager.stats[-1].wall_s if manager.stats else 0.0
-    reached = "reached" if manager.reached_target else "did not reach"
-    return (
-        f"{len(manager.stats)} games, {steps} steps, {wall:.0f} s, best mean of {window}: "
-        f"{best_mean(manager, window):.1f} ({reached} the target)"
-    )
+    return gym_report(manager, window)

@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT / "examples"))
 import ddpg_example  # noqa: E402  (the examples are the code under test)
 import gaussian_ac_example  # noqa: E402
 
-from pendulum_setup import best_mean  # noqa: E402
+from gym_setup import best_mean  # noqa: E402
 
 WINDOW = 20  # games in the mean return the targets are about
 RANDOM_RETURN = -1200.0  # acting at random; one game's return has a std of about 300
