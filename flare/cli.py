@@ -31,7 +31,7 @@ def _plot(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     import logging
 
-    from flare.bridge.factories import GymEnvFactory, load_factory
+    from flare.bridge.factories import GymEnvFactory, MiniGridEnvFactory, load_factory
     from flare.bridge.security import TLSFiles
     from flare.bridge.server import ServerSettings, serve, serve_until_signal
 
@@ -47,6 +47,19 @@ def _serve(args: argparse.Namespace) -> int:
         except Exception as err:  # noqa: BLE001 - gymnasium raises its own error types
             raise ValueError(f"cannot build {args.game!r}: {err}") from None
         what = f"Gym {args.game}{' as images' if args.image else ''}"
+    elif args.target == "minigrid":
+        if not args.level:
+            raise ValueError(
+                "`flare serve minigrid` needs --level, e.g. --level BabyAI-GoToLocalS6N2-v0"
+            )
+        factory = MiniGridEnvFactory(args.level, args.actions, args.instruction_length)
+        try:  # build and reset one env now: a bad level or mission fails here, not later
+            env = factory()
+            env.reset()
+            env.close()
+        except Exception as err:  # noqa: BLE001 - gymnasium and minigrid raise their own
+            raise ValueError(f"cannot serve {args.level!r}: {err}") from None
+        what = f"MiniGrid {args.level}, {env.action_dims()['action']} actions"
     else:
         factory = load_factory(args.target)
         what = args.target
@@ -81,9 +94,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser(
         "serve",
-        help="serve environments over gRPC: `gym` (the bundled adapter) or MODULE:FACTORY",
+        help="serve environments over gRPC: `gym` or `minigrid` (the bundled adapters) or "
+        "MODULE:FACTORY",
     )
-    serve.add_argument("target", help="`gym`, or MODULE:FACTORY returning a flare Env")
+    serve.add_argument("target", help="`gym`, `minigrid`, or MODULE:FACTORY returning a flare Env")
     serve.add_argument("--address", default="127.0.0.1:50051", help="HOST:PORT (port 0: any)")
     serve.add_argument("--game", help="gym: the Gymnasium id, e.g. CartPole-v0")
     serve.add_argument("--image", action="store_true", help="gym: serve GymEnvImage frames")
@@ -91,6 +105,18 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--width", type=int, default=84, help="gym --image: frame width")
     serve.add_argument("--gray", action="store_true", help="gym --image: gray frames")
     serve.add_argument("--contexts", type=int, default=4, help="gym --image: stacked frames")
+    serve.add_argument(
+        "--level", help="minigrid: a BabyAI or MiniGrid id, e.g. BabyAI-GoToLocalS6N2-v0"
+    )
+    serve.add_argument(
+        "--actions",
+        choices=["auto", "navigation", "all"],
+        default="auto",
+        help="minigrid: the 3 moves (navigation), all 7 actions, or auto (moves for GoTo levels)",
+    )
+    serve.add_argument(
+        "--instruction-length", type=int, default=16, help="minigrid: tokens per instruction"
+    )
     serve.add_argument("--max-sessions", type=int, default=64, help="open sessions at once")
     serve.add_argument(
         "--idle-timeout", type=float, default=300.0, help="close sessions idle this long (s)"

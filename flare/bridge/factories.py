@@ -1,4 +1,5 @@
-"""Env factories that `flare serve` hosts: the bundled Gym adapter, or a user's own."""
+"""Env factories that `flare serve` hosts: the bundled Gym and MiniGrid adapters, or a
+user's own."""
 
 from __future__ import annotations
 
@@ -69,6 +70,40 @@ class GymEnvFactory:
             width=_positive("width", self.width if width is None else width),
             gray=_flag("gray", self.gray if gray is None else gray),
             seed=seed,
+        )
+
+
+@dataclass(frozen=True)
+class MiniGridEnvFactory:
+    """Builds ``MiniGridEnv`` sessions (BabyAI / MiniGrid levels); the client's config
+    strings (``level``, ``actions``, ``instruction_length``) override these defaults, key
+    by key, and the session's seed seeds the level."""
+
+    level: str | None = None
+    actions: str = "auto"
+    instruction_length: int | None = None
+
+    def __call__(
+        self,
+        level: str | None = None,
+        actions: str | None = None,
+        instruction_length: str | int | None = None,
+        seed: int | None = None,
+    ) -> Env:
+        # (imported here: minigrid loads pygame, which a Gym server does not need)
+        from flare.env_zoo.minigrid_env import DEFAULT_INSTRUCTION_LENGTH, MiniGridEnv
+
+        name = level or self.level
+        if not name:
+            raise ValueError("no level: start the server with --level or send level in the config")
+        length = self.instruction_length if instruction_length is None else instruction_length
+        return MiniGridEnv(
+            name,
+            seed=seed,
+            actions=actions or self.actions,
+            instruction_length=_positive(
+                "instruction_length", DEFAULT_INSTRUCTION_LENGTH if length is None else length
+            ),
         )
 
 

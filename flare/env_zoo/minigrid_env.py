@@ -1,0 +1,303 @@
+"""BabyAI and MiniGrid levels (the ``minigrid`` package) behind FLARE's ``Env`` interface.
+
+The agent sees minigrid's egocentric symbolic view and reads the level's mission as token
+ids from a fixed BabyAI vocabulary, which is what a language-grounded navigation model
+needs: ``{"image": uint8 [3, 7, 7], "instruction": int64 [instruction_length]}``.
+
+The vocabulary (``VOCABULARY``; id = position, 0 is padding) covers every word of every
+BabyAI level's missions (GoTo, Open, Pickup, PutNext, their sequences with "and", ", then"
+and "after you", and the locations "in front of you", "behind you", "on your left/right")::
+
+    0 <pad>   1 go      2 to      3 the     4 a
+    5 red     6 green   7 blue    8 purple  9 yellow  10 grey
+    11 box    12 ball   13 key    14 door   15 object
+    16 pick   17 up     18 open   19 put    20 next
+    21 in     22 front  23 of     24 you    25 behind 26 on    27 your   28 left   29 right
+    30 and    31 then   32 after  33 ,
+
+A mission is lower-cased, its commas become tokens of their own, and it is split on
+white space; a word outside the vocabulary, or a mission longer than
+``instruction_length`` tokens, is a ``ValueError`` that names it.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+import gymnasium as gym
+import minigrid  # noqa: F401 - registers the MiniGrid-* and BabyAI-* ids
+import numpy as np
+from gymnasium import spaces
+from minigrid.envs.babyai.core import roomgrid_level
+from minigrid.envs.babyai.core.levelgen import LevelGen
+from minigrid.envs.babyai.core.roomgrid_level import RoomGridLevel
+
+from flare.framework.env import FAILURE, SUCCESS, ActionDict, Env, ObservationDict, RewardDict
+from flare.framework.env_spec import ArraySpec, Discrete, EnvSpec, Language
+
+IMAGE = "image"
+INSTRUCTION = "instruction"
+ACTION = "action"
+REWARD = "reward"
+
+PAD = "<pad>"
+VOCABULARY: tuple[str, ...] = (
+    PAD,
+    # go to the / a
+    "go",
+    "to",
+    "the",
+    "a",
+    # colours, in minigrid's COLOR_TO_IDX order
+    "red",
+    "green",
+    "blue",
+    "purple",
+    "yellow",
+    "grey",
+    # object types ("object": a description without a type)
+    "box",
+    "ball",
+    "key",
+    "door",
+    "object",
+    # the other verbs: pick up, open, put ... next to
+    "pick",
+    "up",
+    "open",
+    "put",
+    "next",
+    # locations: in front of you, behind you, on your left / right
+    "in",
+    "front",
+    "of",
+    "you",
+    "behind",
+    "on",
+    "your",
+    "left",
+    "right",
+    # sequences: "X and Y", "X, then Y", "X after you Y"
+    "and",
+    "then",
+    "after",
+    ",",
+)
+WORD_IDS: dict[str, int] = {word: index for index, word in enumerate(VOCABULARY)}
+DEFAULT_INSTRUCTION_LENGTH = 16
+
+# minigrid's actions are left, right, forward, pickup, drop, toggle, done (0 .. 6); the
+# navigation set is the first three, with the same ids.
+ALL_ACTIONS = 7
+NAVIGATION_ACTIONS = 3
+# Levels that a navigating agent can solve: one room, or rooms joined by open doors, and
+# success as soon as the agent faces a described object (no pickup, toggle or done).
+_NAVIGATION_LEVELS = re.compile(
+    r"^BabyAI-(GoToRedBall|GoToRedBlueBall|GoToObj-|GoToObjS\d|GoToLocal|GoToOpen"
+    r"|GoToObjMazeOpen)"
+)
+
+logger = logging.getLogger(__name__)
+
+
+def tokenize(mission: str, length: int = DEFAULT_INSTRUCTION_LENGTH) -> np.ndarray:
+    """A mission as ``length`` int64 token ids of ``VOCABULARY``, padded with 0.
+
+    >>> tokenize("go to the red ball", 6).tolist()
+    [1, 2, 3, 5, 12, 0]
+    """
+    words = mission.lower().replace(",", " , ").split()
+    unknown = [word for word in words if word not in WORD_IDS]
+    if unknown:
+        raise ValueError(f"mission {mission!r} has words outside the BabyAI vocabulary: {unknown}")
+    if len(words) > length:
+        raise ValueError(
+            f"mission {mission!r} has {len(words)} tokens, more than instruction_length={length}"
+        )
+    ids = np.zeros(length, dtype=np.int64)
+    ids[: len(words)] = [WORD_IDS[word] for word in words]
+    return ids
+
+
+def detokenize(ids: np.ndarray) -> str:
+    """Token ids back to words, padding dropped (for people and tests)."""
+    return " ".join(VOCABULARY[int(i)] for i in ids if int(i) != 0).replace(" ,", ",")
+
+
+class MiniGridEnv(Env):
+    """A MiniGrid or BabyAI level: an egocentric symbolic image and an instruction.
+
+    Observations:
+        ``image``: uint8 ``[3, V, V]`` (V = the agent's view size, 7 by default), minigrid's
+        egocentric encoding moved to channels first, rows ahead of the agent first: channel
+        0 is the object type (``minigrid.core.constants.OBJECT_TO_IDX``: 0 unseen, 1 empty,
+        2 wall, ..., 5 key, 6 ball, 7 box, ...), 1 its colour (``COLOR_TO_IDX``, 0..5), 2
+        its state (doors: 0 open, 1 closed, 2 locked). The agent stands at the bottom row's
+        centre, facing up (row 0). Values are indices, not intensities: a model embeds them
+        or scales them by their small ranges, never by 255.
+        ``instruction``: int64 ``[instruction_length]``, the mission's token ids (see the
+        module's ``VOCABULARY``), padded with 0; spec kind ``Language(len(VOCABULARY))``.
+
+    Actions: one discrete ``action``. ``actions="navigation"`` gives minigrid's three moves
+    (0 turn left, 1 turn right, 2 forward), ``"all"`` its seven (adding 3 pick up, 4 drop,
+    5 toggle, 6 done). ``"auto"`` (default) is navigation for the levels that need nothing
+    else (GoToLocal*, GoToObj, GoToObjS4/S6, GoToRedBall*, GoToRedBlueBall, GoToOpen,
+    GoToObjMazeOpen: success as soon as the agent faces the named object) and all seven
+    otherwise. The four useless actions of a GoTo level only waste exploration (pick up,
+    drop and toggle change nothing the reward sees, done does nothing): with three actions
+    a random walk reaches the objects far more often and policies learn much faster.
+    (With ``BABYAI_DONE_ACTIONS`` set, minigrid asks for ``done`` on success; use "all".)
+
+    Reward ``reward``: minigrid's, ``1 - 0.9 * steps / max_steps`` on success, else 0.
+    Termination with a positive reward is a success (``game_over`` 1); termination without
+    one is a failure (-1; e.g. a BabyAI Pickup of the wrong object, MiniGrid's lava). The
+    level's step limit (minigrid's ``max_steps``; the spec's ``max_episode_steps``, 0 for
+    the generated BabyAI levels whose limit changes with each instruction) is a time-out,
+    reported by ``time_out()``, never a game over.
+
+    Args:
+        level: a registered id, e.g. ``"BabyAI-GoToLocalS6N2-v0"``.
+        seed: seeds the first reset; later resets continue the same random stream.
+        actions: ``"auto"``, ``"navigation"`` or ``"all"`` (see above).
+        instruction_length: tokens of ``instruction`` (a longer mission is an error).
+        **make_kwargs: passed to ``gymnasium.make`` (e.g. ``agent_view_size=5``).
+    """
+
+    def __init__(
+        self,
+        level: str,
+        seed: int | None = None,
+        actions: str = "auto",
+        instruction_length: int = DEFAULT_INSTRUCTION_LENGTH,
+        **make_kwargs: Any,
+    ) -> None:
+        if actions not in ("auto", "navigation", "all"):
+            raise ValueError(f"actions must be auto, navigation or all, got {actions!r}")
+        if instruction_length < 1:
+            raise ValueError(f"instruction_length must be >= 1, got {instruction_length}")
+        self.level = level
+        self.instruction_length = int(instruction_length)
+        if actions == "auto":
+            actions = "navigation" if _NAVIGATION_LEVELS.match(level) else "all"
+        self.actions = actions
+        self.num_actions = NAVIGATION_ACTIONS if actions == "navigation" else ALL_ACTIONS
+        self._env = gym.make(level, **make_kwargs)
+        space = self._env.observation_space
+        image = space.get(IMAGE) if isinstance(space, spaces.Dict) else None
+        if image is None or "mission" not in space.spaces or len(image.shape) != 3:
+            self._env.close()
+            raise ValueError(
+                f"{level}: not a MiniGrid level (observation space {space} has no "
+                "'image' [V, V, 3] and 'mission')"
+            )
+        width, height, channels = image.shape
+        self._image_shape = (channels, height, width)
+        self._seed = seed
+        self.max_steps = self._episode_limit()
+        self._timed_out = False
+        self._game_over = True
+        self._instruction = np.zeros(self.instruction_length, dtype=np.int64)
+        self.mission = ""
+
+    def _episode_limit(self) -> int:
+        """The step limit of every episode, or 0 where it differs between episodes.
+
+        A BabyAI level sets its limit at each reset from its instruction (rooms x room
+        size^2 per navigation the instruction needs): one reset tells the limit of a level
+        whose instructions all have one shape; the generated levels (``LevelGen``: GoToSeq,
+        Synth, BossLevel, ...) mix shapes, so their limit varies and none is declared.
+        """
+        level = self._env.unwrapped
+        if not isinstance(level, RoomGridLevel) or level.fixed_max_steps:
+            return int(level.max_steps)
+        if isinstance(level, LevelGen):
+            return 0
+        self._env.reset(seed=self._seed)  # (the first reset() seeds it again)
+        return int(level.max_steps)
+
+    def observation_dims(self) -> dict[str, tuple[int, ...]]:
+        return {IMAGE: self._image_shape, INSTRUCTION: (self.instruction_length,)}
+
+    def action_dims(self) -> dict[str, int]:
+        return {ACTION: self.num_actions}
+
+    def spec(self) -> EnvSpec:
+        return EnvSpec(
+            observations=(
+                ArraySpec(IMAGE, np.dtype(np.uint8), self._image_shape),
+                ArraySpec(
+                    INSTRUCTION,
+                    np.dtype(np.int64),
+                    (self.instruction_length,),
+                    Language(len(VOCABULARY)),
+                ),
+            ),
+            actions=(ArraySpec(ACTION, np.dtype(np.int64), (1,), Discrete(self.num_actions)),),
+            reward_names=(REWARD,),
+            max_episode_steps=self.max_steps,
+        )
+
+    def _observations(self, obs: dict[str, Any]) -> ObservationDict:
+        # minigrid's image is indexed [x, y, channel]; rows (y) first, channels first
+        image = np.ascontiguousarray(obs[IMAGE].transpose(2, 1, 0))
+        return {IMAGE: image, INSTRUCTION: self._instruction.copy()}
+
+    def reset(self) -> ObservationDict:
+        obs, _ = self._env.reset(seed=self._seed)
+        self._seed = None
+        self.mission = str(obs["mission"])
+        self._instruction = tokenize(self.mission, self.instruction_length)
+        self._timed_out = False
+        self._game_over = False
+        return self._observations(obs)
+
+    def _action(self, actions: ActionDict) -> int:
+        try:
+            action = actions[ACTION]
+        except KeyError:
+            raise KeyError(f"{self.level}: no {ACTION!r} in actions {sorted(actions)}") from None
+        array = action if type(action) is np.ndarray else np.asarray(action)
+        if array.size != 1:
+            raise ValueError(f"{self.level}: a discrete action has one value, got {action}")
+        value = int(array.item())
+        if not 0 <= value < self.num_actions:
+            raise ValueError(f"{self.level}: action {value} is outside 0..{self.num_actions - 1}")
+        return value
+
+    def step(self, actions: ActionDict, actrep: int = 1) -> tuple[ObservationDict, RewardDict, int]:
+        if self._game_over or self._timed_out:
+            raise RuntimeError(f"{self.level}: step() after the episode ended; call reset()")
+        if actrep < 1:
+            raise ValueError(f"actrep must be >= 1, got {actrep}")
+        action = self._action(actions)
+        total = 0.0
+        game_over = 0
+        for _ in range(actrep):
+            obs, reward, terminated, truncated, _ = self._env.step(action)
+            total += float(reward)
+            if terminated:  # (a success on the last allowed step is a success)
+                game_over = SUCCESS if reward > 0 else FAILURE
+                self._game_over = True
+                break
+            if truncated:
+                self._timed_out = True
+                break
+        return self._observations(obs), {REWARD: np.array([total], dtype=np.float32)}, game_over
+
+    def time_out(self) -> bool:
+        return self._timed_out
+
+    def close(self) -> None:
+        self._env.close()
+
+
+def _rejection_note(*args: Any) -> None:
+    logger.debug(" ".join(str(a) for a in args))
+
+
+# BabyAI's level generator prints every rejected layout ("Sampling rejected: unreachable
+# object at (1, 6)") to stdout, which would bury a server's or a training's own lines; they
+# go to this module's debug log instead.
+roomgrid_level.print = _rejection_note
