@@ -77,3 +77,20 @@ def test_learn_batch_concat_keeps_order():
     joined = LearnBatch.concat([_learn_batch(2), _learn_batch(3, offset=100)])
     assert joined.size == 5
     assert joined.inputs["sensor"][2, 0] == 100
+
+
+def test_cts_whose_models_share_parameters_share_one_lock():
+    from flare.algorithm_zoo.simple_algorithms import SimpleAC
+    from flare.framework.computation_task import build_computation_tasks
+    from flare.model_zoo.simple_models import SimpleModelAC
+
+    shared = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU())
+
+    def alg(body):
+        return SimpleAC(SimpleModelAC((4,), 2, body))
+
+    cts = build_computation_tasks(
+        {"RL": alg(shared), "Aux": alg(shared), "Other": alg(torch.nn.Linear(4, 8))}
+    )
+    assert cts["RL"].lock is cts["Aux"].lock  # one perception net: updates never interleave
+    assert cts["Other"].lock is not cts["RL"].lock

@@ -49,3 +49,15 @@ class SimpleRLAgent(Agent):
     ) -> None:
         shaped = {k: self.reward_shaping_f(np.asarray(v)) for k, v in rewards.items()}
         self._store_data("RL", {**observations, **actions, **states, **shaped})
+
+
+class SimpleRNNRLAgent(SimpleRLAgent):
+    """A ``SimpleRLAgent`` with short-term memory: each episode starts from the RL model's
+    initial states (zeros), the states each prediction returns are carried to the next
+    step, and every step is stored with the states it was taken from.
+
+    Args: as ``SimpleRLAgent``.
+    """
+
+    def _get_init_states(self) -> StateDict:
+        return self.init_states("RL")

@@ -12,6 +12,7 @@ from flare.algorithm_zoo.policies import (
 )
 from flare.algorithm_zoo.returns import generalized_advantages
 from flare.framework.algorithm import Algorithm, Model, OptimSetting, TensorDict, weighted_mean
+from flare.framework.memory import unroll_states
 from flare.framework.specs import SpecList
 
 
@@ -30,7 +31,10 @@ class PPO(Algorithm):
     log-probability is returned by ``predict`` and stored with each step, so the ratio is
     exact even for a step taken just before the previous update.
 
-    The model must provide ``policy()`` and ``value()`` with a ``v_value``.
+    The model must provide ``policy()`` and ``value()`` with a ``v_value``. With a memory
+    model, minibatches are whole runs (about ``minibatch_size`` transitions each) and each
+    minibatch replays its runs' states from their first stored state, so the cost
+    backpropagates through time.
 
     Args:
         discount_factor: gamma.
@@ -127,11 +131,13 @@ class PPO(Algorithm):
         inputs, states, actions = batch["inputs"], batch["states"], batch["actions"]
         size = len(batch["next_alive"]["alive"])
         lengths = sequence_lengths if sequence_lengths is not None else [size]
+        with torch.no_grad():
+            replayed = self.with_memory(batch, lengths)
         advantages, targets = self.advantages(
             inputs,
             batch["next_inputs"],
-            states,
-            batch["next_states"],
+            replayed["states"],
+            replayed["next_states"],
             batch["next_alive"],
             batch["rewards"],
             lengths,
@@ -140,19 +146,47 @@ class PPO(Algorithm):
         self.train_mode()
         costs: dict[str, torch.Tensor] = {}
         for _ in range(self.num_epochs):
-            order = torch.randperm(size, device=advantages.device)
             epoch_costs = []
-            for rows in order.split(self.minibatch_size):
+            for rows, run_lengths in self._minibatches(size, lengths, advantages.device):
                 minibatch_costs = self._minibatch_step(
-                    rows, inputs, states, actions, old_log_prob, advantages, targets, sample_weights
+                    rows,
+                    run_lengths,
+                    inputs,
+                    states,
+                    actions,
+                    old_log_prob,
+                    advantages,
+                    targets,
+                    sample_weights,
                 )
                 epoch_costs.append((rows, minibatch_costs))
             costs = _unshuffle(epoch_costs, size)
         return costs
 
+    def _minibatches(
+        self, size: int, lengths: list[int], device: torch.device
+    ) -> list[tuple[torch.Tensor, list[int] | None]]:
+        """Shuffled minibatches: of transitions, or of whole runs for a memory model (with
+        the runs' lengths, in the order their rows are listed)."""
+        if not self.state_specs:
+            order = torch.randperm(size, device=device)
+            return [(rows, None) for rows in order.split(self.minibatch_size)]
+        starts = [0, *torch.tensor(lengths).cumsum(0).tolist()[:-1]]
+        minibatches, rows, run_lengths = [], [], []
+        for run in torch.randperm(len(lengths)).tolist():
+            rows.extend(range(starts[run], starts[run] + lengths[run]))
+            run_lengths.append(lengths[run])
+            if len(rows) >= self.minibatch_size:
+                minibatches.append((torch.tensor(rows, device=device), run_lengths))
+                rows, run_lengths = [], []
+        if rows:
+            minibatches.append((torch.tensor(rows, device=device), run_lengths))
+        return minibatches
+
     def _minibatch_step(
         self,
         rows: torch.Tensor,
+        run_lengths: list[int] | None,
         inputs: TensorDict,
         states: TensorDict,
         actions: TensorDict,
@@ -161,9 +195,12 @@ class PPO(Algorithm):
         targets: torch.Tensor,
         sample_weights: torch.Tensor | None,
     ) -> TensorDict:
-        """One optimizer step on the rows ``rows``; their per-sample costs, detached."""
+        """One optimizer step on the rows ``rows`` (whole runs of ``run_lengths`` for a
+        memory model); their per-sample costs, detached."""
         mb_inputs = {k: v[rows] for k, v in inputs.items()}
         mb_states = {k: v[rows] for k, v in states.items()}
+        if run_lengths is not None:
+            mb_states, _ = unroll_states(self.model, mb_inputs, mb_states, run_lengths)
         mb_actions = {k: v[rows] for k, v in actions.items()}
         advantage = advantages[rows]
         if self.normalize_advantages and len(rows) > 1:

@@ -96,7 +96,9 @@ class ValueBasedAlgorithm(Algorithm):
         explore = torch.rand(greedy.shape, device=q.device) < self.epsilon
         random_actions = torch.randint_like(greedy, q.size(-1))
         self.steps += q.size(0)
-        return {"action": torch.where(explore, random_actions, greedy)}, states
+        # a memory model's next states (the Q-values above already computed them once)
+        next_states = self.model.next_states(inputs, states) if self.state_specs else states
+        return {"action": torch.where(explore, random_actions, greedy)}, next_states
 
     def bootstrap(self, next_alive: TensorDict) -> torch.Tensor:
         """``gamma * |alive'|``: 0 after a game over, gamma after a time-out or a live step."""

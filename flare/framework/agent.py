@@ -98,6 +98,10 @@ class Agent(ABC):
         actions, next_states = helper.predict(batch_of_one(inputs), batch_of_one(states or {}))
         return unbatch_one(actions), unbatch_one(next_states)
 
+    def init_states(self, ct_name: str) -> StateDict:
+        """The states CT ``ct_name``'s model starts an episode with (zeros)."""
+        return self._helper(ct_name).initial_states()
+
     def _store_data(self, ct_name: str, data: dict[str, Any]) -> dict[str, np.ndarray] | None:
         """Store one step for CT ``ct_name``; returns learning costs when it learned."""
         if not self.learning:
@@ -142,7 +146,8 @@ class Agent(ABC):
         return observations, rewards, game_over
 
     def _get_init_states(self) -> StateDict:
-        """Initial short-term memory for a new episode; none by default."""
+        """Initial short-term memory for a new episode; none by default (a memory agent
+        returns its CTs' ``init_states``)."""
         return {}
 
     def _run_one_episode(self) -> GameRecord:

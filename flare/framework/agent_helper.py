@@ -26,6 +26,7 @@ from flare.framework.experience import (
     sequences_to_batch,
     split_episodes,
 )
+from flare.framework.specs import Spec
 
 
 class CDPClosed(Exception):
@@ -71,13 +72,20 @@ class AgentHelper(ABC):
         self.counter = 0
         self.keys = DataKeys((), (), (), ())
         self.rng = random.Random(0)
+        self.state_specs: tuple[Spec, ...] = ()
         # behavior data of the latest prediction, stored with the step it acted on
         self._behavior: ArrayDict = {}
 
-    def bind(self, keys: DataKeys, seed: int) -> None:
-        """Called by the Manager: the names this CT reads, and a per-agent sampling seed."""
+    def bind(self, keys: DataKeys, seed: int, state_specs: Sequence[Spec] = ()) -> None:
+        """Called by the Manager: the names this CT reads, a per-agent sampling seed and
+        the shapes of its model's states (short-term memory)."""
         self.keys = keys
         self.rng = random.Random(seed)
+        self.state_specs = tuple(state_specs)
+
+    def initial_states(self) -> ArrayDict:
+        """The memory an episode starts with: zeros of each state's shape."""
+        return {s.name: np.zeros(s.shape, dtype=s.dtype) for s in self.state_specs}
 
     def predict(self, inputs: ArrayDict, states: ArrayDict) -> tuple[ArrayDict, ArrayDict]:
         """Batched (``[1, ...]``) inputs in, batched actions and next states out."""
@@ -86,9 +94,16 @@ class AgentHelper(ABC):
             raise KeyError(
                 f"CT {self.name!r} needs observations {missing}; the env gave {sorted(inputs)}"
             )
+        missing = [k for k in self.keys.states if k not in states]
+        if missing:
+            raise KeyError(
+                f"CT {self.name!r}'s model carries states {list(self.keys.states)} but the "
+                f"agent gave {sorted(states)}: start each episode from the helper's "
+                "initial_states() and pass on the states predict returns (SimpleRNNRLAgent does)"
+            )
         request = PredictRequest(
             inputs={k: inputs[k] for k in self.keys.inputs},
-            states={k: states[k] for k in self.keys.states if k in states},
+            states={k: states[k] for k in self.keys.states},
         )
         reply = self.channel.request(request)
         assert isinstance(reply, PredictReply)
@@ -221,8 +236,9 @@ class ReplayBuffer:
         """Experiences that have a successor in the same episode."""
         return sum(1 for i in range(len(self) - 1) if self[i].has_successor)
 
-    def sample(self, num: int, rng: random.Random) -> list[list[Experience]]:
-        """``num`` transitions drawn uniformly (with replacement) among valid ones."""
+    def sample(self, num: int, rng: random.Random, length: int = 1) -> list[list[Experience]]:
+        """``num`` runs drawn uniformly (with replacement) by their first step among valid
+        ones: each ``length`` transitions long, or shorter where its episode ends first."""
         if len(self) < 2:
             return []
         sequences = []
@@ -230,7 +246,10 @@ class ReplayBuffer:
         while len(sequences) < num:
             i = rng.randrange(len(self) - 1)
             if self[i].has_successor:
-                sequences.append([self[i], self[i + 1]])
+                run = [self[i], self[i + 1]]
+                while len(run) <= length and i + len(run) < len(self) and run[-1].has_successor:
+                    run.append(self[i + len(run)])
+                sequences.append(run)
             attempts += 1
             if attempts > 100 * num and not sequences:
                 return []
@@ -311,15 +330,20 @@ class ExpReplayHelper(AgentHelper):
     algorithm then must return a per-sample ``priority`` cost (e.g. ``|TD error|``), and
     each sample's costs are scaled by its importance weight.
 
+    With ``sequence_length > 1`` it samples runs of that many consecutive transitions of
+    one episode (shorter where the episode ends first): a memory model then replays each
+    run from the states stored at its first step and learns through time.
+
     Args:
         buffer_capacity: experiences kept per agent (oldest dropped first).
-        num_experiences: transitions per learning batch.
+        num_experiences: transitions (runs, with ``sequence_length > 1``) per learning batch.
         sample_interval: learn once every this many stored experiences.
         warmup: stored experiences required before the first learn (default ``num_experiences``).
         prioritized: proportional prioritized replay instead of uniform sampling.
         alpha: how much priorities count (0 is uniform).
         beta: importance-weight exponent at the start (1 fully corrects the sampling bias).
         beta_anneal_learns: raise beta linearly to 1 over this many learns (0: keep it).
+        sequence_length: transitions per sampled run (uniform sampling only).
     """
 
     def __init__(
@@ -334,10 +358,18 @@ class ExpReplayHelper(AgentHelper):
         alpha: float = 0.6,
         beta: float = 0.4,
         beta_anneal_learns: int = 0,
+        sequence_length: int = 1,
     ) -> None:
         super().__init__(name, channel, sample_interval)
         if num_experiences < 1:
             raise ValueError(f"num_experiences must be >= 1, got {num_experiences}")
+        if sequence_length < 1:
+            raise ValueError(f"sequence_length must be >= 1, got {sequence_length}")
+        if prioritized and sequence_length > 1:
+            raise ValueError(
+                "prioritized replay samples single transitions: use sequence_length=1 with "
+                "prioritized=True, or uniform sampling for runs"
+            )
         if not 0 <= beta <= 1:
             raise ValueError(f"beta must be in [0, 1], got {beta}")
         if beta_anneal_learns < 0:
@@ -348,6 +380,7 @@ class ExpReplayHelper(AgentHelper):
             else ReplayBuffer(buffer_capacity)
         )
         self.num_experiences = num_experiences
+        self.sequence_length = sequence_length
         self.warmup = num_experiences if warmup is None else warmup
         self.beta = beta
         self.beta_anneal_learns = beta_anneal_learns
@@ -373,7 +406,7 @@ class ExpReplayHelper(AgentHelper):
     def sample_experiences(self) -> list[list[Experience]]:
         if not self._ready():
             return []
-        return self.replay_buffer.sample(self.num_experiences, self.rng)
+        return self.replay_buffer.sample(self.num_experiences, self.rng, self.sequence_length)
 
     def make_batch(self) -> LearnBatch | None:
         buffer = self.replay_buffer

@@ -13,6 +13,7 @@ import torch.nn as nn
 from torch.distributions import Distribution
 
 from flare.common.device import select_device
+from flare.framework.memory import unroll_states
 from flare.framework.specs import SpecList, find_duplicates, parse_specs
 
 TensorDict = dict[str, torch.Tensor]
@@ -27,8 +28,17 @@ class Model(nn.Module, ABC):
         """Observations the model reads, as ``[(name, dict(shape=[...], dtype=...)), ...]``."""
 
     def get_state_specs(self) -> SpecList:
-        """Short-term memory carried across steps; none by default."""
+        """Short-term memory carried across steps; none by default.
+
+        A model with states returns the next states from ``policy``/``value`` and
+        implements ``next_states``: FLARE zeroes them at each episode's start, stores them
+        with every step, and recomputes them along each run when learning."""
         return []
+
+    def next_states(self, inputs: TensorDict, states: TensorDict) -> TensorDict:
+        """The states after one step, without the heads: how learning replays a run's
+        memory. By default ``value()``'s next states."""
+        return self.value(inputs, states)[1]
 
     @abstractmethod
     def get_action_specs(self) -> SpecList:
@@ -183,12 +193,13 @@ class Algorithm(ABC):
 
         ``sample_weights`` (``[n, 1]``) scale each transition's costs (importance weights
         of prioritized replay); ``sequence_lengths`` split the batch into runs of one
-        episode, for algorithms that override ``update`` to use multi-step targets.
+        episode, for algorithms that override ``update`` to use multi-step targets. With a
+        memory model, ``learn`` gets the states recomputed along each run from the run's
+        first stored state (``with_memory``), so its costs backpropagate through time.
         """
-        del sequence_lengths  # one-step objectives do not need the runs
         self._check_trainable()
         self.train_mode()
-        costs = self.learn(**batch)
+        costs = self.learn(**self.with_memory(batch, sequence_lengths))
         if not isinstance(costs, dict) or not costs:
             raise TypeError(f"{type(self).__name__}.learn() must return a non-empty dict of costs")
         trainable = [weighted_mean(c, sample_weights) for c in costs.values() if c.requires_grad]
@@ -196,6 +207,19 @@ class Algorithm(ABC):
             raise RuntimeError(f"{type(self).__name__}.learn() returned no differentiable cost")
         self.optimizer_step(torch.stack(trainable).sum())
         return {name: cost.detach() for name, cost in costs.items()}
+
+    def with_memory(
+        self, batch: dict[str, TensorDict], sequence_lengths: list[int] | None
+    ) -> dict[str, TensorDict]:
+        """The batch with ``states`` and ``next_states`` recomputed by the model along each
+        run (a model without states: the batch as it is)."""
+        if not self.state_specs:
+            return batch
+        size = len(batch["next_alive"]["alive"])
+        states, next_states = unroll_states(
+            self.model, batch["inputs"], batch["states"], sequence_lengths or [size]
+        )
+        return {**batch, "states": states, "next_states": next_states}
 
     def train_mode(self) -> None:
         """Put the model in training mode (a no-op when it already is)."""

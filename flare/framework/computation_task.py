@@ -21,15 +21,17 @@ class ComputationTask:
     """Wraps one Algorithm: converts batched numpy data to tensors, calls it, converts back.
 
     A lock serialises prediction, learning and checkpointing, which may come from
-    different threads.
+    different threads. CTs whose models share parameters must share one lock (the
+    Manager gives them one: see ``build_computation_tasks``), or one CT's update could
+    change weights in the middle of the other's.
     """
 
-    def __init__(self, name: str, algorithm: Algorithm) -> None:
+    def __init__(self, name: str, algorithm: Algorithm, lock: threading.Lock | None = None) -> None:
         if not isinstance(algorithm, Algorithm):
             raise TypeError(f"CT {name!r}: algorithm must be a flare Algorithm, got {algorithm!r}")
         self.name = name
         self.alg = algorithm
-        self.lock = threading.Lock()
+        self.lock = lock if lock is not None else threading.Lock()
 
     @property
     def keys(self) -> DataKeys:
@@ -120,6 +122,27 @@ class ComputationTask:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         with self.lock:
             self.alg.load_state_dict(state)
+
+
+def build_computation_tasks(algorithms: dict[str, Algorithm]) -> dict[str, ComputationTask]:
+    """One CT per algorithm; CTs whose models share any parameter (e.g. an RL task and an
+    auxiliary task on one perception net) share one lock, so their updates never
+    interleave."""
+    group = {name: name for name in algorithms}  # union-find over CT names
+
+    def root(name: str) -> str:
+        while group[name] != name:
+            name = group[name]
+        return name
+
+    owner: dict[int, str] = {}
+    for name, alg in algorithms.items():
+        for param in alg.model.parameters():
+            other = owner.setdefault(id(param), name)
+            if root(other) != root(name):
+                group[root(name)] = root(other)
+    locks = {name: threading.Lock() for name in algorithms if root(name) == name}
+    return {name: ComputationTask(name, alg, locks[root(name)]) for name, alg in algorithms.items()}
 
 
 def alg_state_to_cpu(state: Any) -> Any:

@@ -20,7 +20,7 @@ from flare.common.metrics import MetricsLogger
 from flare.framework.agent import Agent
 from flare.framework.agent_helper import CDPChannel
 from flare.framework.computation_data_processor import ComputationDataProcessor
-from flare.framework.computation_task import ComputationTask
+from flare.framework.computation_task import build_computation_tasks
 from flare.framework.reports import AgentFailed, AgentFinished, GameInterrupted, GameRecord
 from flare.framework.settings import CTSettings, LogSettings
 
@@ -57,7 +57,7 @@ class Manager:
             raise ValueError("ct_settings must be a non-empty dict {ct_name: settings}")
         self.settings = {name: CTSettings.from_dict(name, s) for name, s in ct_settings.items()}
         self.log_settings = LogSettings.from_dict(log_settings)
-        self.cts = {name: ComputationTask(name, s.algorithm) for name, s in self.settings.items()}
+        self.cts = build_computation_tasks({n: s.algorithm for n, s in self.settings.items()})
         self.agents: list[Agent] = []
         self.stats: list[GameRecord] = []
         self.stopped_by_signal: str | None = None
@@ -160,7 +160,8 @@ class Manager:
                     end = cdps[name].connect(agent.id)
                     agent_ends.append(end)
                     helper = settings.agent_helper(name, CDPChannel(end), **settings.helper_kwargs)
-                    helper.bind(self.cts[name].keys, seed=agent.id)
+                    ct = self.cts[name]
+                    helper.bind(ct.keys, seed=agent.id, state_specs=ct.alg.state_specs)
                     agent.add_agent_helper(helper)
                 process = ctx.Process(
                     target=agent.run,
