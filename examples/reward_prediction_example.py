@@ -17,7 +17,6 @@ helper and schedule. ``--no-aux`` trains the RL task alone, for comparison.
 from __future__ import annotations
 
 import argparse
-from collections import Counter
 from collections.abc import Sequence
 
 import numpy as np
@@ -29,9 +28,8 @@ from flare.agent_zoo.simple_rl_agents import SimpleRLAgent
 from flare.algorithm_zoo.reward_prediction import RewardPrediction
 from flare.algorithm_zoo.simple_algorithms import SimpleAC
 from flare.framework.agent import OnlineHelper
-from flare.framework.algorithm import TensorDict
 from flare.framework.manager import Manager
-from flare.framework.reports import GameRecord
+from flare.framework.reports import in_play_order
 from flare.framework.reward_replay import RewardReplayHelper
 from flare.model_zoo.auxiliary_models import RewardPredictionModel
 from flare.model_zoo.simple_models import SimpleModelAC
@@ -42,25 +40,6 @@ NUM_ACTIONS = 3
 STEPS_PER_GAME = ROWS  # ROWS - 1 steps, plus the final observation: stores per game
 WINDOW = 100
 TARGET = 0.8  # mean return of 100 games: 90% of the balls caught
-
-
-class MonitoredAC(SimpleAC):
-    """``SimpleAC`` that also reports its critic's objective: ``value_cost``, the squared
-    one-step TD error ``(r + gamma |alive'| V(s') - V(s))^2`` (detached, for monitoring
-    only: the optimizer still minimises ``cost``). The actor-critic's ``cost`` mixes it
-    with the policy-gradient term ``-log pi(a|s) * td_error``, whose sign follows the
-    TD errors', so ``cost`` itself need not decrease while the agent learns."""
-
-    def learn(self, **batch: TensorDict) -> TensorDict:
-        costs = super().learn(**batch)
-        with torch.no_grad():
-            value = self.model.value(batch["inputs"], batch["states"])[0]["v_value"]
-            next_value = self.model.value(batch["next_inputs"], batch["next_states"])[0]["v_value"]
-            target = (
-                batch["rewards"]["reward"]
-                + self.discount_factor * next_value * batch["next_alive"]["alive"].abs()
-            )
-        return {**costs, "value_cost": (target - value).pow(2)}
 
 
 def build_ct_settings(aux: bool = True, batch_wait_s: float = 1.0) -> dict[str, dict]:
@@ -74,7 +53,7 @@ def build_ct_settings(aux: bool = True, batch_wait_s: float = 1.0) -> dict[str, 
     rl_model = SimpleModelAC(dims, NUM_ACTIONS, perception)
     settings = {
         "RL": dict(
-            algorithm=MonitoredAC(
+            algorithm=SimpleAC(
                 rl_model,
                 discount_factor=0.95,
                 entropy_weight=0.01,
@@ -124,29 +103,17 @@ def train(
     return manager
 
 
-def in_play_order(manager: Manager) -> list[GameRecord]:
-    """The games sorted by each agent's game number, then agent: the order they were played
-    in when agents play in step (the Manager's ``stats`` are in arrival order, which
-    depends on timing among games that end at the same step)."""
-    played: Counter[int] = Counter()
-    keyed = []
-    for record in manager.stats:
-        keyed.append((played[record.agent], record.agent, record))
-        played[record.agent] += 1
-    return [record for _, _, record in sorted(keyed, key=lambda item: item[:2])]
-
-
 def cost_series(manager: Manager, key: str) -> np.ndarray:
     """Per game (in play order), the mean of one CT's cost, e.g. ``"RL/cost"`` or
     ``"reward_prediction/cost"``; games without a learn of that CT are skipped."""
-    values = [getattr(r, "ct_costs", {}).get(key) for r in in_play_order(manager)]
+    values = [r.costs.get(key) for r in in_play_order(manager.stats)]
     return np.array([v for v in values if v is not None])
 
 
 def games_to_mean_return(manager: Manager, target: float, window: int = WINDOW) -> int | None:
     """The number of games (in play order) after which the mean return of the last
     ``window`` first reached ``target`` (None if it never did)."""
-    returns = np.array([r.return_ for r in in_play_order(manager)])
+    returns = np.array([r.return_ for r in in_play_order(manager.stats)])
     if len(returns) < window:
         return None
     means = np.convolve(returns, np.ones(window) / window, mode="valid")
@@ -161,7 +128,7 @@ def report(
     lines = [
         f"{len(manager.stats)} games; mean return of {WINDOW} reached {TARGET} after "
         f"{games_to_mean_return(manager, TARGET)} games; last {WINDOW}: "
-        f"{np.mean([r.return_ for r in in_play_order(manager)[-WINDOW:]]):.2f}"
+        f"{np.mean([r.return_ for r in in_play_order(manager.stats)[-WINDOW:]]):.2f}"
     ]
     for key in keys:
         series = cost_series(manager, key)

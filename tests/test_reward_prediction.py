@@ -15,7 +15,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from flare.agent_zoo.auxiliary_agents import CTCostsGameRecord, RewardPredictionAgent
+from flare.agent_zoo.auxiliary_agents import RewardPredictionAgent
 from flare.algorithm_zoo.reward_prediction import RewardPrediction
 from flare.framework.batch import LearnReply, LearnRequest
 from flare.framework.computation_task import ComputationTask
@@ -265,10 +265,10 @@ def test_both_objectives_decrease_and_rl_still_learns(no_stray_processes):
     and compared over the first and the last K games; the RL task must reach a mean return
     of 0.8 over 100 games (90% of the balls caught) within the budget."""
     manager = reward_prediction_example.train(num_games=GAMES_PER_AGENT, seed=0, print_interval_s=0)
-    assert all(isinstance(r, CTCostsGameRecord) for r in manager.stats)
-    for record in manager.stats:  # a game's cost is the RL task's alone
+    assert manager.cts["RL"].lock is manager.cts["reward_prediction"].lock  # shared net
+    for record in manager.stats:  # a game's cost is the RL task's (the first CT) alone
         if record.cost is not None:
-            assert record.cost == pytest.approx(record.ct_costs["RL/cost"])
+            assert record.cost == pytest.approx(record.costs["RL/cost"])
     games = reward_prediction_example.games_to_mean_return(manager, 0.8)
     value_cost = reward_prediction_example.cost_series(manager, "RL/value_cost")
     aux_cost = reward_prediction_example.cost_series(manager, "reward_prediction/cost")

@@ -17,7 +17,8 @@ class SimpleAC(Algorithm):
     entropy term (off by default, as in the original) keeps the policy exploring.
 
     The model must provide ``policy()`` with an ``action`` distribution and ``value()``
-    with a ``v_value``.
+    with a ``v_value``. Besides ``cost`` it returns its parts ``value_cost`` (td_error^2)
+    and ``policy_cost``, detached, for monitoring.
     """
 
     def __init__(
@@ -72,4 +73,7 @@ class SimpleAC(Algorithm):
         cost = self.value_cost_weight * value_cost + pg_cost
         if self.entropy_weight:
             cost = cost - self.entropy_weight * joint_entropy(dists, cost.shape[0])
-        return {"cost": cost}
+        # the parts, for monitoring only (detached: the optimizer minimises ``cost``). The
+        # critic's squared TD error falls as it learns; the policy term's sign follows the
+        # TD errors', so ``cost`` itself need not.
+        return {"cost": cost, "value_cost": value_cost.detach(), "policy_cost": pg_cost.detach()}

@@ -75,7 +75,8 @@ class Agent(ABC):
         self._stop_event: Event | None = None
         self._game_return = 0.0
         self._game_length = 0
-        self._game_costs: list[float] = []
+        self._game_costs: dict[str, list[float]] = {}  # "<ct>/<cost>" -> per learn
+        self._games_played = 0
 
     def set_env(self, env_class: Callable[..., Env], *args: Any, **kwargs: Any) -> None:
         """Choose the environment. It is built later, inside the agent's own process."""
@@ -108,8 +109,8 @@ class Agent(ABC):
             return None
         arrays = {k: np.asarray(v) for k, v in data.items()}
         costs = self._helper(ct_name).store_data(self.alive, arrays)
-        if costs and "cost" in costs:
-            self._game_costs.append(float(np.mean(costs["cost"])))
+        for name, values in (costs or {}).items():
+            self._game_costs.setdefault(f"{ct_name}/{name}", []).append(float(np.mean(values)))
         return costs
 
     def _helper(self, ct_name: str) -> AgentHelper:
@@ -126,7 +127,7 @@ class Agent(ABC):
         self.alive = ALIVE
         self._game_return = 0.0
         self._game_length = 0
-        self._game_costs = []
+        self._game_costs = {}
         observations = self.env.reset()
         if not isinstance(observations, dict):
             raise TypeError(f"{type(self.env).__name__}.reset() must return a dict of observations")
@@ -168,12 +169,19 @@ class Agent(ABC):
         actions, _ = self._cts_predict(observations, states)
         zero_rewards = {k: np.zeros_like(np.asarray(v)) for k, v in rewards.items()}
         self._cts_store_data(observations, actions, states, zero_rewards)
+        costs = {key: float(np.mean(values)) for key, values in self._game_costs.items()}
+        main_cost = next(
+            (costs[f"{ct}/cost"] for ct in self.helpers if f"{ct}/cost" in costs), None
+        )
+        self._games_played += 1
         return GameRecord(
             agent=self.id,
             return_=self._game_return,
             length=self._game_length,
             success=game_over > 0,
-            cost=float(np.mean(self._game_costs)) if self._game_costs else None,
+            cost=main_cost,
+            costs=costs,
+            agent_game=self._games_played - 1,
         )
 
     @abstractmethod

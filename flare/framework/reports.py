@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -10,8 +11,12 @@ class GameRecord:
     """One finished game. ``game`` (arrival order) and ``wall_s`` (seconds since ``start()``
     when it arrived) are filled in by the Manager, so both grow together.
 
-    ``return_`` is the sum of the environment's rewards before any reward shaping;
-    ``cost`` is the mean learning cost over the game's learning steps (None if none).
+    ``return_`` is the sum of the environment's rewards before any reward shaping.
+    ``costs`` holds, for every cost a CT's learning returned during the game, its mean
+    over the game's learning steps, named ``"<ct>/<cost>"`` (e.g. ``"RL/cost"``,
+    ``"reward_prediction/accuracy"``); ``cost`` is the ``cost`` of the first CT in
+    ``ct_settings`` that reported one (None if none learned). ``agent_game`` counts the
+    agent's own games from 0.
     """
 
     agent: int
@@ -21,6 +26,15 @@ class GameRecord:
     cost: float | None
     game: int = -1
     wall_s: float = 0.0
+    costs: dict[str, float] = field(default_factory=dict)
+    agent_game: int = -1
+
+
+def in_play_order(records: Iterable[GameRecord]) -> list[GameRecord]:
+    """Games sorted by each agent's game number, then by agent: the order they were played
+    in when the agents play in step. (The Manager's ``stats`` are in arrival order, which
+    depends on timing among games that end together.)"""
+    return sorted(records, key=lambda r: (r.agent_game, r.agent))
 
 
 @dataclass(frozen=True)
