@@ -119,9 +119,7 @@ def train(
         agent = agent_class(num_games)
         agent.set_env(CueMemoryEnv, delay=delay, seed=1000 * seed + i)
         manager.add_agent(agent)
-    # returns are +1 / -1: a mean return m over the window is a success rate (1 + m) / 2
-    target = None if stop_at_success is None else 2 * stop_at_success - 1
-    manager.start(stop_at_mean_return=target)
+    manager.start(stop_at_success_rate=stop_at_success)
     return manager
 
 

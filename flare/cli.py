@@ -13,7 +13,9 @@ from flare.common.curves import first_reaching, plot_reward_curve, read_games, r
 def _plot(args: argparse.Namespace) -> int:
     csv_path = resolve_csv(args.log)
     out = args.output or csv_path.with_name("reward_curve.png")
-    plot_reward_curve(csv_path, out, window=args.window, threshold=args.threshold)
+    plot_reward_curve(
+        csv_path, out, window=args.window, threshold=args.threshold, success=args.success
+    )
     log = read_games(csv_path)
     print(f"{len(log)} games; curve written to {out}")
     if args.threshold is not None:
@@ -90,6 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("-o", "--output", help="PNG to write (default: reward_curve.png beside it)")
     plot.add_argument("--window", type=int, default=100, help="moving-average window (games)")
     plot.add_argument("--threshold", type=float, help="draw this return and report when reached")
+    plot.add_argument(
+        "--success", action="store_true", help="also draw the success rate over the window"
+    )
     plot.set_defaults(func=_plot)
 
     serve = sub.add_parser(

@@ -26,7 +26,7 @@ def test_moving_average_known_values():
 
 
 def test_first_reaching_needs_a_full_window():
-    log = GameLog(np.arange(5), np.array([200.0, 0, 0, 200, 200]), np.arange(5.0))
+    log = GameLog(np.arange(5), np.array([200.0, 0, 0, 200, 200]), np.arange(5.0), np.zeros(5))
     assert first_reaching(log, 195, window=1) == 0
     assert first_reaching(log, 130, window=3) == 4  # mean(0, 200, 200) = 133
     assert first_reaching(log, 150, window=3) is None
@@ -50,3 +50,16 @@ def test_plot_and_cli(tmp_path, capsys):
 def test_cli_missing_log_is_an_error(tmp_path, capsys):
     assert main(["plot", str(tmp_path / "missing")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_success_is_read_and_plotted(tmp_path, capsys):
+    with (tmp_path / "games.csv").open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["game", "agent", "return", "length", "wall_s", "success", "cost"])
+        for i in range(10):
+            writer.writerow([i, 0, 1.0, 5, float(i), int(i >= 6), ""])
+    log = read_games(tmp_path)
+    assert log.success.tolist() == [0.0] * 6 + [1.0] * 4
+    assert main(["plot", str(tmp_path), "--success", "--window", "4"]) == 0
+    png = tmp_path / "reward_curve.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -111,9 +111,20 @@ def test_prioritized_replay_of_runs_is_refused_clearly():
 
 
 # ----- learning: states recomputed along each run -----------------------------------------
-def test_unroll_replays_each_run_from_its_first_stored_state():
+class StepByStepRNNModelQ(SimpleRNNModelQ):
+    """The same model without the batched perception split: the generic unroll path."""
+
+    def memory_features(self, inputs):
+        return None
+
+    def next_states(self, inputs, states):
+        return {"state": self.cell(self.perception_net(inputs["sensor"]), states["state"])}
+
+
+@pytest.mark.parametrize("model_class", [SimpleRNNModelQ, StepByStepRNNModelQ])
+def test_unroll_replays_each_run_from_its_first_stored_state(model_class):
     torch.manual_seed(0)
-    model = SimpleRNNModelQ((3,), 2, nn.Sequential(nn.Linear(3, 8), nn.ReLU()), 4)
+    model = model_class((3,), 2, nn.Sequential(nn.Linear(3, 8), nn.ReLU()), 4)
     inputs = torch.randn(7, 3, requires_grad=True)
     stored = torch.randn(7, 4)
     before, after = unroll_states(model, {"sensor": inputs}, {"state": stored}, [3, 1, 3])

@@ -16,6 +16,7 @@ class GameLog:
     game: np.ndarray
     returns: np.ndarray
     wall_s: np.ndarray
+    success: np.ndarray  # 1.0 for a game that ended in success, else 0.0
 
     def __len__(self) -> int:
         return len(self.game)
@@ -38,6 +39,7 @@ def read_games(path: str | Path) -> GameLog:
         game=np.array([int(r["game"]) for r in rows], dtype=np.int64),
         returns=np.array([float(r["return"]) for r in rows], dtype=np.float64),
         wall_s=np.array([float(r["wall_s"]) for r in rows], dtype=np.float64),
+        success=np.array([float(r.get("success") or 0) for r in rows], dtype=np.float64),
     )
 
 
@@ -64,16 +66,23 @@ def first_reaching(log: GameLog, threshold: float, window: int = 100) -> int | N
 
 
 def plot_reward_curve(
-    path: str | Path, out: str | Path, window: int = 100, threshold: float | None = None
+    path: str | Path,
+    out: str | Path,
+    window: int = 100,
+    threshold: float | None = None,
+    success: bool = False,
 ) -> Path:
-    """Draw returns and their moving average against games; returns the PNG's path."""
+    """Draw returns and their moving average against games (and, with ``success``, the
+    success rate over the last ``window`` games below them); returns the PNG's path."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     log = read_games(path)
-    fig, ax = plt.subplots(figsize=(8, 4.5))
+    rows = 2 if success else 1
+    fig, axes = plt.subplots(rows, 1, figsize=(8, 4.5 * rows), sharex=True, squeeze=False)
+    ax = axes[0, 0]
     ax.plot(log.game, log.returns, color="tab:blue", alpha=0.25, linewidth=0.6, label="return")
     ax.plot(
         log.game,
@@ -83,11 +92,17 @@ def plot_reward_curve(
     )
     if threshold is not None:
         ax.axhline(threshold, color="tab:red", linestyle="--", linewidth=1, label=f"{threshold:g}")
-    ax.set_xlabel("games")
     ax.set_ylabel("return")
     ax.set_title(f"{resolve_csv(path).parent.name or 'reward curve'}: {len(log)} games")
     ax.legend(loc="lower right")
-    ax.grid(alpha=0.3)
+    if success:
+        rate = axes[1, 0]
+        rate.plot(log.game, 100 * moving_average(log.success, window), color="tab:green")
+        rate.set_ylabel(f"success over last {window} games (%)")
+        rate.set_ylim(0, 100)
+    for a in axes[:, 0]:
+        a.grid(alpha=0.3)
+    axes[-1, 0].set_xlabel("games")
     fig.tight_layout()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -35,6 +35,7 @@ class MetricsLogger:
         self.print_interval_s = print_interval_s
         self.stream = stream if stream is not None else sys.stdout
         self.returns: deque[float] = deque(maxlen=window)
+        self.successes: deque[bool] = deque(maxlen=window)
         self.costs: deque[float] = deque(maxlen=window)
         self.games = 0
         self.steps = 0
@@ -58,10 +59,15 @@ class MetricsLogger:
     def mean_return(self) -> float:
         return sum(self.returns) / len(self.returns) if self.returns else math.nan
 
+    @property
+    def success_rate(self) -> float:
+        return sum(self.successes) / len(self.successes) if self.successes else math.nan
+
     def record(self, game: GameRecord) -> None:
         self.games += 1
         self.steps += game.length
         self.returns.append(game.return_)
+        self.successes.append(game.success)
         if game.cost is not None:
             self.costs.append(game.cost)
         if self._csv is not None:

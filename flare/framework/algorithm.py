@@ -37,8 +37,22 @@ class Model(nn.Module, ABC):
 
     def next_states(self, inputs: TensorDict, states: TensorDict) -> TensorDict:
         """The states after one step, without the heads: how learning replays a run's
-        memory. By default ``value()``'s next states."""
+        memory. By default ``memory_step(memory_features(inputs), states)`` when the model
+        splits its step that way, else ``value()``'s next states."""
+        features = self.memory_features(inputs)
+        if features is not None:
+            return self.memory_step(features, states)
         return self.value(inputs, states)[1]
+
+    def memory_features(self, inputs: TensorDict) -> torch.Tensor | None:
+        """Optional speed-up for memory models: the part of a step that does not read the
+        states (e.g. perception), as one ``[B, ...]`` tensor. Learning then computes it for
+        every step of a batch at once and replays only ``memory_step`` step by step."""
+        return None
+
+    def memory_step(self, features: torch.Tensor, states: TensorDict) -> TensorDict:
+        """The next states from ``memory_features``' output (with ``memory_features``)."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement memory_step()")
 
     @abstractmethod
     def get_action_specs(self) -> SpecList:

@@ -124,11 +124,17 @@ class Manager:
                     f"{len(self.agents)} agents were added"
                 )
 
-    def start(self, stop_at_mean_return: float | None = None) -> None:
+    def start(
+        self,
+        stop_at_mean_return: float | None = None,
+        stop_at_success_rate: float | None = None,
+    ) -> None:
         """Run every agent to the end of its games (or until Ctrl-C / SIGTERM / a failure).
 
         With ``stop_at_mean_return``, the run also stops as soon as the mean return of the
-        last ``window`` games (a full window) reaches it; ``reached_target`` then says so.
+        last ``window`` games (a full window) reaches it; with ``stop_at_success_rate``, as
+        soon as that share of them ended in success (``game_over`` 1). ``reached_target``
+        then says so.
 
         Raises ``TrainingError`` with the original traceback if an agent, its environment or
         an algorithm fails; the other agents are stopped first and no process is left behind.
@@ -175,7 +181,9 @@ class Manager:
                     end.close()
             for cdp in cdps.values():
                 cdp.start()
-            failure = self._supervise(processes, reports, cdps, metrics, stop_at_mean_return)
+            failure = self._supervise(
+                processes, reports, cdps, metrics, stop_at_mean_return, stop_at_success_rate
+            )
         finally:
             stop_event.set()
             failure = self._shutdown(processes, reports, cdps, metrics) or failure
@@ -199,16 +207,20 @@ class Manager:
         cdps: dict[str, ComputationDataProcessor],
         metrics: MetricsLogger,
         stop_at_mean_return: float | None,
+        stop_at_success_rate: float | None,
     ) -> str | None:
         """Collect reports until every agent is done; returns a failure message, if any."""
         running = set(processes)
         while running:
             if self._signal_received is not None:
                 return None
-            if (
-                stop_at_mean_return is not None
-                and len(metrics.returns) == metrics.returns.maxlen
-                and metrics.mean_return >= stop_at_mean_return
+            full = len(metrics.returns) == metrics.returns.maxlen
+            if full and (
+                (stop_at_mean_return is not None and metrics.mean_return >= stop_at_mean_return)
+                or (
+                    stop_at_success_rate is not None
+                    and metrics.success_rate >= stop_at_success_rate
+                )
             ):
                 self.reached_target = True
                 return None

@@ -26,7 +26,8 @@ def unroll_states(
     """The states before and after every step of a batch of runs, recomputed.
 
     Args:
-        model: a flare Model; ``model.next_states(inputs, states)`` gives one step.
+        model: a flare Model; ``model.next_states(inputs, states)`` gives one step (or,
+            faster, ``memory_features`` for every step at once, then ``memory_step``).
         inputs: ``[n, ...]`` per name: the runs' steps, run after run.
         states: ``[n, ...]`` per name: the stored states; only each run's first row is read.
         run_lengths: steps per run, summing to ``n``.
@@ -38,26 +39,36 @@ def unroll_states(
     size = len(next(iter(states.values())))
     if sum(run_lengths) != size or any(n < 1 for n in run_lengths):
         raise ValueError(f"run lengths {run_lengths} must be positive and sum to {size}")
-    input_names, state_names = list(inputs), list(states)
+    state_names = list(states)
     starts = torch.tensor([0, *run_lengths[:-1]]).cumsum(0)
+    initial = [states[name].index_select(0, starts.to(states[name].device)) for name in state_names]
+
+    # the state-free part of every step at once, when the model splits its step
+    features = model.memory_features(inputs)
+    if features is not None:
+        sequences = [list(features.split(run_lengths))]
+
+        def advance(step_features: torch.Tensor, step_states: TensorDict) -> TensorDict:
+            return model.memory_step(step_features, step_states)
+    else:
+        sequences = [list(inputs[name].split(run_lengths)) for name in inputs]
+
+        def advance(*step_inputs: torch.Tensor, step_states: TensorDict) -> TensorDict:
+            return model.next_states(dict(zip(inputs, step_inputs, strict=True)), step_states)
 
     def step(*tensors: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-        step_inputs = dict(zip(input_names, tensors[: len(input_names)], strict=True))
-        step_states = dict(zip(state_names, tensors[len(input_names) :], strict=True))
-        updated = model.next_states(step_inputs, step_states)
+        count = len(sequences)
+        step_states = dict(zip(state_names, tensors[count:], strict=True))
+        updated = advance(*tensors[:count], step_states=step_states)
         if not isinstance(updated, dict) or set(updated) != set(state_names):
             got = sorted(updated) if isinstance(updated, dict) else type(updated).__name__
             raise KeyError(
-                f"{type(model).__name__}.next_states() must return the states "
-                f"{sorted(state_names)}, got {got}"
+                f"{type(model).__name__}'s next states must be {sorted(state_names)}, got {got}"
             )
         new = [updated[name] for name in state_names]
         return new, new
 
-    initial = [states[name].index_select(0, starts.to(states[name].device)) for name in state_names]
-    after = recurrent_group(
-        [list(inputs[name].split(run_lengths)) for name in input_names], [], initial, step
-    )
+    after = recurrent_group(sequences, [], initial, step)
     assert isinstance(after, list)
     next_states, before = {}, {}
     for name, first, runs in zip(state_names, initial, after, strict=True):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import torch
 import torch.nn as nn
 from torch.distributions import Categorical
 
@@ -45,8 +46,11 @@ class _RecurrentBody(Model):
     def get_action_specs(self) -> SpecList:
         return [("action", dict(shape=[1], dtype="int64"))]
 
-    def next_states(self, inputs: TensorDict, states: TensorDict) -> TensorDict:
-        return {STATE: self.cell(self.perception_net(inputs["sensor"]), states[STATE])}
+    def memory_features(self, inputs: TensorDict) -> torch.Tensor:
+        return self.perception_net(inputs["sensor"])
+
+    def memory_step(self, features: torch.Tensor, states: TensorDict) -> TensorDict:
+        return {STATE: self.cell(features, states[STATE])}
 
 
 class SimpleRNNModelAC(_RecurrentBody):
