@@ -1,0 +1,38 @@
+"""The language-navigation tutorial's example runs end to end: `flare serve minigrid`, GFT
+agents with memory over RemoteEnv sessions, PPO on whole runs, a checkpoint and a curve."""
+
+import sys
+from pathlib import Path
+
+from flare.bridge.launch import simulator_process
+from flare.common.curves import plot_reward_curve, read_games
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "examples"))
+
+import babyai_gft_example  # noqa: E402  (the example is the code under test)
+
+LEVEL = "BabyAI-GoToLocalS5N2-v0"
+
+
+def test_gft_agents_train_over_grpc(tmp_path):
+    with simulator_process(babyai_gft_example.serve_minigrid(LEVEL)) as address:
+        manager = babyai_gft_example.train(
+            address,
+            num_agents=2,
+            num_games=3,
+            stop_at_success=None,
+            sample_interval=8,
+            log_dir=str(tmp_path),
+            model_dir=str(tmp_path),
+            print_interval_s=0,
+        )
+    assert len(manager.stats) == 6
+    assert all(r.length > 0 for r in manager.stats)
+    assert any("RL/cost" in r.costs for r in manager.stats)  # PPO learned on the runs
+    assert (tmp_path / "RL.pt").exists()
+    log = read_games(tmp_path)
+    assert len(log) == 6 and set(log.success) <= {0.0, 1.0}
+    png = plot_reward_curve(tmp_path, tmp_path / "curve.png", success=True)
+    assert png.exists()
+    assert "6 games" in babyai_gft_example.summary(manager)
