@@ -39,7 +39,7 @@ def serve_minigrid(level: str) -> list[str]:
     return [*flare, "serve", "minigrid", "--level", level, "--address", "127.0.0.1:0"]
 
 
-def build_algorithm(address: str, lr: float = 1e-3) -> PPO:
+def build_algorithm(address: str, lr: float = 1e-3, minibatch_size: int = 256) -> PPO:
     """GFTModelAC sized from the simulator's spec, learned by PPO on whole runs."""
     probe = RemoteEnv(address)
     spec = probe.spec()
@@ -58,7 +58,7 @@ def build_algorithm(address: str, lr: float = 1e-3) -> PPO:
         discount_factor=0.99,
         gae_lambda=0.95,
         num_epochs=4,
-        minibatch_size=256,
+        minibatch_size=minibatch_size,
         entropy_weight=0.01,
         optim=(optim.Adam, dict(lr=lr)),
     )
@@ -75,11 +75,13 @@ def train(
     model_dir: str | None = None,
     batch_wait_s: float = 0.05,
     print_interval_s: float = 30.0,
+    lr: float = 1e-3,
+    minibatch_size: int = 256,
 ) -> Manager:
     """Train ``num_agents`` GFT agents against the simulator at ``address``."""
     torch.manual_seed(seed)
     settings = dict(
-        algorithm=build_algorithm(address),
+        algorithm=build_algorithm(address, lr, minibatch_size),
         agent_helper=OnlineHelper,
         sample_interval=sample_interval,
         num_agents=num_agents,
@@ -124,6 +126,9 @@ def main() -> None:
     parser.add_argument("--num-games", type=int, default=2_000, help="games per agent")
     parser.add_argument("--success", type=float, default=0.9, help="stop at this success rate")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--sample-interval", type=int, default=32, help="steps per agent per learn")
+    parser.add_argument("--minibatch", type=int, default=256, help="PPO's minibatch (transitions)")
+    parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--log-dir", help="append every finished game to LOG_DIR/games.csv")
     parser.add_argument("--model-dir", help="save the model to MODEL_DIR/RL.pt")
     args = parser.parse_args()
@@ -135,8 +140,11 @@ def main() -> None:
             args.num_games,
             args.success,
             args.seed,
+            sample_interval=args.sample_interval,
             log_dir=args.log_dir,
             model_dir=args.model_dir,
+            lr=args.lr,
+            minibatch_size=args.minibatch,
         )
         print(f"{args.level}: {summary(manager)}")
 

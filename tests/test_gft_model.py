@@ -98,3 +98,24 @@ def test_bad_sizes_are_named(bad):
     kwargs.update(bad)
     with pytest.raises(ValueError, match=next(iter(bad))):
         GFTModelAC(**kwargs)
+
+
+def test_replayed_memory_is_the_memory_the_agent_acted_with():
+    """What PPO's first epoch sees: with unchanged weights, the states recomputed from a
+    run's first stored state, and so the policy, equal those of acting step by step."""
+    from flare.framework.memory import unroll_states
+
+    m = model()
+    batch = inputs(["go to the red ball"] * 10)
+    state, stored, acted = torch.zeros(1, m.hidden_size), [], []
+    with torch.no_grad():
+        for t in range(10):
+            stored.append(state)
+            step = {k: v[t : t + 1] for k, v in batch.items()}
+            dists, next_states = m.policy(step, {"state": state})
+            acted.append(dists["action"].logits.log_softmax(-1))
+            state = next_states["state"]
+        before, _ = unroll_states(m, batch, {"state": torch.cat(stored)}, [4, 6])
+        replayed, _, _ = m.policy_and_value(batch, before)
+    torch.testing.assert_close(before["state"], torch.cat(stored))
+    torch.testing.assert_close(replayed["action"].logits.log_softmax(-1), torch.cat(acted))

@@ -96,6 +96,12 @@ class GFTModelAC(Model):
         self.transform_generator = nn.Linear(
             language_size, num_transforms * visual_channels * (visual_channels + 1)
         )
+        # start every transformation near [I | 0] (features pass through unchanged), so the
+        # words first refine the features instead of scrambling them
+        with torch.no_grad():
+            self.transform_generator.weight.mul_(0.1)
+            identity = torch.eye(visual_channels, visual_channels + 1)
+            self.transform_generator.bias.copy_(identity.repeat(num_transforms, 1, 1).flatten())
         self.scene = nn.Sequential(
             nn.Linear(visual_channels * height * width, hidden_size), nn.ReLU()
         )
