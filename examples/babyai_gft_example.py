@@ -33,13 +33,15 @@ LEVEL = "BabyAI-GoToLocalS6N2-v0"
 WINDOW = 100
 
 
-def serve_minigrid(level: str) -> list[str]:
-    """The command of ``flare serve minigrid --level LEVEL`` on a free loopback port."""
+def serve_minigrid(level: str, wrong_object_ends: bool = True) -> list[str]:
+    """The command of ``flare serve minigrid --level LEVEL [--wrong-object-ends]`` on a
+    free loopback port."""
     flare = [sys.executable, "-m", "flare"]
-    return [*flare, "serve", "minigrid", "--level", level, "--address", "127.0.0.1:0"]
+    strict = ["--wrong-object-ends"] if wrong_object_ends else []
+    return [*flare, "serve", "minigrid", "--level", level, *strict, "--address", "127.0.0.1:0"]
 
 
-def build_algorithm(address: str, lr: float = 1e-3, minibatch_size: int = 256) -> PPO:
+def build_algorithm(address: str, lr: float = 3e-4, minibatch_size: int = 64) -> PPO:
     """GFTModelAC sized from the simulator's spec, learned by PPO on whole runs."""
     probe = RemoteEnv(address)
     spec = probe.spec()
@@ -70,13 +72,13 @@ def train(
     num_games: int = 2_000,
     stop_at_success: float | None = 0.9,
     seed: int = 0,
-    sample_interval: int = 32,
+    sample_interval: int = 16,
     log_dir: str | None = None,
     model_dir: str | None = None,
     batch_wait_s: float = 0.05,
     print_interval_s: float = 30.0,
-    lr: float = 1e-3,
-    minibatch_size: int = 256,
+    lr: float = 3e-4,
+    minibatch_size: int = 64,
 ) -> Manager:
     """Train ``num_agents`` GFT agents against the simulator at ``address``."""
     torch.manual_seed(seed)
@@ -122,13 +124,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--level", default=LEVEL, help="a BabyAI GoTo level id")
     parser.add_argument("--address", help="a running `flare serve minigrid` (else one is started)")
+    parser.add_argument(
+        "--babyai-rule",
+        action="store_true",
+        help="let the agent face wrong objects (BabyAI's rule) instead of failing the game",
+    )
     parser.add_argument("--num-agents", type=int, default=16)
     parser.add_argument("--num-games", type=int, default=2_000, help="games per agent")
     parser.add_argument("--success", type=float, default=0.9, help="stop at this success rate")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--sample-interval", type=int, default=32, help="steps per agent per learn")
-    parser.add_argument("--minibatch", type=int, default=256, help="PPO's minibatch (transitions)")
-    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--sample-interval", type=int, default=16, help="steps per agent per learn")
+    parser.add_argument("--minibatch", type=int, default=64, help="PPO's minibatch (transitions)")
+    parser.add_argument("--lr", type=float, default=3e-4)
     parser.add_argument("--log-dir", help="append every finished game to LOG_DIR/games.csv")
     parser.add_argument("--model-dir", help="save the model to MODEL_DIR/RL.pt")
     args = parser.parse_args()
@@ -151,7 +158,7 @@ def main() -> None:
     if args.address:
         run(args.address)
     else:
-        with simulator_process(serve_minigrid(args.level)) as address:
+        with simulator_process(serve_minigrid(args.level, not args.babyai_rule)) as address:
             run(address)
 
 

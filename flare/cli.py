@@ -54,7 +54,9 @@ def _serve(args: argparse.Namespace) -> int:
             raise ValueError(
                 "`flare serve minigrid` needs --level, e.g. --level BabyAI-GoToLocalS6N2-v0"
             )
-        factory = MiniGridEnvFactory(args.level, args.actions, args.instruction_length)
+        factory = MiniGridEnvFactory(
+            args.level, args.actions, args.instruction_length, args.wrong_object_ends
+        )
         try:  # build and reset one env now: a bad level or mission fails here, not later
             env = factory()
             env.reset()
@@ -121,6 +123,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--instruction-length", type=int, default=16, help="minigrid: tokens per instruction"
+    )
+    serve.add_argument(
+        "--wrong-object-ends",
+        action="store_true",
+        help="minigrid GoTo levels: facing an object the instruction does not name fails",
     )
     serve.add_argument("--max-sessions", type=int, default=64, help="open sessions at once")
     serve.add_argument(

@@ -20,11 +20,22 @@ ROOT = Path(__file__).resolve().parents[1]
 LEVEL = "BabyAI-GoToLocalS5N2-v0"  # 5x5 room, 2 objects, 25 steps
 
 
-def _plan(env: MiniGridEnv) -> list[int]:
-    """Shortest left / right / forward sequence that faces one of the named objects,
-    found by breadth-first search over (x, y, direction) in the env's own grid."""
+def _plan(env: MiniGridEnv, wrong: bool = False) -> list[int]:
+    """Shortest left / right / forward sequence that faces one of the named objects (or,
+    with ``wrong``, an object the instruction does not name), found by breadth-first
+    search over (x, y, direction) in the env's own grid."""
     level = env._env.unwrapped
     targets = {tuple(int(v) for v in pos) for pos in level.instrs.desc.obj_poss}
+    if wrong:
+        named = targets
+        targets = {
+            (x, y)
+            for x in range(level.grid.width)
+            for y in range(level.grid.height)
+            if (cell := level.grid.get(x, y)) is not None
+            and cell.type in ("ball", "box", "key")
+            and (x, y) not in named
+        }
     vectors = [(1, 0), (0, 1), (-1, 0), (0, -1)]  # minigrid's directions 0..3
     start = (int(level.agent_pos[0]), int(level.agent_pos[1]), int(level.agent_dir))
     paths = {start: []}
@@ -106,6 +117,30 @@ def test_reaching_the_named_object_is_a_success():
             env.step({"action": np.array([0])})
 
 
+def test_with_wrong_object_ends_facing_another_object_is_a_failure():
+    strict = MiniGridEnv(LEVEL, seed=1, wrong_object_ends=True)
+    for _ in range(3):
+        strict.reset()
+        plan = _plan(strict, wrong=True)
+        for i, action in enumerate(plan):
+            _, rewards, game_over = strict.step({"action": np.array([action])})
+            if i < len(plan) - 1:
+                assert game_over == 0
+        assert game_over == -1 and rewards["reward"][0] == 0 and not strict.time_out()
+    strict.reset()  # the named object is still a success
+    for action in _plan(strict):
+        _, rewards, game_over = strict.step({"action": np.array([action])})
+    assert game_over == 1 and rewards["reward"][0] > 0
+    # BabyAI's own rule: facing the wrong object goes on
+    lenient = MiniGridEnv(LEVEL, seed=1)
+    lenient.reset()
+    for action in _plan(lenient, wrong=True):
+        _, _, game_over = lenient.step({"action": np.array([action])})
+    assert game_over == 0
+    with pytest.raises(ValueError, match="wrong_object_ends needs a GoTo level"):
+        MiniGridEnv("BabyAI-PickupLoc-v0", wrong_object_ends=True)
+
+
 def test_the_step_limit_is_a_time_out_not_a_game_over():
     env = MiniGridEnv(LEVEL, seed=0)
     env.reset()
@@ -145,6 +180,19 @@ def minigrid_server():
 @pytest.mark.parametrize("check", CHECKS, ids=str)
 def test_the_minigrid_adapter_passes(check, minigrid_server):
     assert run_check(check, Target(minigrid_server.address))
+
+
+def test_session_config_sets_wrong_object_ends(minigrid_server):
+    strict = RemoteEnv(minigrid_server.address, wrong_object_ends="true", seed=1)
+    local = MiniGridEnv(LEVEL, seed=1, wrong_object_ends=True)
+    strict.reset()
+    local.reset()
+    for action in _plan(local, wrong=True):
+        got = strict.step({"action": np.array([action])})
+    assert got[2] == -1
+    strict.close()
+    with pytest.raises(Exception, match="wrong_object_ends must be true or false"):
+        RemoteEnv(minigrid_server.address, wrong_object_ends="maybe").reset()
 
 
 def test_session_config_picks_the_level(minigrid_server):

@@ -34,6 +34,18 @@ def _positive(name: str, value: str | int) -> int:
     return number
 
 
+def _flag(name: str, value: str | bool) -> bool:
+    """A session config's yes/no value (config values travel as strings)."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes"):
+        return True
+    if text in ("0", "false", "no", ""):
+        return False
+    raise ValueError(f"{name} must be true or false, got {value!r}")
+
+
 @dataclass(frozen=True)
 class GymEnvFactory:
     """Builds ``GymEnv`` (or ``GymEnvImage`` with ``image``) sessions; the client's config
@@ -82,12 +94,14 @@ class MiniGridEnvFactory:
     level: str | None = None
     actions: str = "auto"
     instruction_length: int | None = None
+    wrong_object_ends: bool = False
 
     def __call__(
         self,
         level: str | None = None,
         actions: str | None = None,
         instruction_length: str | int | None = None,
+        wrong_object_ends: str | bool | None = None,
         seed: int | None = None,
     ) -> Env:
         # (imported here: minigrid loads pygame, which a Gym server does not need)
@@ -103,6 +117,11 @@ class MiniGridEnvFactory:
             actions=actions or self.actions,
             instruction_length=_positive(
                 "instruction_length", DEFAULT_INSTRUCTION_LENGTH if length is None else length
+            ),
+            wrong_object_ends=(
+                self.wrong_object_ends
+                if wrong_object_ends is None
+                else _flag("wrong_object_ends", wrong_object_ends)
             ),
         )
 

@@ -33,6 +33,7 @@ from gymnasium import spaces
 from minigrid.envs.babyai.core import roomgrid_level
 from minigrid.envs.babyai.core.levelgen import LevelGen
 from minigrid.envs.babyai.core.roomgrid_level import RoomGridLevel
+from minigrid.envs.babyai.core.verifier import GoToInstr
 
 from flare.framework.env import FAILURE, SUCCESS, ActionDict, Env, ObservationDict, RewardDict
 from flare.framework.env_spec import ArraySpec, Discrete, EnvSpec, Language
@@ -162,6 +163,11 @@ class MiniGridEnv(Env):
         seed: seeds the first reset; later resets continue the same random stream.
         actions: ``"auto"``, ``"navigation"`` or ``"all"`` (see above).
         instruction_length: tokens of ``instruction`` (a longer mission is an error).
+        wrong_object_ends: on a GoTo level, facing an object the instruction does not name
+            ends the game as a failure (reward 0, ``game_over`` -1), as in XWorld and the
+            bundled grid world. BabyAI's own rule lets the agent face wrong objects freely,
+            so an agent that ignores the words and visits every object still succeeds in
+            a small room; with this rule it succeeds only by going to the named one.
         **make_kwargs: passed to ``gymnasium.make`` (e.g. ``agent_view_size=5``).
     """
 
@@ -171,6 +177,7 @@ class MiniGridEnv(Env):
         seed: int | None = None,
         actions: str = "auto",
         instruction_length: int = DEFAULT_INSTRUCTION_LENGTH,
+        wrong_object_ends: bool = False,
         **make_kwargs: Any,
     ) -> None:
         if actions not in ("auto", "navigation", "all"):
@@ -179,6 +186,7 @@ class MiniGridEnv(Env):
             raise ValueError(f"instruction_length must be >= 1, got {instruction_length}")
         self.level = level
         self.instruction_length = int(instruction_length)
+        self.wrong_object_ends = bool(wrong_object_ends)
         if actions == "auto":
             actions = "navigation" if _NAVIGATION_LEVELS.match(level) else "all"
         self.actions = actions
@@ -196,6 +204,12 @@ class MiniGridEnv(Env):
         self._image_shape = (channels, height, width)
         self._seed = seed
         self.max_steps = self._episode_limit()
+        if self.wrong_object_ends and not self._is_go_to():
+            self._env.close()
+            raise ValueError(
+                f"{level}: wrong_object_ends needs a GoTo level (its instruction names the "
+                "objects to go to)"
+            )
         self._timed_out = False
         self._game_over = True
         self._instruction = np.zeros(self.instruction_length, dtype=np.int64)
@@ -216,6 +230,23 @@ class MiniGridEnv(Env):
             return 0
         self._env.reset(seed=self._seed)  # (the first reset() seeds it again)
         return int(level.max_steps)
+
+    def _is_go_to(self) -> bool:
+        level = self._env.unwrapped
+        if not isinstance(level, RoomGridLevel):
+            return False
+        if getattr(level, "instrs", None) is None:
+            level.reset(seed=self._seed)
+        return isinstance(level.instrs, GoToInstr)
+
+    def _faces_wrong_object(self) -> bool:
+        """Whether the agent faces an object (not a wall, floor or door) that the
+        instruction does not name."""
+        level = self._env.unwrapped
+        ahead = level.grid.get(*level.front_pos)
+        if ahead is None or ahead.type in ("wall", "floor", "door", "goal", "lava"):
+            return False
+        return not any(ahead is obj for obj in level.instrs.desc.obj_set)
 
     def observation_dims(self) -> dict[str, tuple[int, ...]]:
         return {IMAGE: self._image_shape, INSTRUCTION: (self.instruction_length,)}
@@ -279,6 +310,10 @@ class MiniGridEnv(Env):
             total += float(reward)
             if terminated:  # (a success on the last allowed step is a success)
                 game_over = SUCCESS if reward > 0 else FAILURE
+                self._game_over = True
+                break
+            if self.wrong_object_ends and self._faces_wrong_object():
+                total, game_over = 0.0, FAILURE
                 self._game_over = True
                 break
             if truncated:
