@@ -41,7 +41,16 @@ def serve_minigrid(level: str, wrong_object_ends: bool = True) -> list[str]:
     return [*flare, "serve", "minigrid", "--level", level, *strict, "--address", "127.0.0.1:0"]
 
 
-def build_algorithm(address: str, lr: float = 3e-4, minibatch_size: int = 64) -> PPO:
+class BlindGFTModelAC(GFTModelAC):
+    """The control: the same model, every instruction read as padding (it still sees)."""
+
+    def read_instruction(self, tokens: torch.Tensor) -> torch.Tensor:
+        return super().read_instruction(torch.zeros_like(tokens))
+
+
+def build_algorithm(
+    address: str, lr: float = 3e-4, minibatch_size: int = 64, blind: bool = False
+) -> PPO:
     """GFTModelAC sized from the simulator's spec, learned by PPO on whole runs."""
     probe = RemoteEnv(address)
     spec = probe.spec()
@@ -49,7 +58,8 @@ def build_algorithm(address: str, lr: float = 3e-4, minibatch_size: int = 64) ->
     image, instruction = spec.observations
     if not isinstance(instruction.kind, Language):
         raise ValueError(f"the simulator's second observation is not language: {instruction}")
-    model = GFTModelAC(
+    model_class = BlindGFTModelAC if blind else GFTModelAC
+    model = model_class(
         image_shape=image.shape,
         instruction_length=instruction.shape[0],
         vocabulary_size=instruction.kind.vocabulary_size,
@@ -79,11 +89,12 @@ def train(
     print_interval_s: float = 30.0,
     lr: float = 3e-4,
     minibatch_size: int = 64,
+    blind: bool = False,
 ) -> Manager:
     """Train ``num_agents`` GFT agents against the simulator at ``address``."""
     torch.manual_seed(seed)
     settings = dict(
-        algorithm=build_algorithm(address, lr, minibatch_size),
+        algorithm=build_algorithm(address, lr, minibatch_size, blind),
         agent_helper=OnlineHelper,
         sample_interval=sample_interval,
         num_agents=num_agents,
@@ -136,6 +147,7 @@ def main() -> None:
     parser.add_argument("--sample-interval", type=int, default=16, help="steps per agent per learn")
     parser.add_argument("--minibatch", type=int, default=64, help="PPO's minibatch (transitions)")
     parser.add_argument("--lr", type=float, default=3e-4)
+    parser.add_argument("--blind", action="store_true", help="control: hide the instruction")
     parser.add_argument("--log-dir", help="append every finished game to LOG_DIR/games.csv")
     parser.add_argument("--model-dir", help="save the model to MODEL_DIR/RL.pt")
     args = parser.parse_args()
@@ -152,6 +164,7 @@ def main() -> None:
             model_dir=args.model_dir,
             lr=args.lr,
             minibatch_size=args.minibatch,
+            blind=args.blind,
         )
         print(f"{args.level}: {summary(manager)}")
 

@@ -36,3 +36,21 @@ def test_gft_agents_train_over_grpc(tmp_path):
     png = plot_reward_curve(tmp_path, tmp_path / "curve.png", success=True)
     assert png.exists()
     assert "6 games" in babyai_gft_example.summary(manager)
+
+
+def test_the_blind_control_ignores_the_instruction():
+    import torch
+
+    from flare.env_zoo.minigrid_env import VOCABULARY, tokenize
+
+    torch.manual_seed(0)
+    blind = babyai_gft_example.BlindGFTModelAC((3, 7, 7), 16, len(VOCABULARY), 3)
+    image = torch.randint(0, 11, (1, 3, 7, 7), dtype=torch.uint8)
+    state = {"state": torch.zeros(1, blind.hidden_size)}
+    logits = [
+        blind.policy({"image": image, "instruction": torch.from_numpy(tokenize(m))[None]}, state)[
+            0
+        ]["action"].logits
+        for m in ("go to the red ball", "go to the blue box")
+    ]
+    torch.testing.assert_close(logits[0], logits[1])
