@@ -123,13 +123,17 @@ class GFTModelAC(Model):
 
     # ----- the parts ----------------------------------------------------------------------
     def read_instruction(self, tokens: torch.Tensor) -> torch.Tensor:
-        """``[B, length]`` token ids (0 pads, at the end) to ``[B, language_size]``."""
-        lengths = (tokens != 0).sum(1).clamp(min=1).cpu()
+        """``[B, length]`` token ids (0 pads, at the end) to ``[B, language_size]``.
+
+        Each distinct instruction is read once (a batch of steps holds few: an episode
+        keeps its instruction)."""
+        distinct, row_of = torch.unique(tokens, dim=0, return_inverse=True)
+        lengths = (distinct != 0).sum(1).clamp(min=1).cpu()
         packed = pack_padded_sequence(
-            self.word_embedding(tokens), lengths, batch_first=True, enforce_sorted=False
+            self.word_embedding(distinct), lengths, batch_first=True, enforce_sorted=False
         )
         _, last = self.instruction_reader(packed)
-        return last[0]
+        return last[0].index_select(0, row_of)
 
     def see(self, image: torch.Tensor) -> torch.Tensor:
         """``[B, channels, H, W]`` indices to ``[B, visual_channels, H, W]`` features."""
