@@ -24,6 +24,7 @@ from flare.agent_zoo.simple_rl_agents import SimpleRNNRLAgent
 from flare.algorithm_zoo.ppo import PPO
 from flare.bridge import RemoteEnv
 from flare.bridge.launch import simulator_process
+from flare.common.curves import moving_average
 from flare.framework.agent import OnlineHelper
 from flare.framework.env_spec import Language
 from flare.framework.manager import Manager
@@ -117,17 +118,26 @@ def train(
     return manager
 
 
-def summary(manager: Manager) -> str:
-    """Games, steps and wall time, and the success over the last WINDOW games."""
+def summary(manager: Manager, target: float = 0.9) -> str:
+    """Games, steps and wall time; when the success over WINDOW games first reached
+    ``target``; the success over the last WINDOW and the last 1,000 games."""
     stats = manager.stats
     if not stats:
         return "no game finished"
     wins = np.array([r.success for r in stats], dtype=float)
-    steps = sum(r.length for r in stats)
+    steps = np.cumsum([r.length for r in stats])
+    rates = moving_average(wins, WINDOW)[WINDOW - 1 :]
+    hits = np.flatnonzero(rates >= target)
+    reached = (
+        f"{target:.0%} of {WINDOW} games first after {hits[0] + WINDOW} games, "
+        f"{steps[hits[0] + WINDOW - 1]:,} steps, {stats[hits[0] + WINDOW - 1].wall_s:.0f} s; "
+        if len(hits)
+        else f"never {target:.0%} of {WINDOW} games; "
+    )
     return (
-        f"{len(stats)} games, {steps:,} steps, {stats[-1].wall_s:.0f} s; success over the last "
-        f"{min(WINDOW, len(stats))} games: {wins[-WINDOW:].mean():.0%}"
-        + (" (target reached)" if manager.reached_target else "")
+        f"{len(stats)} games, {steps[-1]:,} steps, {stats[-1].wall_s:.0f} s; {reached}"
+        f"success over the last {min(WINDOW, len(stats))} games {wins[-WINDOW:].mean():.0%}, "
+        f"over the last {min(1000, len(stats))} {wins[-1000:].mean():.1%}"
     )
 
 
@@ -142,7 +152,9 @@ def main() -> None:
     )
     parser.add_argument("--num-agents", type=int, default=16)
     parser.add_argument("--num-games", type=int, default=2_000, help="games per agent")
-    parser.add_argument("--success", type=float, default=0.9, help="stop at this success rate")
+    parser.add_argument(
+        "--success", type=float, default=0.9, help="stop at this success rate (0: play every game)"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--sample-interval", type=int, default=16, help="steps per agent per learn")
     parser.add_argument("--minibatch", type=int, default=64, help="PPO's minibatch (transitions)")
@@ -157,7 +169,7 @@ def main() -> None:
             address,
             args.num_agents,
             args.num_games,
-            args.success,
+            args.success or None,
             args.seed,
             sample_interval=args.sample_interval,
             log_dir=args.log_dir,
@@ -166,7 +178,7 @@ def main() -> None:
             minibatch_size=args.minibatch,
             blind=args.blind,
         )
-        print(f"{args.level}: {summary(manager)}")
+        print(f"{args.level}: {summary(manager, args.success or 0.9)}")
 
     if args.address:
         run(args.address)
