@@ -5,10 +5,12 @@ the run unless --address names a running one); each agent opens a session with
 RemoteEnv and sees ``{image: minigrid's 7x7 egocentric symbolic view, instruction:
 token ids of "go to the red ball"}``. The model is GFTModelAC: the instruction's vector
 generates transformations of every position's visual feature, a GRU carries memory
-across steps, and PPO learns on whole runs. See docs/tutorial-language-navigation.md.
+across steps, and PPO learns on whole runs. The server fails a game whose agent faces
+an object the instruction does not name (--wrong-object-ends; --babyai-rule turns it
+off), so only following the words wins. See docs/tutorial-language-navigation.md.
 
-    python examples/babyai_gft_example.py                      # GoToLocalS6N2 to 90%
-    python examples/babyai_gft_example.py --level BabyAI-GoToLocalS7N4-v0 --minutes 60
+    python examples/babyai_gft_example.py                      # GoToLocalS5N2 to 90%
+    python examples/babyai_gft_example.py --level BabyAI-GoToLocalS6N2-v0 --num-games 4000
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from flare.framework.env_spec import Language
 from flare.framework.manager import Manager
 from flare.model_zoo.gft_models import GFTModelAC
 
-LEVEL = "BabyAI-GoToLocalS6N2-v0"
+LEVEL = "BabyAI-GoToLocalS5N2-v0"
 WINDOW = 100
 
 
