@@ -72,3 +72,35 @@ def test_algorithm_zoo_example_runs_from_the_command_line(command, tmp_path):
     rows = (tmp_path / "games.csv").read_text().splitlines()
     assert len(rows) == 1 + 8  # 8 agents, 1 game each
     assert "did not reach the target" in result.stdout  # one game each cannot reach 195
+
+
+def _run_example(*args):
+    result = subprocess.run(
+        [sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=180
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+@pytest.mark.parametrize("algorithm", ["ac", "ppo", "q"])
+def test_memory_example_runs_from_the_command_line(algorithm):
+    out = _run_example(
+        "examples/memory_example.py", "--algorithm", algorithm, "--num-agents", "2",
+        "--num-games", "2",
+    )  # fmt: skip
+    assert f"{algorithm} with memory (GRU): 4 games" in out
+    assert f"{algorithm} without memory: 4 games" in out
+
+
+def test_babyai_examples_run_from_the_command_line(tmp_path):
+    out = _run_example(
+        "examples/babyai_gft_example.py", "--num-agents", "2", "--num-games", "2",
+        "--success", "0", "--log-dir", str(tmp_path),
+    )  # fmt: skip
+    assert "BabyAI-GoToLocalS5N2-v0: 4 games" in out
+    assert len((tmp_path / "games.csv").read_text().splitlines()) == 1 + 4
+    out = _run_example(
+        "examples/babyai_baseline.py", "speed", "--levels", "BabyAI-GoToLocalS5N2-v0",
+        "--seconds", "0.3",
+    )  # fmt: skip
+    assert "| BabyAI-GoToLocalS5N2-v0 | 25 |" in out
