@@ -153,6 +153,8 @@ def test_settings_errors_are_clear():
         Manager({"RL": dict(algorithm=_alg(), agent_helper=OnlineHelper, hyperparas={})})
     with pytest.raises(ValueError, match="lacks agent_helper"):
         Manager({"RL": dict(algorithm=_alg())})
+    with pytest.raises(ValueError, match="ExpReplayHelper needs buffer_capacity, num_experiences"):
+        Manager({"RL": dict(algorithm=_alg(), agent_helper=ExpReplayHelper)})
     with pytest.raises(ValueError, match="unknown key"):
         Manager({"RL": dict(algorithm=_alg(), agent_helper=OnlineHelper)}, dict(logdir="x"))
     manager = Manager({"RL": dict(algorithm=_alg(), agent_helper=OnlineHelper, num_agents=1)})

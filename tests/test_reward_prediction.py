@@ -15,7 +15,6 @@ import pytest
 import torch
 import torch.nn as nn
 
-from flare.agent_zoo.auxiliary_agents import RewardPredictionAgent
 from flare.algorithm_zoo.reward_prediction import RewardPrediction
 from flare.framework.batch import LearnReply, LearnRequest
 from flare.framework.computation_task import ComputationTask
@@ -166,12 +165,8 @@ def test_ct_settings_reject_unknown_helper_settings():
         Manager(settings)
     settings["reward_prediction"].pop("capacity")
     settings["reward_prediction"].pop("num_experiences")
-    with pytest.raises(TypeError, match="num_experiences"):  # at the latest when helpers are built
-        manager = Manager(settings, dict(print_interval_s=0))
-        agent = RewardPredictionAgent(1)
-        agent.set_env(CatchEnv)
-        manager.add_agent(agent)
-        manager.start()
+    with pytest.raises(ValueError, match="RewardReplayHelper needs num_experiences"):
+        Manager(settings)  # when the Manager is built, not when the agents start
 
 
 def test_helper_names_a_missing_reward():

@@ -45,12 +45,24 @@ class CTSettings:
                 f"got {type(settings['algorithm']).__name__}"
             )
         helper_kwargs = {k: v for k, v in settings.items() if k not in own}
-        accepted = set(inspect.signature(helper.__init__).parameters) - {"self", "name", "channel"}
-        unknown = sorted(set(helper_kwargs) - accepted)
+        parameters = {
+            p.name: p
+            for p in inspect.signature(helper.__init__).parameters.values()
+            if p.name not in ("self", "name", "channel")
+            and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+        }
+        unknown = sorted(set(helper_kwargs) - set(parameters))
         if unknown:
             raise ValueError(
                 f"ct_settings[{name!r}]: unknown setting(s) {unknown}; {helper.__name__} accepts "
-                f"{sorted(accepted)} and the CT accepts {sorted(own)}"
+                f"{sorted(parameters)} and the CT accepts {sorted(own)}"
+            )
+        required = sorted(
+            n for n, p in parameters.items() if p.default is p.empty and n not in helper_kwargs
+        )
+        if required:
+            raise ValueError(
+                f"ct_settings[{name!r}]: {helper.__name__} needs {', '.join(required)}"
             )
         num_agents = settings.get("num_agents")
         if num_agents is not None and num_agents < 1:
