@@ -15,7 +15,15 @@ from gymnasium.wrappers import (
     ResizeObservation,
 )
 
-from flare.framework.env import FAILURE, SUCCESS, ActionDict, Env, ObservationDict, RewardDict
+from flare.framework.env import (
+    ALIVE,
+    FAILURE,
+    SUCCESS,
+    ActionDict,
+    Env,
+    ObservationDict,
+    RewardDict,
+)
 from flare.framework.env_spec import ArraySpec, Continuous, Discrete, EnvSpec
 
 SENSOR = "sensor"
@@ -130,18 +138,25 @@ class GymEnv(Env):
             raise ValueError(f"actrep must be >= 1, got {actrep}")
         action = self._gym_action(actions)
         total = 0.0
-        game_over = 0
+        game_over = ALIVE
         for _ in range(actrep):
             obs, reward, terminated, truncated, info = self._env.step(action)
             total += float(reward)
-            if terminated:
-                game_over = SUCCESS if info.get("is_success") else FAILURE
+            game_over = self._game_over_of(float(reward), terminated, info)
+            if game_over != ALIVE:
                 self._game_over = True
                 break
             if truncated:
                 self._timed_out = True
                 break
         return self._observations(obs), {REWARD: np.array([total], dtype=np.float32)}, game_over
+
+    def _game_over_of(self, reward: float, terminated: bool, info: dict[str, Any]) -> int:
+        """One Gymnasium step's game over: a termination is a success when
+        ``info["is_success"]`` says so, else a failure."""
+        if not terminated:
+            return ALIVE
+        return SUCCESS if info.get("is_success") else FAILURE
 
     def time_out(self) -> bool:
         return self._timed_out

@@ -26,7 +26,6 @@ import logging
 import re
 from typing import Any
 
-import gymnasium as gym
 import minigrid  # noqa: F401 - registers the MiniGrid-* and BabyAI-* ids
 import numpy as np
 from gymnasium import spaces
@@ -35,7 +34,8 @@ from minigrid.envs.babyai.core.levelgen import LevelGen
 from minigrid.envs.babyai.core.roomgrid_level import RoomGridLevel
 from minigrid.envs.babyai.core.verifier import GoToInstr
 
-from flare.framework.env import FAILURE, SUCCESS, ActionDict, Env, ObservationDict, RewardDict
+from flare.env_zoo.gym_env import GymEnv
+from flare.framework.env import ALIVE, FAILURE, SUCCESS, ObservationDict
 from flare.framework.env_spec import ArraySpec, Discrete, EnvSpec, Language
 
 IMAGE = "image"
@@ -127,8 +127,11 @@ def detokenize(ids: np.ndarray) -> str:
     return " ".join(VOCABULARY[int(i)] for i in ids if int(i) != 0).replace(" ,", ",")
 
 
-class MiniGridEnv(Env):
+class MiniGridEnv(GymEnv):
     """A MiniGrid or BabyAI level: an egocentric symbolic image and an instruction.
+
+    A ``GymEnv`` (stepping, action repeat, seeding, time-outs and action checks are its)
+    with its own observations, spec and game-over rule.
 
     Observations:
         ``image``: uint8 ``[3, V, V]`` (V = the agent's view size, 7 by default), minigrid's
@@ -191,18 +194,11 @@ class MiniGridEnv(Env):
             actions = "navigation" if _NAVIGATION_LEVELS.match(level) else "all"
         self.actions = actions
         self.num_actions = NAVIGATION_ACTIONS if actions == "navigation" else ALL_ACTIONS
-        self._env = gym.make(level, **make_kwargs)
-        space = self._env.observation_space
-        image = space.get(IMAGE) if isinstance(space, spaces.Dict) else None
-        if image is None or "mission" not in space.spaces or len(image.shape) != 3:
-            self._env.close()
-            raise ValueError(
-                f"{level}: not a MiniGrid level (observation space {space} has no "
-                "'image' [V, V, 3] and 'mission')"
-            )
-        width, height, channels = image.shape
+        super().__init__(level, seed, **make_kwargs)
+        # actions are checked against the moves offered, not minigrid's seven
+        self._action_space = spaces.Discrete(self.num_actions)
+        width, height, channels = self._env.observation_space[IMAGE].shape
         self._image_shape = (channels, height, width)
-        self._seed = seed
         self.max_steps = self._episode_limit()
         if self.wrong_object_ends and not self._is_go_to():
             self._env.close()
@@ -210,10 +206,18 @@ class MiniGridEnv(Env):
                 f"{level}: wrong_object_ends needs a GoTo level (its instruction names the "
                 "objects to go to)"
             )
-        self._timed_out = False
-        self._game_over = True
         self._instruction = np.zeros(self.instruction_length, dtype=np.int64)
         self.mission = ""
+
+    def _check_spaces(self) -> None:
+        space = self._env.observation_space
+        image = space.get(IMAGE) if isinstance(space, spaces.Dict) else None
+        if image is None or "mission" not in space.spaces or len(image.shape) != 3:
+            self._env.close()
+            raise ValueError(
+                f"{self.level}: not a MiniGrid level (observation space {space} has no "
+                "'image' [V, V, 3] and 'mission')"
+            )
 
     def _episode_limit(self) -> int:
         """The step limit of every episode, or 0 where it differs between episodes.
@@ -271,61 +275,23 @@ class MiniGridEnv(Env):
         )
 
     def _observations(self, obs: dict[str, Any]) -> ObservationDict:
+        mission = str(obs["mission"])
+        if mission != self.mission:  # a new episode's instruction, tokenized once
+            self._instruction = tokenize(mission, self.instruction_length)
+            self.mission = mission
         # minigrid's image is indexed [x, y, channel]; rows (y) first, channels first
         image = np.ascontiguousarray(obs[IMAGE].transpose(2, 1, 0))
         return {IMAGE: image, INSTRUCTION: self._instruction.copy()}
 
-    def reset(self) -> ObservationDict:
-        obs, _ = self._env.reset(seed=self._seed)
-        self._seed = None
-        self.mission = str(obs["mission"])
-        self._instruction = tokenize(self.mission, self.instruction_length)
-        self._timed_out = False
-        self._game_over = False
-        return self._observations(obs)
-
-    def _action(self, actions: ActionDict) -> int:
-        try:
-            action = actions[ACTION]
-        except KeyError:
-            raise KeyError(f"{self.level}: no {ACTION!r} in actions {sorted(actions)}") from None
-        array = action if type(action) is np.ndarray else np.asarray(action)
-        if array.size != 1:
-            raise ValueError(f"{self.level}: a discrete action has one value, got {action}")
-        value = int(array.item())
-        if not 0 <= value < self.num_actions:
-            raise ValueError(f"{self.level}: action {value} is outside 0..{self.num_actions - 1}")
-        return value
-
-    def step(self, actions: ActionDict, actrep: int = 1) -> tuple[ObservationDict, RewardDict, int]:
-        if self._game_over or self._timed_out:
-            raise RuntimeError(f"{self.level}: step() after the episode ended; call reset()")
-        if actrep < 1:
-            raise ValueError(f"actrep must be >= 1, got {actrep}")
-        action = self._action(actions)
-        total = 0.0
-        game_over = 0
-        for _ in range(actrep):
-            obs, reward, terminated, truncated, _ = self._env.step(action)
-            total += float(reward)
-            if terminated:  # (a success on the last allowed step is a success)
-                game_over = SUCCESS if reward > 0 else FAILURE
-                self._game_over = True
-                break
-            if self.wrong_object_ends and self._faces_wrong_object():
-                total, game_over = 0.0, FAILURE
-                self._game_over = True
-                break
-            if truncated:
-                self._timed_out = True
-                break
-        return self._observations(obs), {REWARD: np.array([total], dtype=np.float32)}, game_over
-
-    def time_out(self) -> bool:
-        return self._timed_out
-
-    def close(self) -> None:
-        self._env.close()
+    def _game_over_of(self, reward: float, terminated: bool, info: dict[str, Any]) -> int:
+        """A termination with a reward is a success (also on the last allowed step),
+        without one a failure; with ``wrong_object_ends``, so is facing another object
+        (BabyAI pays nothing before the named object is reached, so the reward stays 0)."""
+        if terminated:
+            return SUCCESS if reward > 0 else FAILURE
+        if self.wrong_object_ends and self._faces_wrong_object():
+            return FAILURE
+        return ALIVE
 
 
 def _rejection_note(*args: Any) -> None:
