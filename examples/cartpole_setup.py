@@ -99,7 +99,7 @@ def tenth(reward: np.ndarray) -> np.ndarray:
 
 
 def replay_settings(algorithm: Any, **overrides: Any) -> dict[str, Any]:
-    """The CT settings of a value-based example: its algorithm and the replay helper they
+    """The CT settings of a replay example: its algorithm and the replay helper they
     share (8 transitions per agent, so 64 per update with 8 agents), with any overrides."""
     from flare.framework.agent import ExpReplayHelper
 

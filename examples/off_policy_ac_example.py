@@ -12,7 +12,6 @@ import numpy as np
 import torch
 
 from flare.algorithm_zoo.off_policy_ac import OffPolicyAC
-from flare.framework.agent import ExpReplayHelper
 from flare.framework.manager import Manager
 from flare.model_zoo.simple_models import SimpleModelAC
 
@@ -21,6 +20,7 @@ from cartpole_setup import (
     OBSERVATION_DIMS,
     parse_args,
     perception_net,
+    replay_settings,
     report,
     run,
 )
@@ -57,9 +57,8 @@ def train(
         target_tau=0.05,
         optim=(torch.optim.Adam, dict(lr=lr)),
     )
-    settings = dict(
-        algorithm=algorithm,
-        agent_helper=ExpReplayHelper,
+    settings = replay_settings(
+        algorithm,
         buffer_capacity=buffer_capacity,  # per agent: recent samples, pi stays close to mu
         num_experiences=num_experiences,  # x 8 agents per update
         sample_interval=sample_interval,

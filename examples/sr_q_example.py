@@ -15,7 +15,6 @@ import torch
 
 from flare.algorithm_zoo.successor_representation import SuccessorRepresentationQ
 from flare.algorithm_zoo.value_based import EpsilonGreedy
-from flare.framework.agent import ExpReplayHelper
 from flare.framework.manager import Manager
 from flare.model_zoo.successor_models import SimpleModelSR
 
@@ -24,6 +23,7 @@ from cartpole_setup import (
     OBSERVATION_DIMS,
     parse_args,
     perception_net,
+    replay_settings,
     report,
     run,
 )
@@ -67,13 +67,10 @@ def train(
         reconstruction_cost_weight=reconstruction_cost_weight,
         optim=(torch.optim.Adam, dict(lr=lr)),
     )
-    settings = dict(
-        algorithm=algorithm,
-        agent_helper=ExpReplayHelper,
-        buffer_capacity=5000,
+    settings = replay_settings(
+        algorithm,
         num_experiences=num_experiences,  # x 8 agents per update
         sample_interval=sample_interval,
-        warmup=250,
         prioritized=prioritized,
         batch_wait_s=1.0,  # every update holds every agent's samples
     )
