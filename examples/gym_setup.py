@@ -25,10 +25,11 @@ def train_agents(
     reward_shaping_f: Callable[[np.ndarray], np.ndarray] | None,
     log_dir: str | None,
     print_interval_s: float,
+    agents_per_process: int = 1,
 ) -> Manager:
     """Train ``num_agents`` agents on ``game`` with the one CT ``rl_settings`` describes,
     stopping once the mean return of the last ``window`` games reaches
-    ``stop_at_mean_return`` (if given).
+    ``stop_at_mean_return`` (if given); ``agents_per_process`` agents share a process.
 
     The caller seeds torch before building its model; each agent's env is seeded from
     ``seed``, so a run is repeatable.
@@ -36,6 +37,7 @@ def train_agents(
     manager = Manager(
         {"RL": rl_settings},
         dict(log_dir=log_dir, print_interval_s=print_interval_s, window=window),
+        agents_per_process=agents_per_process,
     )
     shaping = {} if reward_shaping_f is None else {"reward_shaping_f": reward_shaping_f}
     for i in range(num_agents):

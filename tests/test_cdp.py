@@ -14,7 +14,7 @@ from tests.conftest import EchoModel, FailingAlgorithm
 
 def _run_agents(cdp, num_agents, work):
     """Each 'agent' is a thread with its own channel; returns what each one got."""
-    channels = [CDPChannel(cdp.connect(i)) for i in range(num_agents)]
+    channels = [CDPChannel(cdp.connect(i), i) for i in range(num_agents)]
     results = [None] * num_agents
     errors = []
 

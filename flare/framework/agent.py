@@ -7,7 +7,6 @@ It never touches tensors.
 
 from __future__ import annotations
 
-import signal
 import traceback
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -200,11 +199,10 @@ class Agent(ABC):
     ) -> None:
         """Store this step's data with each CT, through ``self._store_data``."""
 
-    # ----- process entry ------------------------------------------------------------------
-    def run(self, stop_event: Event, reports: Queue) -> None:
-        """Entry point of the agent's process: play ``num_games`` games, report each one."""
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the Manager coordinates Ctrl-C
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the Manager's handler, if forked
+    # ----- playing ------------------------------------------------------------------------
+    def play(self, stop_event: Event, reports: Queue) -> None:
+        """Play ``num_games`` games (or until ``stop_event``), report each one, then close
+        the helpers and the env. Runs inside an agent process (see ``agent_group``)."""
         self._stop_event = stop_event
         try:
             if self._env_factory is None:
@@ -239,5 +237,3 @@ class Agent(ABC):
                     self.env.close()
                 except Exception:  # noqa: BLE001 - closing must not hide the real outcome
                     pass
-            reports.close()
-            reports.join_thread()

@@ -6,13 +6,11 @@ import random
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from multiprocessing.connection import Connection
 
 import numpy as np
 
 from flare.common.sum_tree import PriorityTree
 from flare.framework.batch import (
-    AgentDone,
     ArrayDict,
     LearnBatch,
     LearnReply,
@@ -20,6 +18,7 @@ from flare.framework.batch import (
     PredictReply,
     PredictRequest,
 )
+from flare.framework.cdp_channel import CDPChannel, CDPClosed
 from flare.framework.experience import (
     DataKeys,
     Experience,
@@ -27,31 +26,6 @@ from flare.framework.experience import (
     split_episodes,
 )
 from flare.framework.specs import Spec
-
-
-class CDPClosed(Exception):
-    """The ComputationDataProcessor went away (the run is stopping); the agent should exit."""
-
-
-class CDPChannel:
-    """The agent's end of a pipe to one ComputationDataProcessor: one request, one reply."""
-
-    def __init__(self, connection: Connection) -> None:
-        self._conn = connection
-
-    def request(self, message: object) -> object:
-        try:
-            self._conn.send(message)
-            return self._conn.recv()
-        except (EOFError, OSError, BrokenPipeError) as err:
-            raise CDPClosed(str(err)) from None
-
-    def close(self) -> None:
-        try:
-            self._conn.send(AgentDone())
-        except (OSError, BrokenPipeError):
-            pass
-        self._conn.close()
 
 
 class AgentHelper(ABC):

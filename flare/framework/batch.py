@@ -130,4 +130,24 @@ class LearnReply:
 
 @dataclass
 class AgentDone:
-    """Sent by an agent to each of its CDPs when it stops, so batches stop waiting for it."""
+    """Sent for an agent to each of its CDPs when it stops, so batches stop waiting for it."""
+
+    agent_id: int
+
+
+Request = PredictRequest | LearnRequest
+Reply = PredictReply | LearnReply
+
+
+@dataclass
+class RequestBundle:
+    """The requests of the agents of one process that wait on one CDP, by agent id."""
+
+    requests: dict[int, Request]
+
+
+@dataclass
+class ReplyBundle:
+    """The CDP's replies to the agents of one process, by agent id."""
+
+    replies: dict[int, Reply]

@@ -1,10 +1,12 @@
 """ComputationDataProcessor (CDP): batches many agents' requests for one ComputationTask.
 
-Each agent talks to a CDP over its own pipe and has at most one request in flight. The
-CDP's thread gathers requests until every connected agent is waiting, or until
-``batch_wait_s`` has passed since the first one arrived (so one slow agent, or an agent
-busy with another CT, never stalls the rest), then runs one batched ``learn`` and one
-batched ``predict`` and routes each slice of the results back to the agent that asked.
+Each agent process talks to a CDP over one pipe, shared by the agents it hosts; each
+agent has at most one request in flight, and requests and replies travel in bundles by
+agent id. The CDP's thread gathers requests until every connected agent is waiting, or
+until ``batch_wait_s`` has passed since the first one arrived (so one slow agent, or an
+agent busy with another CT, never stalls the rest), then runs one batched ``learn`` and
+one batched ``predict`` and sends each process the slices of the results its agents
+asked for.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import multiprocessing as mp
 import threading
 import time
 import traceback
+from collections.abc import Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 
@@ -24,14 +27,16 @@ from flare.framework.batch import (
     LearnRequest,
     PredictReply,
     PredictRequest,
+    Reply,
+    ReplyBundle,
+    Request,
+    RequestBundle,
     concat_arrays,
     split_arrays,
 )
 from flare.framework.computation_task import ComputationTask
 
 logger = logging.getLogger(__name__)
-
-Request = PredictRequest | LearnRequest
 
 
 @dataclass
@@ -55,16 +60,21 @@ class ComputationDataProcessor:
         self.batch_wait_s = batch_wait_s
         self.stats = CDPStats()
         self.error: str | None = None
-        self._conns: dict[int, Connection] = {}
+        self._conns: dict[int, Connection] = {}  # agent id -> its process's pipe
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def connect(self, agent_id: int) -> Connection:
-        """Open a pipe for one agent and return the agent's end."""
-        if agent_id in self._conns:
-            raise ValueError(f"agent {agent_id} is already connected to CDP {self.name!r}")
+    def connect(self, agent_ids: int | Sequence[int]) -> Connection:
+        """Open one pipe for the agents of one process and return their end."""
+        ids = [agent_ids] if isinstance(agent_ids, int) else list(agent_ids)
+        if not ids or len(set(ids)) != len(ids):
+            raise ValueError(f"connect needs distinct agent ids, got {ids}")
+        taken = sorted(set(ids) & set(self._conns))
+        if taken:
+            raise ValueError(f"agent(s) {taken} already connected to CDP {self.name!r}")
         ours, theirs = mp.get_context("fork").Pipe(duplex=True)
-        self._conns[agent_id] = ours
+        for agent_id in ids:
+            self._conns[agent_id] = ours
         return theirs
 
     @property
@@ -85,14 +95,42 @@ class ComputationDataProcessor:
         return self._thread is not None and self._thread.is_alive()
 
     def _close_all(self) -> None:
-        for conn in self._conns.values():
+        for conn in set(self._conns.values()):
             conn.close()
         self._conns.clear()
 
     def _drop(self, agent_id: int) -> None:
+        """Stop waiting for an agent; close its pipe when no agent is left on it."""
         conn = self._conns.pop(agent_id, None)
-        if conn is not None:
+        if conn is not None and conn not in self._conns.values():
             conn.close()
+
+    def _drop_pipe(self, conn: Connection) -> None:
+        for agent_id in [a for a, c in self._conns.items() if c is conn]:
+            del self._conns[agent_id]
+        conn.close()
+
+    def _receive(self, conn: Connection, pending: dict[int, Request]) -> None:
+        """Take one message from a process's pipe into ``pending``."""
+        try:
+            message = conn.recv()
+        except (EOFError, OSError):
+            self._drop_pipe(conn)
+            return
+        if isinstance(message, AgentDone):
+            self._drop(message.agent_id)
+        elif isinstance(message, RequestBundle):
+            for agent_id, request in message.requests.items():
+                if self._conns.get(agent_id) is not conn:
+                    raise ValueError(
+                        f"CDP {self.name!r} got a request for agent {agent_id} "
+                        "from a pipe that does not host it"
+                    )
+                if not isinstance(request, PredictRequest | LearnRequest):
+                    raise TypeError(f"CDP {self.name!r} got an unknown request {request!r}")
+                pending[agent_id] = request
+        else:
+            raise TypeError(f"CDP {self.name!r} got an unknown message {message!r}")
 
     def _run(self) -> None:
         pending: dict[int, Request] = {}
@@ -103,22 +141,13 @@ class ComputationDataProcessor:
                     timeout = max(0.0, first_at + self.batch_wait_s - time.monotonic())
                 else:
                     timeout = 0.05
-                owner = {conn: aid for aid, conn in self._conns.items()}
-                for conn in wait(list(owner), timeout):
-                    agent_id = owner[conn]
-                    try:
-                        message = conn.recv()
-                    except (EOFError, OSError):
-                        self._drop(agent_id)
-                        continue
-                    if isinstance(message, AgentDone):
-                        self._drop(agent_id)
-                    elif isinstance(message, PredictRequest | LearnRequest):
-                        if not pending:
-                            first_at = time.monotonic()
-                        pending[agent_id] = message
-                    else:
-                        raise TypeError(f"CDP {self.name!r} got an unknown message {message!r}")
+                for conn in wait(list(set(self._conns.values())), timeout):
+                    had_pending = bool(pending)
+                    self._receive(conn, pending)
+                    if pending and not had_pending:
+                        first_at = time.monotonic()
+                # an agent that stopped while it waited gets no reply
+                pending = {a: r for a, r in pending.items() if a in self._conns}
                 if pending and (
                     len(pending) >= len(self._conns)
                     or time.monotonic() - first_at >= self.batch_wait_s
@@ -139,6 +168,7 @@ class ComputationDataProcessor:
         # In agent order, not arrival order: with every agent in the batch, a seeded run
         # then samples the same actions whatever the machine's timing.
         ordered = sorted(pending.items())
+        replies: dict[int, Reply] = {}
         learners = [(a, r) for a, r in ordered if isinstance(r, LearnRequest)]
         predictors = [(a, r) for a, r in ordered if isinstance(r, PredictRequest)]
         if learners:
@@ -146,7 +176,7 @@ class ComputationDataProcessor:
             costs = self.ct.learn(LearnBatch.concat(batches))
             sizes = [b.size for b in batches]
             for (agent_id, _), part in zip(learners, split_arrays(costs, sizes), strict=True):
-                self._reply(agent_id, LearnReply(part))
+                replies[agent_id] = LearnReply(part)
             self.stats.learn_calls += 1
             self.stats.learn_instances += sum(sizes)
         if predictors:
@@ -163,15 +193,20 @@ class ComputationDataProcessor:
                 strict=True,
             )
             for (agent_id, _), (acts, sts, behav) in zip(predictors, parts, strict=True):
-                self._reply(agent_id, PredictReply(acts, sts, behav))
+                replies[agent_id] = PredictReply(acts, sts, behav)
             self.stats.predict_calls += 1
             self.stats.predict_instances += sum(sizes)
+        self._send(replies)
 
-    def _reply(self, agent_id: int, reply: PredictReply | LearnReply) -> None:
-        conn = self._conns.get(agent_id)
-        if conn is None:
-            return
-        try:
-            conn.send(reply)
-        except (OSError, BrokenPipeError):
-            self._drop(agent_id)
+    def _send(self, replies: dict[int, Reply]) -> None:
+        """One bundle per process, holding the replies of the agents it hosts."""
+        bundles: dict[Connection, dict[int, Reply]] = {}
+        for agent_id, reply in replies.items():
+            conn = self._conns.get(agent_id)
+            if conn is not None:
+                bundles.setdefault(conn, {})[agent_id] = reply
+        for conn, bundle in bundles.items():
+            try:
+                conn.send(ReplyBundle(bundle))
+            except (OSError, BrokenPipeError):
+                self._drop_pipe(conn)

@@ -18,7 +18,8 @@ import torch
 
 from flare.common.metrics import MetricsLogger
 from flare.framework.agent import Agent
-from flare.framework.agent_helper import CDPChannel
+from flare.framework.agent_group import run_agent_process
+from flare.framework.cdp_channel import CDPChannel, CDPLink
 from flare.framework.computation_data_processor import ComputationDataProcessor
 from flare.framework.computation_task import build_computation_tasks
 from flare.framework.reports import AgentFailed, AgentFinished, GameInterrupted, GameRecord
@@ -40,6 +41,11 @@ class Manager:
         torch_threads: PyTorch's intra-op threads in the learner process while it runs
             (1 by default: the agents' processes need the cores, and idle OpenMP threads
             spin on them; raise it for big models). ``None`` leaves PyTorch's setting.
+        agents_per_process: how many agents share one process (1 by default: every agent
+            steps its env in parallel with the others). Agents that share a process step
+            their envs one after another but ask their CTs together, one pipe round trip
+            per step for all of them: raise it when env steps are cheap and the number of
+            agents exceeds the cores (CartPole on 2 cores: 4).
 
     After ``start()`` returns, ``stats`` holds one ``GameRecord`` per finished game.
     """
@@ -49,10 +55,14 @@ class Manager:
         ct_settings: dict[str, dict[str, Any]],
         log_settings: dict[str, Any] | None = None,
         torch_threads: int | None = 1,
+        agents_per_process: int = 1,
     ) -> None:
         if torch_threads is not None and torch_threads < 1:
             raise ValueError(f"torch_threads must be >= 1 or None, got {torch_threads}")
+        if agents_per_process < 1:
+            raise ValueError(f"agents_per_process must be >= 1, got {agents_per_process}")
         self.torch_threads = torch_threads
+        self.agents_per_process = agents_per_process
         if not isinstance(ct_settings, dict) or not ct_settings:
             raise ValueError("ct_settings must be a non-empty dict {ct_name: settings}")
         self.settings = {name: CTSettings.from_dict(name, s) for name, s in ct_settings.items()}
@@ -159,26 +169,12 @@ class Manager:
             torch.set_num_threads(self.torch_threads)
         failure: str | None = None
         try:
-            for agent in self.agents:
-                agent.helpers = {}
-                agent_ends = []
-                for name, settings in self.settings.items():
-                    end = cdps[name].connect(agent.id)
-                    agent_ends.append(end)
-                    helper = settings.agent_helper(name, CDPChannel(end), **settings.helper_kwargs)
-                    ct = self.cts[name]
-                    helper.bind(ct.keys, seed=agent.id, state_specs=ct.alg.state_specs)
-                    agent.add_agent_helper(helper)
-                process = ctx.Process(
-                    target=agent.run,
-                    args=(stop_event, reports),
-                    name=f"flare-agent-{agent.id}",
-                    daemon=True,
-                )
-                process.start()
-                processes[agent.id] = process
-                for end in agent_ends:  # the agent's process owns them now
-                    end.close()
+            size = self.agents_per_process
+            for first in range(0, len(self.agents), size):
+                group = self.agents[first : first + size]
+                process = self._start_agent_process(group, cdps, ctx, stop_event, reports)
+                for agent in group:
+                    processes[agent.id] = process
             for cdp in cdps.values():
                 cdp.start()
             failure = self._supervise(
@@ -199,6 +195,36 @@ class Manager:
             logger.warning("stopped by %s after %d games", self.stopped_by_signal, len(self.stats))
         if failure:
             raise TrainingError(failure)
+
+    def _start_agent_process(
+        self,
+        group: list[Agent],
+        cdps: dict[str, ComputationDataProcessor],
+        ctx: Any,
+        stop_event: Any,
+        reports: mp.Queue,
+    ) -> mp.process.BaseProcess:
+        """Fork one process for ``group``: one pipe per CT, shared by its agents."""
+        ids = [agent.id for agent in group]
+        links = [CDPLink(cdps[name].connect(ids), ids) for name in self.settings]
+        for agent in group:
+            agent.helpers = {}
+            for (name, settings), link in zip(self.settings.items(), links, strict=True):
+                channel = CDPChannel(link, agent.id)
+                helper = settings.agent_helper(name, channel, **settings.helper_kwargs)
+                ct = self.cts[name]
+                helper.bind(ct.keys, seed=agent.id, state_specs=ct.alg.state_specs)
+                agent.add_agent_helper(helper)
+        process = ctx.Process(
+            target=run_agent_process,
+            args=(group, stop_event, reports),
+            name=f"flare-agents-{ids[0]}" + (f"-{ids[-1]}" if len(ids) > 1 else ""),
+            daemon=True,
+        )
+        process.start()
+        for link in links:  # the agents' process owns them now
+            link.connection.close()
+        return process
 
     def _supervise(
         self,
@@ -291,17 +317,18 @@ class Manager:
         failure = None
         deadline = time.monotonic() + self.log_settings.stop_timeout_s
         running = {aid for aid, p in processes.items() if p.is_alive()}
-        while any(p.is_alive() for p in processes.values()) and time.monotonic() < deadline:
+        unique = list({id(p): p for p in processes.values()}.values())  # one per agent group
+        while any(p.is_alive() for p in unique) and time.monotonic() < deadline:
             try:  # keep draining, so no agent blocks on a full queue
                 report = reports.get(timeout=0.05)
                 failure = failure or self._handle_report(report, running, metrics)
             except queue.Empty:
                 pass
-        for process in processes.values():
+        for process in unique:
             if process.is_alive():
                 logger.warning("agent process %s did not stop in time; terminating", process.name)
                 process.terminate()
-        for process in processes.values():
+        for process in unique:
             process.join(2.0)
             if process.is_alive():
                 process.kill()
