@@ -129,7 +129,7 @@ def test_cdp_rejects_a_request_for_an_agent_its_pipe_does_not_host():
     cdp.connect([1])
     cdp.start()
     request = PredictRequest({"sensor": np.array([[1.0, 2.0]])}, {})
-    connection.send(RequestBundle({1: request}))
+    connection.send(RequestBundle.of({1: request}))
     deadline = time.monotonic() + 10
     while cdp.is_alive() and time.monotonic() < deadline:  # the CDP fails, the run reports it
         time.sleep(0.01)

@@ -35,6 +35,13 @@ def split_arrays(batch: ArrayDict, sizes: Sequence[int]) -> list[ArrayDict]:
     return pieces
 
 
+def take_rows(batch: ArrayDict, rows: np.ndarray) -> ArrayDict:
+    """The given rows of every array (a plain slice when they are consecutive)."""
+    if len(rows) and rows[-1] - rows[0] == len(rows) - 1:
+        return {k: v[rows[0] : rows[-1] + 1] for k, v in batch.items()}
+    return {k: v[rows] for k, v in batch.items()}
+
+
 DATA_FIELDS = (
     "inputs",
     "next_inputs",
@@ -139,15 +146,95 @@ Request = PredictRequest | LearnRequest
 Reply = PredictReply | LearnReply
 
 
+def _offsets(sizes: Sequence[int]) -> list[tuple[int, int]]:
+    ends = np.cumsum(sizes).tolist()
+    return list(zip([0, *ends[:-1]], ends, strict=True))
+
+
+def _rows(arrays: ArrayDict, start: int, end: int) -> ArrayDict:
+    return {k: v[start:end] for k, v in arrays.items()}
+
+
+@dataclass
+class PredictBatch:
+    """The prediction requests of several agents of one process, stacked: one array per
+    name (rows in ``agent_ids`` order, ``sizes`` rows each), so a pipe message costs the
+    same for one agent or eight."""
+
+    agent_ids: list[int]
+    sizes: list[int]
+    inputs: ArrayDict
+    states: ArrayDict
+
+    @classmethod
+    def pack(cls, requests: dict[int, PredictRequest]) -> PredictBatch:
+        ids = sorted(requests)
+        ordered = [requests[a] for a in ids]
+        return cls(
+            agent_ids=ids,
+            sizes=[len(next(iter(r.inputs.values()))) for r in ordered],
+            inputs=concat_arrays([r.inputs for r in ordered]),
+            states=concat_arrays([r.states for r in ordered]),
+        )
+
+    def unpack(self) -> dict[int, PredictRequest]:
+        return {
+            agent_id: PredictRequest(_rows(self.inputs, a, b), _rows(self.states, a, b))
+            for agent_id, (a, b) in zip(self.agent_ids, _offsets(self.sizes), strict=True)
+        }
+
+
+@dataclass
+class PredictReplyBatch:
+    """The CDP's predictions for several agents of one process, stacked like
+    ``PredictBatch``."""
+
+    agent_ids: list[int]
+    sizes: list[int]
+    actions: ArrayDict
+    states: ArrayDict
+    behavior: ArrayDict
+
+    def unpack(self) -> dict[int, PredictReply]:
+        return {
+            agent_id: PredictReply(
+                _rows(self.actions, a, b), _rows(self.states, a, b), _rows(self.behavior, a, b)
+            )
+            for agent_id, (a, b) in zip(self.agent_ids, _offsets(self.sizes), strict=True)
+        }
+
+
 @dataclass
 class RequestBundle:
-    """The requests of the agents of one process that wait on one CDP, by agent id."""
+    """What the agents of one process that wait on one CDP ask it, in one message:
+    their predictions stacked, their (rare, large) learn batches by agent id."""
 
-    requests: dict[int, Request]
+    predict: PredictBatch | None = None
+    learn: dict[int, LearnRequest] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, requests: dict[int, Request]) -> RequestBundle:
+        predict = {a: r for a, r in requests.items() if isinstance(r, PredictRequest)}
+        learn = {a: r for a, r in requests.items() if isinstance(r, LearnRequest)}
+        unknown = set(requests) - set(predict) - set(learn)
+        if unknown:
+            raise TypeError(f"not a request: {[requests[a] for a in sorted(unknown)]}")
+        return cls(PredictBatch.pack(predict) if predict else None, learn)
+
+    def requests(self) -> dict[int, Request]:
+        unpacked: dict[int, Request] = dict(self.predict.unpack()) if self.predict else {}
+        unpacked.update(self.learn)
+        return unpacked
 
 
 @dataclass
 class ReplyBundle:
-    """The CDP's replies to the agents of one process, by agent id."""
+    """The CDP's replies to the agents of one process, shaped like ``RequestBundle``."""
 
-    replies: dict[int, Reply]
+    predict: PredictReplyBatch | None = None
+    learn: dict[int, LearnReply] = field(default_factory=dict)
+
+    def replies(self) -> dict[int, Reply]:
+        unpacked: dict[int, Reply] = dict(self.predict.unpack()) if self.predict else {}
+        unpacked.update(self.learn)
+        return unpacked

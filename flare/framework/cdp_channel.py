@@ -38,12 +38,12 @@ class CDPLink:
         """Send the queued requests; returns the agents they came from."""
         if not self._queued:
             return []
-        bundle, self._queued = RequestBundle(self._queued), {}
+        queued, self._queued = self._queued, {}
         try:
-            self.connection.send(bundle)
+            self.connection.send(RequestBundle.of(queued))
         except (OSError, BrokenPipeError, ValueError) as err:
             raise CDPClosed(str(err)) from None
-        return list(bundle.requests)
+        return sorted(queued)
 
     def receive(self) -> dict[int, object]:
         """The next bundle of replies, by agent id (blocks)."""
@@ -53,7 +53,7 @@ class CDPLink:
             raise CDPClosed(str(err) or "the CDP closed the pipe") from None
         if not isinstance(bundle, ReplyBundle):
             raise TypeError(f"expected a ReplyBundle from the CDP, got {bundle!r}")
-        return bundle.replies
+        return bundle.replies()
 
     def request_now(self, agent_id: int, request: Request) -> object:
         """One request, one reply, without an agent group (a single agent on its link)."""

@@ -20,19 +20,21 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 
+import numpy as np
+
 from flare.framework.batch import (
     AgentDone,
     LearnBatch,
     LearnReply,
     LearnRequest,
-    PredictReply,
+    PredictReplyBatch,
     PredictRequest,
-    Reply,
     ReplyBundle,
     Request,
     RequestBundle,
     concat_arrays,
     split_arrays,
+    take_rows,
 )
 from flare.framework.computation_task import ComputationTask
 
@@ -120,14 +122,12 @@ class ComputationDataProcessor:
         if isinstance(message, AgentDone):
             self._drop(message.agent_id)
         elif isinstance(message, RequestBundle):
-            for agent_id, request in message.requests.items():
+            for agent_id, request in message.requests().items():
                 if self._conns.get(agent_id) is not conn:
                     raise ValueError(
                         f"CDP {self.name!r} got a request for agent {agent_id} "
                         "from a pipe that does not host it"
                     )
-                if not isinstance(request, PredictRequest | LearnRequest):
-                    raise TypeError(f"CDP {self.name!r} got an unknown request {request!r}")
                 pending[agent_id] = request
         else:
             raise TypeError(f"CDP {self.name!r} got an unknown message {message!r}")
@@ -168,7 +168,7 @@ class ComputationDataProcessor:
         # In agent order, not arrival order: with every agent in the batch, a seeded run
         # then samples the same actions whatever the machine's timing.
         ordered = sorted(pending.items())
-        replies: dict[int, Reply] = {}
+        bundles: dict[Connection, ReplyBundle] = {}  # one message per agent process
         learners = [(a, r) for a, r in ordered if isinstance(r, LearnRequest)]
         predictors = [(a, r) for a, r in ordered if isinstance(r, PredictRequest)]
         if learners:
@@ -176,7 +176,8 @@ class ComputationDataProcessor:
             costs = self.ct.learn(LearnBatch.concat(batches))
             sizes = [b.size for b in batches]
             for (agent_id, _), part in zip(learners, split_arrays(costs, sizes), strict=True):
-                replies[agent_id] = LearnReply(part)
+                bundle = bundles.setdefault(self._conns[agent_id], ReplyBundle())
+                bundle.learn[agent_id] = LearnReply(part)
             self.stats.learn_calls += 1
             self.stats.learn_instances += sum(sizes)
         if predictors:
@@ -186,27 +187,24 @@ class ComputationDataProcessor:
                 concat_arrays([r.inputs for r in requests]),
                 concat_arrays([r.states for r in requests]),
             )
-            parts = zip(
-                split_arrays(actions, sizes),
-                split_arrays(states, sizes),
-                split_arrays(behavior, sizes),
-                strict=True,
-            )
-            for (agent_id, _), (acts, sts, behav) in zip(predictors, parts, strict=True):
-                replies[agent_id] = PredictReply(acts, sts, behav)
+            # each process gets its agents' rows stacked, not one reply per agent
+            starts = np.cumsum([0, *sizes[:-1]])
+            positions: dict[Connection, list[int]] = {}
+            for position, (agent_id, _) in enumerate(predictors):
+                positions.setdefault(self._conns[agent_id], []).append(position)
+            for conn, mine in positions.items():
+                rows = np.concatenate([np.arange(starts[p], starts[p] + sizes[p]) for p in mine])
+                bundles.setdefault(conn, ReplyBundle()).predict = PredictReplyBatch(
+                    agent_ids=[predictors[p][0] for p in mine],
+                    sizes=[sizes[p] for p in mine],
+                    actions=take_rows(actions, rows),
+                    states=take_rows(states, rows),
+                    behavior=take_rows(behavior, rows),
+                )
             self.stats.predict_calls += 1
             self.stats.predict_instances += sum(sizes)
-        self._send(replies)
-
-    def _send(self, replies: dict[int, Reply]) -> None:
-        """One bundle per process, holding the replies of the agents it hosts."""
-        bundles: dict[Connection, dict[int, Reply]] = {}
-        for agent_id, reply in replies.items():
-            conn = self._conns.get(agent_id)
-            if conn is not None:
-                bundles.setdefault(conn, {})[agent_id] = reply
         for conn, bundle in bundles.items():
             try:
-                conn.send(ReplyBundle(bundle))
+                conn.send(bundle)
             except (OSError, BrokenPipeError):
                 self._drop_pipe(conn)
