@@ -95,3 +95,16 @@ def test_each_epoch_takes_one_step_per_minibatch():
     costs = alg.update(**batch, sequence_lengths=[5])
     assert len(steps) == 3 * 3  # 5 samples in minibatches of 2: 3 steps per epoch
     assert costs["cost"].shape == (5, 1)
+
+
+def test_nan_logits_of_a_zoo_model_still_fail_when_sampling():
+    """The zoo's policies skip torch's argument checks (speed); a diverged model must
+    still fail loudly, not act at random."""
+    from flare.model_zoo.simple_models import SimpleModelAC
+
+    model = SimpleModelAC((4,), 2, nn.Linear(4, 8))
+    with torch.no_grad():
+        model.policy_head.bias.fill_(float("nan"))
+    algorithm = PPO(model)
+    with pytest.raises(RuntimeError, match="nan"):
+        algorithm.predict({"sensor": torch.zeros(3, 4)}, {})

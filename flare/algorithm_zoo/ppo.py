@@ -144,8 +144,8 @@ class PPO(Algorithm):
         )
         old_log_prob = actions[BEHAVIOR_LOG_PROB]
         self.train_mode()
-        costs: dict[str, torch.Tensor] = {}
-        for _ in range(self.num_epochs):
+        epoch_costs: list[tuple[torch.Tensor, TensorDict]] = []
+        for _ in range(self.num_epochs):  # the costs returned are the last epoch's
             epoch_costs = []
             for rows, run_lengths in self._minibatches(size, lengths, advantages.device):
                 minibatch_costs = self._minibatch_step(
@@ -160,8 +160,7 @@ class PPO(Algorithm):
                     sample_weights,
                 )
                 epoch_costs.append((rows, minibatch_costs))
-            costs = _unshuffle(epoch_costs, size)
-        return costs
+        return _unshuffle(epoch_costs, size)
 
     def _minibatches(
         self, size: int, lengths: list[int], device: torch.device

@@ -21,6 +21,7 @@ from torch.nn.utils.rnn import pack_padded_sequence
 
 from flare.framework.algorithm import Model, TensorDict
 from flare.framework.specs import SpecList
+from flare.model_zoo.simple_models import categorical
 
 STATE = "state"
 
@@ -166,7 +167,7 @@ class GFTModelAC(Model):
         self, inputs: TensorDict, states: TensorDict
     ) -> tuple[dict[str, Categorical], TensorDict]:
         next_states = self.next_states(inputs, states)
-        return {"action": Categorical(logits=self.policy_head(next_states[STATE]))}, next_states
+        return {"action": categorical(self.policy_head(next_states[STATE]))}, next_states
 
     def value(self, inputs: TensorDict, states: TensorDict) -> tuple[TensorDict, TensorDict]:
         next_states = self.next_states(inputs, states)
@@ -177,5 +178,5 @@ class GFTModelAC(Model):
     ) -> tuple[dict[str, Categorical], TensorDict, TensorDict]:
         next_states = self.next_states(inputs, states)
         memory = next_states[STATE]
-        dists = {"action": Categorical(logits=self.policy_head(memory))}
+        dists = {"action": categorical(self.policy_head(memory))}
         return dists, {"v_value": self.value_head(memory)}, next_states

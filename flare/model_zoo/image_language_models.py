@@ -10,6 +10,7 @@ from torch.distributions import Categorical
 
 from flare.framework.algorithm import Model, TensorDict
 from flare.framework.specs import SpecList
+from flare.model_zoo.simple_models import categorical
 
 
 class ImageInstructionModelAC(Model):
@@ -75,7 +76,7 @@ class ImageInstructionModelAC(Model):
     def policy(
         self, inputs: TensorDict, states: TensorDict
     ) -> tuple[dict[str, Categorical], TensorDict]:
-        return {"action": Categorical(logits=self.policy_head(self.features(inputs)))}, states
+        return {"action": categorical(self.policy_head(self.features(inputs)))}, states
 
     def value(self, inputs: TensorDict, states: TensorDict) -> tuple[TensorDict, TensorDict]:
         return {"v_value": self.value_head(self.features(inputs))}, states
@@ -84,5 +85,5 @@ class ImageInstructionModelAC(Model):
         self, inputs: TensorDict, states: TensorDict
     ) -> tuple[dict[str, Categorical], TensorDict, TensorDict]:
         features = self.features(inputs)
-        dists = {"action": Categorical(logits=self.policy_head(features))}
+        dists = {"action": categorical(self.policy_head(features))}
         return dists, {"v_value": self.value_head(features)}, states

@@ -15,7 +15,7 @@ from torch.distributions import Categorical
 
 from flare.framework.algorithm import Model, TensorDict
 from flare.framework.specs import SpecList
-from flare.model_zoo.simple_models import _output_size
+from flare.model_zoo.simple_models import _output_size, categorical
 
 STATE = "state"
 
@@ -78,7 +78,7 @@ class SimpleRNNModelAC(_RecurrentBody):
         self, inputs: TensorDict, states: TensorDict
     ) -> tuple[dict[str, Categorical], TensorDict]:
         next_states = self.next_states(inputs, states)
-        return {"action": Categorical(logits=self.policy_head(next_states[STATE]))}, next_states
+        return {"action": categorical(self.policy_head(next_states[STATE]))}, next_states
 
     def value(self, inputs: TensorDict, states: TensorDict) -> tuple[TensorDict, TensorDict]:
         next_states = self.next_states(inputs, states)
@@ -89,7 +89,7 @@ class SimpleRNNModelAC(_RecurrentBody):
     ) -> tuple[dict[str, Categorical], TensorDict, TensorDict]:
         next_states = self.next_states(inputs, states)
         memory = next_states[STATE]
-        dists = {"action": Categorical(logits=self.policy_head(memory))}
+        dists = {"action": categorical(self.policy_head(memory))}
         return dists, {"v_value": self.value_head(memory)}, next_states
 
 
