@@ -1,10 +1,11 @@
 """The agents' side of the pipes to the ComputationDataProcessors.
 
 An agent process holds one ``CDPLink`` (one pipe) per CT, shared by every agent it
-hosts; each agent's helper talks through its own ``CDPChannel`` on that link. Requests
-travel in bundles (``{agent id: request}``), so several agents in one process cost one
-pipe round trip per step instead of one each: on a 2-core VM a pipe round trip and the
-wake-ups around it cost far more than a CartPole step.
+hosts; each agent's helper talks through its own ``CDPChannel`` on that link. The
+requests waiting on a link travel as one message (predictions stacked, see
+``RequestBundle``), so several agents in one process cost one pipe round trip per step
+instead of one each: on a 2-core VM a pipe round trip and the wake-ups around it cost
+far more than a CartPole step.
 """
 
 from __future__ import annotations
