@@ -177,3 +177,64 @@ def _echo_alg():
     from tests.conftest import EchoAlgorithm
 
     return EchoAlgorithm(EchoModel())
+
+
+def test_agents_with_two_cts_play_the_same_games_grouped(no_stray_processes):
+    """Two CTs (RL and reward prediction on one perception net): each process has a pipe
+    per CT and its agents' requests to both go out batched per CT."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
+    import reward_prediction_example as example
+
+    from flare.agent_zoo.auxiliary_agents import RewardPredictionAgent
+    from flare.testing.sparse_reward_envs import CatchEnv
+
+    def run(agents_per_process):
+        torch.manual_seed(0)
+        manager = Manager(
+            example.build_ct_settings(aux=True, batch_wait_s=5.0),
+            dict(print_interval_s=0),
+            agents_per_process=agents_per_process,
+        )
+        for i in range(5):
+            agent = RewardPredictionAgent(4)
+            agent.set_env(CatchEnv, rows=example.ROWS, columns=example.COLUMNS, seed=i)
+            manager.add_agent(agent)
+        manager.start()
+        return {(r.agent, r.agent_game): (r.return_, r.length, r.costs) for r in manager.stats}
+
+    alone, grouped = run(1), run(3)
+    assert grouped == alone
+    assert any("reward_prediction/cost" in costs for _, _, costs in alone.values())
+
+
+def test_memory_agents_carry_their_states_when_grouped(no_stray_processes):
+    """A GRU's states come back stacked per process and must reach the right agent."""
+    from flare.agent_zoo.simple_rl_agents import SimpleRNNRLAgent
+    from flare.env_zoo.memory_cue import CueMemoryEnv
+    from flare.model_zoo.rnn_models import SimpleRNNModelAC
+
+    def run(agents_per_process):
+        torch.manual_seed(0)
+        model = SimpleRNNModelAC((3,), 2, nn.Sequential(nn.Linear(3, 16), nn.ReLU()))
+        settings = dict(
+            algorithm=SimpleAC(model, optim=(torch.optim.Adam, dict(lr=1e-3))),
+            agent_helper=OnlineHelper,
+            sample_interval=6,
+            batch_wait_s=5.0,
+        )
+        manager = Manager(
+            {"RL": settings}, dict(print_interval_s=0), agents_per_process=agents_per_process
+        )
+        for i in range(4):
+            agent = SimpleRNNRLAgent(5)
+            agent.set_env(CueMemoryEnv, delay=2, seed=i)
+            manager.add_agent(agent)
+        manager.start()
+        return _games(manager), manager.cts["RL"].alg.model.state_dict()
+
+    (alone, weights), (grouped, grouped_weights) = run(1), run(4)
+    assert grouped == alone
+    assert all(torch.equal(grouped_weights[k], v) for k, v in weights.items())
