@@ -56,10 +56,12 @@ def run(
     log_dir: str | None = None,
     print_interval_s: float = 10.0,
     game: str = GAME,
-    agents_per_process: int = 1,
+    agents_per_process: int = 4,
 ) -> Manager:
     """Train ``num_agents`` agents on CartPole with the one CT ``rl_settings`` describes,
-    judged (and stopped) on the mean return of 100 games; see ``gym_setup.train_agents``."""
+    judged (and stopped) on the mean return of 100 games; see ``gym_setup.train_agents``.
+    CartPole steps cost ~10 us, a pipe round trip ~130 us: 4 agents share a process
+    (the games are the same as with one agent per process, only sooner)."""
     return train_agents(
         rl_settings, game, num_agents, num_games, seed, stop_at_mean_return, WINDOW,
         reward_shaping_f, log_dir, print_interval_s, agents_per_process,

@@ -51,12 +51,13 @@ def run(
     reward_shaping_f: Callable[[np.ndarray], np.ndarray] | None = scale_reward,
     log_dir: str | None = None,
     print_interval_s: float = 10.0,
+    agents_per_process: int = 4,
 ) -> Manager:
     """Train ``num_agents`` agents on Pendulum with the one CT ``rl_settings`` describes;
-    see ``gym_setup.train_agents``."""
+    see ``gym_setup.train_agents``. Pendulum steps are cheap: 4 agents share a process."""
     return train_agents(
         rl_settings, GAME, num_agents, num_games, seed, stop_at_mean_return, window,
-        reward_shaping_f, log_dir, print_interval_s,
+        reward_shaping_f, log_dir, print_interval_s, agents_per_process,
     )  # fmt: skip
 
 

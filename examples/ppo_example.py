@@ -50,7 +50,6 @@ def train(
         batch_wait_s=1.0,  # one update holds every agent's runs
     )
     run_kwargs.setdefault("reward_shaping_f", scale_reward)
-    # CartPole steps cost ~10 us, a pipe round trip ~130 us: 4 agents share a process
     return run(settings, num_agents, num_games, seed, agents_per_process=agents_per_process,
                **run_kwargs)  # fmt: skip
 
