@@ -140,7 +140,10 @@ def test_training_survives_a_simulator_restart(no_stray_processes):
     )
 
     def kill_and_restart():
-        time.sleep(1.5)  # mid-run
+        # mid-run, whatever the machine's speed: after 20 of the 180 games
+        deadline = time.monotonic() + 60
+        while len(manager.stats) < 20 and time.monotonic() < deadline:
+            time.sleep(0.01)
         first.kill()
         first.wait()
         time.sleep(1.0)
