@@ -238,3 +238,21 @@ def test_memory_agents_carry_their_states_when_grouped(no_stray_processes):
     (alone, weights), (grouped, grouped_weights) = run(1), run(4)
     assert grouped == alone
     assert all(torch.equal(grouped_weights[k], v) for k, v in weights.items())
+
+
+def test_each_agent_gets_its_own_rows_not_views_of_the_batch():
+    """A replay buffer keeps what an agent stores for a long time: a view would keep the
+    whole process's reply batch alive with it."""
+    from flare.framework.batch import PredictReplyBatch
+
+    batch = PredictReplyBatch(
+        agent_ids=[3, 4],
+        sizes=[1, 1],
+        actions={"action": np.array([[0], [1]])},
+        states={"h": np.zeros((2, 128), np.float32)},
+        behavior={},
+    )
+    replies = batch.unpack()
+    assert replies[4].actions["action"].tolist() == [[1]]
+    for reply in replies.values():
+        assert reply.actions["action"].base is None and reply.states["h"].base is None

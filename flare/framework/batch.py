@@ -196,9 +196,15 @@ class PredictReplyBatch:
     behavior: ArrayDict
 
     def unpack(self) -> dict[int, PredictReply]:
+        """Each agent's rows, copied: what an agent stores (its actions, states, behaviour
+        data) must not keep the whole process's batch alive in a replay buffer."""
+
+        def own(arrays: ArrayDict, start: int, end: int) -> ArrayDict:
+            return {k: v[start:end].copy() for k, v in arrays.items()}
+
         return {
             agent_id: PredictReply(
-                _rows(self.actions, a, b), _rows(self.states, a, b), _rows(self.behavior, a, b)
+                own(self.actions, a, b), own(self.states, a, b), own(self.behavior, a, b)
             )
             for agent_id, (a, b) in zip(self.agent_ids, _offsets(self.sizes), strict=True)
         }
