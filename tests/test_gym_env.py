@@ -111,3 +111,15 @@ def test_discrete_actions_count_from_zero_whatever_the_gym_start():
         np.testing.assert_array_equal(got["sensor"], want["sensor"])
     with pytest.raises(ValueError, match="outside 0..1"):
         shifted.step({"action": np.array([5])})
+
+
+def test_factory_flags_read_every_documented_spelling():
+    """Session config values arrive as strings: on/off, yes/no, true/false, 1/0."""
+    from flare.bridge.factories import _flag
+
+    for text in ("1", "true", "Yes", "ON"):
+        assert _flag("image", text) is True
+    for text in ("0", "false", "No", "off"):
+        assert _flag("image", text) is False
+    with pytest.raises(ValueError, match="image must be true or false, got 'maybe'"):
+        _flag("image", "maybe")

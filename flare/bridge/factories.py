@@ -15,6 +15,7 @@ _FALSE = {"0", "false", "no", "off"}
 
 
 def _flag(name: str, value: str | bool) -> bool:
+    """A session config's yes/no value (config values travel as strings)."""
     if isinstance(value, bool):
         return value
     if value.lower() in _TRUE:
@@ -32,18 +33,6 @@ def _positive(name: str, value: str | int) -> int:
     if number < 1:
         raise ValueError(f"{name} must be >= 1, got {number}")
     return number
-
-
-def _flag(name: str, value: str | bool) -> bool:
-    """A session config's yes/no value (config values travel as strings)."""
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("1", "true", "yes"):
-        return True
-    if text in ("0", "false", "no", ""):
-        return False
-    raise ValueError(f"{name} must be true or false, got {value!r}")
 
 
 @dataclass(frozen=True)
