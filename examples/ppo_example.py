@@ -30,7 +30,6 @@ def train(
     num_epochs: int = 10,
     minibatch_size: int = 128,
     lr: float = 2.5e-3,
-    agents_per_process: int = 4,
     **run_kwargs,
 ) -> Manager:
     torch.manual_seed(seed)
@@ -50,8 +49,7 @@ def train(
         batch_wait_s=1.0,  # one update holds every agent's runs
     )
     run_kwargs.setdefault("reward_shaping_f", scale_reward)
-    return run(settings, num_agents, num_games, seed, agents_per_process=agents_per_process,
-               **run_kwargs)  # fmt: skip
+    return run(settings, num_agents, num_games, seed, **run_kwargs)  # 4 agents per process
 
 
 if __name__ == "__main__":
