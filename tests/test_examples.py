@@ -9,38 +9,31 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_ac_example_smoke(tmp_path):
+def _run_example(*args: str, timeout: float) -> str:
+    """Run an example's command line from the repository root; its stdout."""
     result = subprocess.run(
-        [sys.executable, "examples/ac_example.py", "--num-games", "2", "--log-dir", str(tmp_path)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
+        [sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout
     )
     assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def test_ac_example_smoke(tmp_path):
+    out = _run_example(
+        "examples/ac_example.py", "--num-games", "2", "--log-dir", str(tmp_path), timeout=120
+    )
     rows = (tmp_path / "games.csv").read_text().splitlines()
     assert rows[0].startswith("game,agent,return,length,wall_s")
     assert len(rows) == 1 + 16 * 2  # 16 agents, 2 games each
-    assert "[flare]" in result.stdout and "games 32" in result.stdout
+    assert "[flare]" in out and "games 32" in out
 
 
 def test_ac_remote_example_smoke(tmp_path):
-    result = subprocess.run(
-        [
-            sys.executable,
-            "examples/ac_remote_example.py",
-            "--num-games",
-            "2",
-            "--log-dir",
-            str(tmp_path),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
+    out = _run_example(
+        "examples/ac_remote_example.py", "--num-games", "2", "--log-dir", str(tmp_path),
         timeout=120,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "local simulator for CartPole-v0 on 127.0.0.1:" in result.stdout
+    )  # fmt: skip
+    assert "local simulator for CartPole-v0 on 127.0.0.1:" in out
     rows = (tmp_path / "games.csv").read_text().splitlines()
     assert len(rows) == 1 + 16 * 2
 
@@ -60,33 +53,20 @@ CARTPOLE_EXAMPLES = [
 @pytest.mark.parametrize("command", CARTPOLE_EXAMPLES, ids=lambda c: c[0])
 def test_algorithm_zoo_example_runs_from_the_command_line(command, tmp_path):
     """The learning tests call each example's train(); this runs its command line."""
-    result = subprocess.run(
-        [sys.executable, f"examples/{command[0]}", *command[1:], "--num-games", "1",
-         "--log-dir", str(tmp_path)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
+    out = _run_example(
+        f"examples/{command[0]}", *command[1:], "--num-games", "1", "--log-dir", str(tmp_path),
         timeout=120,
     )  # fmt: skip
-    assert result.returncode == 0, result.stdout + result.stderr
     rows = (tmp_path / "games.csv").read_text().splitlines()
     assert len(rows) == 1 + 8  # 8 agents, 1 game each
-    assert "did not reach the target" in result.stdout  # one game each cannot reach 195
-
-
-def _run_example(*args):
-    result = subprocess.run(
-        [sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=180
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result.stdout
+    assert "did not reach the target" in out  # one game each cannot reach 195
 
 
 @pytest.mark.parametrize("algorithm", ["ac", "ppo", "q"])
 def test_memory_example_runs_from_the_command_line(algorithm):
     out = _run_example(
         "examples/memory_example.py", "--algorithm", algorithm, "--num-agents", "2",
-        "--num-games", "2",
+        "--num-games", "2", timeout=180,
     )  # fmt: skip
     assert f"{algorithm} with memory (GRU): 4 games" in out
     assert f"{algorithm} without memory: 4 games" in out
@@ -95,12 +75,12 @@ def test_memory_example_runs_from_the_command_line(algorithm):
 def test_babyai_examples_run_from_the_command_line(tmp_path):
     out = _run_example(
         "examples/babyai_gft_example.py", "--num-agents", "2", "--num-games", "2",
-        "--success", "0", "--log-dir", str(tmp_path),
+        "--success", "0", "--log-dir", str(tmp_path), timeout=180,
     )  # fmt: skip
     assert "BabyAI-GoToLocalS5N2-v0: 4 games" in out
     assert len((tmp_path / "games.csv").read_text().splitlines()) == 1 + 4
     out = _run_example(
         "examples/babyai_baseline.py", "speed", "--levels", "BabyAI-GoToLocalS5N2-v0",
-        "--seconds", "0.3",
+        "--seconds", "0.3", timeout=180,
     )  # fmt: skip
     assert "| BabyAI-GoToLocalS5N2-v0 | 25 |" in out
