@@ -1,6 +1,7 @@
 """The bridge: every bad input gets its exact status, and the server keeps serving."""
 
 import time
+from dataclasses import replace
 
 import grpc
 import numpy as np
@@ -27,7 +28,18 @@ def make_env(kind: str = "chain", seed: int | None = None, **config):
         return CrashingEnv(crash_after=int(config.get("crash_after", 1)))
     if kind == "gym":
         return GymEnv(config["game_name"], seed=seed)
+    if kind == "lists":
+        return ListShapedChainEnv(goal=int(config.get("goal", 3)))
     raise ValueError(f"unknown kind {kind!r}")
+
+
+class ListShapedChainEnv(ChainEnv):
+    """A spec written with lists for shapes, as a user may: valid, but not hashable."""
+
+    def spec(self):
+        spec = super().spec()
+        observations = tuple(replace(o, shape=list(o.shape)) for o in spec.observations)
+        return replace(spec, observations=observations)
 
 
 class SlowEnv(ChainEnv):
@@ -222,6 +234,31 @@ def test_step_many_steps_each_session_with_batched_tensors(stub, witness):
     assert _rows(response.game_over, "<i4").tolist() == [0, 0, 0]
     assert _rows(response.time_out, "?").tolist() == [False, False, False]
     assert list(response.reset_rows) == []
+
+
+def test_step_many_refuses_sessions_of_different_specs(stub, witness):
+    chain = open_session(stub, goal="100")
+    cartpole = open_session(stub, kind="gym", game_name="CartPole-v0")
+    for sid in (chain, cartpole):
+        stub.Reset(pb.ResetRequest(session_id=sid), timeout=10)
+    request = pb.StepManyRequest(
+        session_ids=[chain, cartpole], actions={"action": encode(np.array([[1], [1]]))}
+    )
+    assert_status(
+        lambda: stub.StepMany(request, timeout=10),
+        CODE.INVALID_ARGUMENT,
+        "session_ids[1] has another spec than session_ids[0]",
+    )
+    assert step(stub, chain).observations["sensor"].data == encode(np.float32([1])).data
+
+
+def test_step_many_steps_sessions_whose_equal_specs_are_unhashable(stub):
+    ids = [open_session(stub, kind="lists", goal="100") for _ in range(2)]
+    for sid in ids:
+        stub.Reset(pb.ResetRequest(session_id=sid), timeout=10)
+    request = pb.StepManyRequest(session_ids=ids, actions={"action": encode(np.array([[1], [0]]))})
+    response = stub.StepMany(request, timeout=10)
+    assert _rows(response.observations["sensor"], "<f4").tolist() == [[1.0], [0.0]]
 
 
 def test_step_many_auto_reset_returns_final_observations(stub):

@@ -113,6 +113,35 @@ def test_discrete_actions_count_from_zero_whatever_the_gym_start():
         shifted.step({"action": np.array([5])})
 
 
+class _RecordedActions(gym.ActionWrapper):
+    """Keeps each action FLARE hands to Gymnasium, in an int32 ``Discrete(2, start=5)``."""
+
+    def __init__(self, env: gym.Env) -> None:
+        super().__init__(env)
+        self.action_space = spaces.Discrete(2, start=5, dtype=np.int32)
+        self.seen: list = []
+
+    def action(self, action):
+        self.seen.append(action)
+        return int(action) - 5
+
+
+class _RecordedCartPole(GymEnv):
+    def _make(self, game_name, **make_kwargs):
+        return _RecordedActions(super()._make(game_name, **make_kwargs))
+
+
+def test_a_discrete_action_reaches_gymnasium_as_a_scalar_of_the_spaces_dtype():
+    """As Gymnasium's own vector envs pass it, so the space's contains() accepts it."""
+    env = _RecordedCartPole("CartPole-v0", seed=0)
+    env.reset()
+    for action in (1, np.array([0]), np.array([1], dtype=np.int32), np.array([[0]])):
+        env.step({"action": action})
+    seen = env._env.seen
+    assert seen == [6, 5, 6, 5]
+    assert all(type(a) is np.int32 and env._env.action_space.contains(a) for a in seen)
+
+
 def test_factory_flags_read_every_documented_spelling():
     """Session config values arrive as strings: on/off, yes/no, true/false, 1/0."""
     from flare.bridge.factories import _flag
