@@ -261,6 +261,20 @@ def test_step_many_steps_sessions_whose_equal_specs_are_unhashable(stub):
     assert _rows(response.observations["sensor"], "<f4").tolist() == [[1.0], [0.0]]
 
 
+def test_an_interned_spec_leaves_with_its_last_session(server, stub):
+    """Specs may vary with the config (e.g. image sizes): interning them must not leak."""
+    chains = [open_session(stub, goal="5") for _ in range(2)]
+    cartpole = open_session(stub, kind="gym", game_name="CartPole-v0")
+    open_session(stub, kind="lists")  # an unhashable spec is never interned
+
+    def close(session_id):
+        stub.CloseSession(pb.CloseSessionRequest(session_id=session_id), timeout=10)
+        return server.servicer.num_specs
+
+    assert server.servicer.num_specs == 2
+    assert [close(chains[0]), close(chains[1]), close(cartpole)] == [2, 1, 0]
+
+
 def test_step_many_auto_reset_returns_final_observations(stub):
     ids = [open_session(stub, goal="2"), open_session(stub, goal="100")]
     for sid in ids:

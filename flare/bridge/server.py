@@ -114,6 +114,22 @@ class SimulatorServicer(pb_grpc.SimulatorServicer):
         except TypeError:  # unhashable (e.g. a user's spec with a list for a shape)
             return spec
 
+    def _forget_spec_if_unused(self, spec: EnvSpec) -> None:
+        """Drop an interned spec with its last session (configs may make endless specs)."""
+        if any(s is not None and s.spec is spec for s in self._sessions.values()):
+            return
+        try:
+            if self._specs.get(spec) is spec:
+                del self._specs[spec]
+        except TypeError:  # unhashable: never interned
+            pass
+
+    @property
+    def num_specs(self) -> int:
+        """Distinct specs of the open sessions (interned)."""
+        with self._lock:
+            return len(self._specs)
+
     def get(self, session_id: str) -> Session | WorkerSession:
         with self._lock:
             session = self._sessions.get(session_id)
@@ -124,6 +140,8 @@ class SimulatorServicer(pb_grpc.SimulatorServicer):
     def close(self, session_id: str) -> bool:
         with self._lock:
             session = self._sessions.pop(session_id, None)
+            if session is not None:
+                self._forget_spec_if_unused(session.spec)
         if session is None:
             return False
         session.close()
