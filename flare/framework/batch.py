@@ -25,13 +25,15 @@ def concat_arrays(dicts: Sequence[ArrayDict]) -> ArrayDict:
 
 def split_arrays(batch: ArrayDict, sizes: Sequence[int]) -> list[ArrayDict]:
     """Inverse of ``concat_arrays``: cut every array into consecutive chunks of ``sizes``."""
-    bounds = np.cumsum(sizes)[:-1]
+    ends = np.cumsum(sizes).tolist()
+    bounds = list(zip([0, *ends[:-1]], ends, strict=True))
+    total = ends[-1] if ends else 0
     pieces: list[ArrayDict] = [{} for _ in sizes]
     for key, array in batch.items():
-        if len(array) != sum(sizes):
-            raise ValueError(f"result {key!r} has {len(array)} rows, expected {sum(sizes)}")
-        for piece, chunk in zip(pieces, np.split(array, bounds), strict=True):
-            piece[key] = chunk
+        if len(array) != total:
+            raise ValueError(f"result {key!r} has {len(array)} rows, expected {total}")
+        for piece, (start, end) in zip(pieces, bounds, strict=True):
+            piece[key] = array[start:end]
     return pieces
 
 
@@ -146,15 +148,6 @@ Request = PredictRequest | LearnRequest
 Reply = PredictReply | LearnReply
 
 
-def _offsets(sizes: Sequence[int]) -> list[tuple[int, int]]:
-    ends = np.cumsum(sizes).tolist()
-    return list(zip([0, *ends[:-1]], ends, strict=True))
-
-
-def _rows(arrays: ArrayDict, start: int, end: int) -> ArrayDict:
-    return {k: v[start:end] for k, v in arrays.items()}
-
-
 @dataclass
 class PredictBatch:
     """The prediction requests of several agents of one process, stacked: one array per
@@ -178,9 +171,14 @@ class PredictBatch:
         )
 
     def unpack(self) -> dict[int, PredictRequest]:
+        parts = zip(
+            split_arrays(self.inputs, self.sizes),
+            split_arrays(self.states, self.sizes),
+            strict=True,
+        )
         return {
-            agent_id: PredictRequest(_rows(self.inputs, a, b), _rows(self.states, a, b))
-            for agent_id, (a, b) in zip(self.agent_ids, _offsets(self.sizes), strict=True)
+            agent_id: PredictRequest(inputs, states)
+            for agent_id, (inputs, states) in zip(self.agent_ids, parts, strict=True)
         }
 
 
@@ -199,14 +197,15 @@ class PredictReplyBatch:
         """Each agent's rows, copied: what an agent stores (its actions, states, behaviour
         data) must not keep the whole process's batch alive in a replay buffer."""
 
-        def own(arrays: ArrayDict, start: int, end: int) -> ArrayDict:
-            return {k: v[start:end].copy() for k, v in arrays.items()}
+        def own(arrays: ArrayDict) -> list[ArrayDict]:
+            return [
+                {k: v.copy() for k, v in part.items()} for part in split_arrays(arrays, self.sizes)
+            ]
 
+        parts = zip(own(self.actions), own(self.states), own(self.behavior), strict=True)
         return {
-            agent_id: PredictReply(
-                own(self.actions, a, b), own(self.states, a, b), own(self.behavior, a, b)
-            )
-            for agent_id, (a, b) in zip(self.agent_ids, _offsets(self.sizes), strict=True)
+            agent_id: PredictReply(*part)
+            for agent_id, part in zip(self.agent_ids, parts, strict=True)
         }
 
 
