@@ -53,12 +53,25 @@ def echo_alg() -> EchoAlgorithm:
     return EchoAlgorithm(EchoModel())
 
 
+def _is_multiprocessing_service(process: psutil.Process) -> bool:
+    """The forkserver and resource tracker live as long as the test session, by design."""
+    try:
+        command = " ".join(process.cmdline())
+    except psutil.Error:
+        return False
+    return "multiprocessing.forkserver" in command or "multiprocessing.resource_tracker" in command
+
+
 @pytest.fixture
 def no_stray_processes():
     """Fails the test if it leaves child processes behind."""
     me = psutil.Process(os.getpid())
     before = {p.pid for p in me.children(recursive=True)}
     yield
-    leftover = [p for p in me.children(recursive=True) if p.pid not in before]
+    leftover = [
+        p
+        for p in me.children(recursive=True)
+        if p.pid not in before and not _is_multiprocessing_service(p)
+    ]
     gone, alive = psutil.wait_procs(leftover, timeout=3)
     assert not alive, f"stray processes left behind: {[p.pid for p in alive]}"

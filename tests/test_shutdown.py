@@ -13,10 +13,10 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _start(out_dir: Path, agents_per_process: int = 1) -> subprocess.Popen:
+def _start(out_dir: Path, agents_per_process: int, start_method: str) -> subprocess.Popen:
     script = str(ROOT / "tests" / "scripts" / "long_run.py")
     return subprocess.Popen(
-        [sys.executable, script, str(out_dir), str(agents_per_process)],
+        [sys.executable, script, str(out_dir), str(agents_per_process), start_method],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -43,13 +43,17 @@ def _wait_for_games(out_dir: Path, proc: subprocess.Popen, timeout: float = 60) 
         pytest.param(lambda p: p.send_signal(signal.SIGTERM), id="sigterm-to-learner"),
     ],
 )
-@pytest.mark.parametrize("agents_per_process", [1, 2])
-def test_signal_stops_saves_and_leaves_no_process(tmp_path, send, agents_per_process):
-    proc = _start(tmp_path, agents_per_process)
+@pytest.mark.parametrize(
+    ("agents_per_process", "start_method"), [(1, "fork"), (2, "fork"), (2, "forkserver")]
+)
+def test_signal_stops_saves_and_leaves_no_process(tmp_path, send, agents_per_process, start_method):
+    proc = _start(tmp_path, agents_per_process, start_method)
     try:
         _wait_for_games(tmp_path, proc)
         children = psutil.Process(proc.pid).children(recursive=True)
-        assert len(children) >= 4 // agents_per_process  # the agent processes
+        # the agent processes (under a forkserver, its children), the forkserver and
+        # multiprocessing's resource tracker
+        assert len(children) >= 4 // agents_per_process
         sent_at = time.monotonic()
         send(proc)
         output, _ = proc.communicate(timeout=15)

@@ -74,7 +74,7 @@ class ComputationDataProcessor:
         taken = sorted(set(ids) & set(self._conns))
         if taken:
             raise ValueError(f"agent(s) {taken} already connected to CDP {self.name!r}")
-        ours, theirs = mp.get_context("fork").Pipe(duplex=True)
+        ours, theirs = mp.Pipe(duplex=True)
         for agent_id in ids:
             self._conns[agent_id] = ours
         return theirs

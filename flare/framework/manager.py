@@ -22,6 +22,7 @@ from flare.framework.agent_group import run_agent_process
 from flare.framework.cdp_channel import CDPChannel, CDPLink
 from flare.framework.computation_data_processor import ComputationDataProcessor
 from flare.framework.computation_task import build_computation_tasks
+from flare.framework.process_start import agent_context, process_payload, resolve_start_method
 from flare.framework.reports import AgentFailed, AgentFinished, GameInterrupted, GameRecord
 from flare.framework.settings import CTSettings, LogSettings
 
@@ -46,6 +47,11 @@ class Manager:
             their envs one after another but ask their CTs together, one pipe round trip
             per step for all of them: raise it when env steps are cheap and the number of
             agents exceeds the cores (CartPole on 2 cores: 4).
+        start_method: how agent processes start: ``"fork"``, ``"forkserver"`` (a fresh
+            interpreter forks them; agents travel through cloudpickle) or ``"auto"`` (the
+            default): fork unless this process has loaded gRPC, whose threads and
+            connections a forked child must not inherit (a ``RemoteEnv`` opened here to
+            read the dims, an in-process simulator server).
 
     After ``start()`` returns, ``stats`` holds one ``GameRecord`` per finished game.
     """
@@ -56,6 +62,7 @@ class Manager:
         log_settings: dict[str, Any] | None = None,
         torch_threads: int | None = 1,
         agents_per_process: int = 1,
+        start_method: str = "auto",
     ) -> None:
         if torch_threads is not None and torch_threads < 1:
             raise ValueError(f"torch_threads must be >= 1 or None, got {torch_threads}")
@@ -63,6 +70,8 @@ class Manager:
             raise ValueError(f"agents_per_process must be >= 1, got {agents_per_process}")
         self.torch_threads = torch_threads
         self.agents_per_process = agents_per_process
+        resolve_start_method(start_method)  # a bad name fails here, not at start()
+        self.start_method = start_method
         if not isinstance(ct_settings, dict) or not ct_settings:
             raise ValueError("ct_settings must be a non-empty dict {ct_name: settings}")
         self.settings = {name: CTSettings.from_dict(name, s) for name, s in ct_settings.items()}
@@ -151,7 +160,7 @@ class Manager:
         """
         self._check_ready()
         self._started = True
-        ctx = mp.get_context("fork")  # agents may hold lambdas (e.g. reward shaping)
+        ctx = agent_context(resolve_start_method(self.start_method))
         stop_event = ctx.Event()
         reports: mp.Queue = ctx.Queue()
         cdps = {
@@ -204,7 +213,7 @@ class Manager:
         stop_event: Any,
         reports: mp.Queue,
     ) -> mp.process.BaseProcess:
-        """Fork one process for ``group``: one pipe per CT, shared by its agents."""
+        """Start one process for ``group``: one pipe per CT, shared by its agents."""
         ids = [agent.id for agent in group]
         links = [CDPLink(cdps[name].connect(ids), ids) for name in self.settings]
         for agent in group:
@@ -217,7 +226,7 @@ class Manager:
                 agent.add_agent_helper(helper)
         process = ctx.Process(
             target=run_agent_process,
-            args=(group, stop_event, reports),
+            args=(process_payload(group, ctx), stop_event, reports),
             name=f"flare-agents-{ids[0]}" + (f"-{ids[-1]}" if len(ids) > 1 else ""),
             daemon=True,
         )
