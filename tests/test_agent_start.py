@@ -1,6 +1,8 @@
 """How agent processes start: fork, forkserver, and what "auto" picks once gRPC is loaded."""
 
 import os
+import pickle
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -95,3 +97,15 @@ def test_agents_reach_a_simulator_while_the_learner_holds_grpc_open(no_stray_pro
     finally:
         probe.close()
         server.stop(0)
+
+
+def test_an_agent_that_cannot_travel_to_a_forkserver_is_a_clear_error(no_stray_processes):
+    manager = _manager(2, start_method="forkserver")
+    for index in range(2):
+        agent = SimpleRLAgent(2)
+        agent.set_env(ChainEnv, max_steps=5)
+        if index == 1:
+            agent.lock = threading.Lock()  # built before start(): cannot be pickled
+        manager.add_agent(agent)
+    with pytest.raises(pickle.PicklingError, match=r"cannot be: TypeError: .*lock.*env factory"):
+        manager.start()

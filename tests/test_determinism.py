@@ -1,5 +1,8 @@
 """Same seeds, same run: with every agent in each batch, results do not depend on timing."""
 
+import time
+
+import pytest
 import torch
 import torch.nn as nn
 import torch.optim as optim
@@ -12,18 +15,35 @@ from flare.framework.manager import Manager
 from flare.model_zoo.simple_models import SimpleModelAC
 
 
-def _run(seed: int) -> dict[int, list[float]]:
+class SlowToOpenGymEnv(GymEnv):
+    """A GymEnv that takes ``open_s`` seconds to build, like a simulator session."""
+
+    def __init__(self, open_s: float = 0.0, **kwargs) -> None:
+        time.sleep(open_s)
+        super().__init__(**kwargs)
+
+
+def _run(
+    seed: int,
+    open_s: tuple[float, ...] = (0.0,) * 4,
+    batch_wait_s: float = 5.0,
+    start_method: str = "auto",
+) -> dict[int, list[float]]:
     torch.manual_seed(seed)
     mlp = nn.Sequential(nn.Linear(4, 32), nn.ReLU())
     alg = SimpleAC(
         SimpleModelAC(dims=(4,), num_actions=2, perception_net=mlp),
         optim=(optim.RMSprop, dict(lr=1e-3)),
     )
-    settings = dict(algorithm=alg, agent_helper=OnlineHelper, sample_interval=4, batch_wait_s=5.0)
-    manager = Manager({"RL": settings}, dict(print_interval_s=0))
+    settings = dict(
+        algorithm=alg, agent_helper=OnlineHelper, sample_interval=4, batch_wait_s=batch_wait_s
+    )
+    manager = Manager({"RL": settings}, dict(print_interval_s=0), start_method=start_method)
     for i in range(4):
         agent = SimpleRLAgent(15)
-        agent.set_env(GymEnv, game_name="CartPole-v0", seed=seed * 10 + i)
+        agent.set_env(
+            SlowToOpenGymEnv, open_s=open_s[i], game_name="CartPole-v0", seed=seed * 10 + i
+        )
         manager.add_agent(agent)
     manager.start()
     per_agent: dict[int, list[float]] = {}
@@ -36,3 +56,12 @@ def test_same_seed_same_games_and_parameters():
     first, second = _run(3), _run(3)
     assert first == second
     assert _run(4) != first
+
+
+@pytest.mark.parametrize("start_method", ["fork", "forkserver"])
+def test_agents_that_start_late_still_join_the_first_batch(start_method):
+    """Each process builds its envs and first requests, then waits until every process is
+    ready: an env that takes a second to open (longer than batch_wait_s) does not split
+    the first batch, so the run plays the same games as one whose envs open at once."""
+    late = _run(3, open_s=(0.0, 0.0, 0.0, 1.0), batch_wait_s=0.3, start_method=start_method)
+    assert late == _run(3, batch_wait_s=0.3, start_method=start_method)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import signal
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import partial
 from multiprocessing.connection import wait
 from multiprocessing.queues import Queue
@@ -21,31 +21,57 @@ from multiprocessing.synchronize import Event
 from typing import TYPE_CHECKING
 
 from flare.framework.cdp_channel import AgentGreenlet, CDPClosed, CDPLink, ChannelRequest
+from flare.framework.reports import ProcessReady
 
 if TYPE_CHECKING:
     from flare.framework.agent import Agent
 
 
-def run_agent_process(agents: Sequence[Agent], stop_event: Event, reports: Queue) -> None:
-    """Entry point of an agent process: play every agent's games, then flush the reports."""
+def run_agent_process(
+    agents: Sequence[Agent], stop_event: Event, reports: Queue, go: Event | None = None
+) -> None:
+    """Entry point of an agent process: play every agent's games, then flush the reports.
+
+    With ``go``, the agents first build their envs and their first requests, then the
+    process reports ``ProcessReady`` and waits for ``go`` (set once every process is
+    ready), so a slow start (imports, a simulator session that takes a second to open)
+    never splits the first batch of a seeded run.
+    """
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the Manager coordinates Ctrl-C
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the Manager's handler, if forked
+    gate = None
+    if go is not None:
+        ids = tuple(agent.id for agent in agents)
+        gate = partial(_report_ready_and_wait, ids, go, stop_event, reports)
     try:
-        play_together(agents, stop_event, reports)
+        play_together(agents, stop_event, reports, gate)
     finally:
         reports.close()
         reports.join_thread()
 
 
-def play_together(agents: Sequence[Agent], stop_event: Event, reports: Queue) -> None:
+def _report_ready_and_wait(ids: tuple[int, ...], go: Event, stop: Event, reports: Queue) -> None:
+    reports.put(ProcessReady(ids))
+    while not go.wait(0.05) and not stop.is_set():
+        pass
+
+
+def play_together(
+    agents: Sequence[Agent],
+    stop_event: Event,
+    reports: Queue,
+    before_first_request: Callable[[], None] | None = None,
+) -> None:
     """Run ``agent.play`` for every agent, batching their CDP requests per link.
 
     Agents are resumed in id order and requests are sent in that order, so a seeded run
-    does not depend on timing inside the process.
+    does not depend on timing inside the process. ``before_first_request`` runs once,
+    when every agent has either asked for something or ended, before anything is sent.
     """
     games = {a.id: AgentGreenlet(partial(a.play, stop_event, reports)) for a in agents}
     ready: deque[tuple[int, object]] = deque((agent_id, None) for agent_id in sorted(games))
     waiting: dict[int, CDPLink] = {}  # agent -> the link its request went out on
+    gate = _Once(before_first_request)
     while games:
         while ready:
             agent_id, reply = ready.popleft()
@@ -63,6 +89,7 @@ def play_together(agents: Sequence[Agent], stop_event: Event, reports: Queue) ->
                 raise TypeError(f"agent {agent_id} switched out with {asked!r}, not a request")
             asked.link.queue(agent_id, asked.message)
             waiting[agent_id] = asked.link
+        gate()
         links = {id(link): link for link in waiting.values()}.values()
         for link in links:
             try:
@@ -83,6 +110,18 @@ def play_together(agents: Sequence[Agent], stop_event: Event, reports: Queue) ->
                 if waiting.get(agent_id) is link:
                     del waiting[agent_id]
                     ready.append((agent_id, replies[agent_id]))
+
+
+class _Once:
+    """Calls ``action`` (if any) the first time it is called, and never again."""
+
+    def __init__(self, action: Callable[[], None] | None) -> None:
+        self._action = action
+
+    def __call__(self) -> None:
+        action, self._action = self._action, None
+        if action is not None:
+            action()
 
 
 def _fail_waiters(

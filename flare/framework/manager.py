@@ -23,7 +23,13 @@ from flare.framework.cdp_channel import CDPChannel, CDPLink
 from flare.framework.computation_data_processor import ComputationDataProcessor
 from flare.framework.computation_task import build_computation_tasks
 from flare.framework.process_start import agent_context, process_payload, resolve_start_method
-from flare.framework.reports import AgentFailed, AgentFinished, GameInterrupted, GameRecord
+from flare.framework.reports import (
+    AgentFailed,
+    AgentFinished,
+    GameInterrupted,
+    GameRecord,
+    ProcessReady,
+)
 from flare.framework.settings import CTSettings, LogSettings
 
 logger = logging.getLogger(__name__)
@@ -162,6 +168,7 @@ class Manager:
         self._started = True
         ctx = agent_context(resolve_start_method(self.start_method))
         stop_event = ctx.Event()
+        go = ctx.Event()  # set once every agent process is ready to send its first requests
         reports: mp.Queue = ctx.Queue()
         cdps = {
             name: ComputationDataProcessor(self.cts[name], s.batch_wait_s)
@@ -181,13 +188,13 @@ class Manager:
             size = self.agents_per_process
             for first in range(0, len(self.agents), size):
                 group = self.agents[first : first + size]
-                process = self._start_agent_process(group, cdps, ctx, stop_event, reports)
+                process = self._start_agent_process(group, cdps, ctx, stop_event, go, reports)
                 for agent in group:
                     processes[agent.id] = process
             for cdp in cdps.values():
                 cdp.start()
             failure = self._supervise(
-                processes, reports, cdps, metrics, stop_at_mean_return, stop_at_success_rate
+                processes, reports, cdps, metrics, go, stop_at_mean_return, stop_at_success_rate
             )
         finally:
             stop_event.set()
@@ -211,6 +218,7 @@ class Manager:
         cdps: dict[str, ComputationDataProcessor],
         ctx: Any,
         stop_event: Any,
+        go: Any,
         reports: mp.Queue,
     ) -> mp.process.BaseProcess:
         """Start one process for ``group``: one pipe per CT, shared by its agents."""
@@ -226,7 +234,7 @@ class Manager:
                 agent.add_agent_helper(helper)
         process = ctx.Process(
             target=run_agent_process,
-            args=(process_payload(group, ctx), stop_event, reports),
+            args=(process_payload(group, ctx), stop_event, reports, go),
             name=f"flare-agents-{ids[0]}" + (f"-{ids[-1]}" if len(ids) > 1 else ""),
             daemon=True,
         )
@@ -241,12 +249,20 @@ class Manager:
         reports: mp.Queue,
         cdps: dict[str, ComputationDataProcessor],
         metrics: MetricsLogger,
+        go: Any,
         stop_at_mean_return: float | None,
         stop_at_success_rate: float | None,
     ) -> str | None:
-        """Collect reports until every agent is done; returns a failure message, if any."""
+        """Collect reports until every agent is done; returns a failure message, if any.
+
+        Sets ``go`` once every agent still running is in a process that is ready: the
+        first batches are then full however long the processes took to start.
+        """
         running = set(processes)
+        starting = set(processes)
         while running:
+            if not go.is_set() and not starting & running:
+                go.set()
             if self._signal_received is not None:
                 return None
             full = len(metrics.returns) == metrics.returns.maxlen
@@ -263,7 +279,9 @@ class Manager:
                 report = reports.get(timeout=0.1)
             except queue.Empty:
                 report = None
-            if report is not None:
+            if isinstance(report, ProcessReady):
+                starting.difference_update(report.agents)
+            elif report is not None:
                 failure = self._handle_report(report, running, metrics)
                 if failure:
                     return failure

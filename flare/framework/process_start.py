@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import multiprocessing as mp
+import pickle
 import sys
 from collections import ChainMap
 from collections.abc import Mapping
@@ -74,7 +75,15 @@ class CloudPickled:
 
     def __reduce__(self) -> tuple[Any, tuple[bytes]]:
         buffer = io.BytesIO()
-        _AgentPickler(buffer).dump(self.obj)
+        try:
+            _AgentPickler(buffer).dump(self.obj)
+        except Exception as err:
+            raise pickle.PicklingError(
+                f"agents that start from a forkserver travel pickled, and this one cannot "
+                f"be: {type(err).__name__}: {err}. Build what cannot be pickled (open files, "
+                "locks, sockets, connections) inside the env factory or the agent's own "
+                'process, or use Manager(start_method="fork") if this process uses no gRPC'
+            ) from err
         return cloudpickle.loads, (buffer.getvalue(),)
 
 

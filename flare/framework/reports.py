@@ -54,3 +54,10 @@ class AgentFinished:
 class AgentFailed:
     agent: int
     traceback: str
+
+
+@dataclass(frozen=True)
+class ProcessReady:
+    """An agent process built its agents' envs and first requests and waits to send them."""
+
+    agents: tuple[int, ...]
