@@ -12,10 +12,21 @@ from dataclasses import dataclass
 import grpc
 import numpy as np
 
-from flare.bridge.codec import TensorError, decode, decode_numeric, dtype_from_proto, dtype_to_proto
+from flare.bridge.codec import (
+    TensorError,
+    decode,
+    decode_numeric,
+    dtype_from_proto,
+    dtype_to_proto,
+    encode_into,
+)
 from flare.bridge.errors import SimulatorError, invalid
 from flare.framework.env_spec import ArraySpec, Discrete, EnvSpec, Language
 from flare.simulator.v1 import simulator_pb2 as pb
+
+
+# the header of a one-value reward tensor; never modified, only copied into responses
+_ONE_FLOAT32 = pb.Tensor(dtype=pb.DTYPE_FLOAT32, shape=[1])
 
 
 def broken(message: str) -> SimulatorError:
@@ -32,6 +43,8 @@ class ActionCheck:
     dtype: np.dtype
     shape: tuple[int, ...]
     limit: int | None  # discrete values or vocabulary size: 0 .. limit - 1
+    shape_list: list[int]  # (a protobuf repeated field compares with a list fastest)
+    numeric: bool
 
     @classmethod
     def of(cls, spec: ArraySpec) -> ActionCheck:
@@ -41,7 +54,9 @@ class ActionCheck:
         elif isinstance(spec.kind, Language):
             limit = spec.kind.vocabulary_size
         wire = dtype_to_proto(spec.dtype)
-        return cls(spec.name, wire, dtype_from_proto(wire), tuple(spec.shape), limit)
+        shape = tuple(spec.shape)
+        numeric = wire not in (pb.DTYPE_STRING, pb.DTYPE_BOOL)
+        return cls(spec.name, wire, dtype_from_proto(wire), shape, limit, list(shape), numeric)
 
     @property
     def field(self) -> str:
@@ -54,14 +69,18 @@ class ActionCheck:
                 f"{self.field}: dtype {_dtype_name(tensor.dtype)}, "
                 f"the spec says {_dtype_name(self.wire)}"
             )
-        shape = self.shape if batch is None else (batch, *self.shape)
-        if tuple(tensor.shape) != shape:
-            raise invalid(f"{self.field}: shape {list(tensor.shape)}, the spec says {list(shape)}")
+        if batch is None:
+            shape, shape_list = self.shape, self.shape_list
+        else:
+            shape_list = [batch, *self.shape]
+            shape = tuple(shape_list)
+        if tensor.shape != shape_list:
+            raise invalid(f"{self.field}: shape {list(tensor.shape)}, the spec says {shape_list}")
         try:
-            if self.wire in (pb.DTYPE_STRING, pb.DTYPE_BOOL):
-                array = decode(tensor, self.field)
-            else:
+            if self.numeric:
                 array = decode_numeric(tensor.data, self.dtype, shape, self.field)
+            else:
+                array = decode(tensor, self.field)
         except TensorError as err:
             raise invalid(str(err)) from None
         if self.limit is not None:
@@ -88,10 +107,22 @@ class ObservationCheck:
     name: str
     dtype: np.dtype  # the wire's (little-endian) dtype, or object for strings
     shape: tuple[int, ...]
+    template: pb.Tensor | None  # dtype and shape already set (numeric only): copied, then data
 
     @classmethod
     def of(cls, spec: ArraySpec) -> ObservationCheck:
-        return cls(spec.name, dtype_from_proto(dtype_to_proto(spec.dtype)), tuple(spec.shape))
+        wire = dtype_to_proto(spec.dtype)
+        shape = tuple(spec.shape)
+        template = None if wire == pb.DTYPE_STRING else pb.Tensor(dtype=wire, shape=shape)
+        return cls(spec.name, dtype_from_proto(wire), shape, template)
+
+    def encode_into(self, tensor: pb.Tensor, array: np.ndarray) -> None:
+        """Encode an array ``take`` returned (the spec's dtype and shape) into ``tensor``."""
+        if self.template is None:
+            encode_into(tensor, array, f"observation {self.name!r}")
+        else:  # one copy of the ready-made header beats setting dtype and shape anew
+            tensor.CopyFrom(self.template)
+            tensor.data = array.tobytes()
 
     def take(self, observations: Mapping) -> np.ndarray:
         """The named observation as an array of the spec's dtype and shape."""
@@ -149,6 +180,21 @@ class SpecChecks:
         if type(observations) is not dict and not isinstance(observations, Mapping):
             raise broken("the environment must return a dict of observations")
         return {check.name: check.take(observations) for check in self.observations}
+
+    def fill_observations(self, tensors, observations: Mapping[str, np.ndarray]) -> None:
+        """Encode observations ``observations_of`` checked into a message's tensor map."""
+        for check in self.observations:
+            check.encode_into(tensors[check.name], observations[check.name])
+
+    def fill_rewards(self, tensors, rewards: Mapping[str, np.ndarray]) -> None:
+        """Encode rewards ``rewards_of`` checked into a message's tensor map."""
+        for name, value in rewards.items():
+            if value.size == 1:  # the common case: the header is ready-made
+                tensor = tensors[name]
+                tensor.CopyFrom(_ONE_FLOAT32)
+                tensor.data = value.tobytes()
+            else:
+                encode_into(tensors[name], value, f"reward {name!r}")
 
     def rewards_of(self, rewards: object) -> dict[str, np.ndarray]:
         if type(rewards) is not dict and not isinstance(rewards, Mapping):

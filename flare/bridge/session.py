@@ -57,11 +57,11 @@ class StepResult(NamedTuple):
     game_over: int
     time_out: bool
 
-    def fill(self, out: pb.StepResponse | None = None) -> pb.StepResponse:
+    def fill(self, checks: SpecChecks, out: pb.StepResponse | None = None) -> pb.StepResponse:
         """Encode into a step response (e.g. a stream response's field), in place."""
         out = pb.StepResponse() if out is None else out
-        fill_tensors(out.observations, self.observations)
-        fill_tensors(out.rewards, self.rewards)
+        checks.fill_observations(out.observations, self.observations)
+        checks.fill_rewards(out.rewards, self.rewards)
         out.game_over = self.game_over
         out.time_out = self.time_out
         return out
@@ -81,13 +81,13 @@ class WireCalls:
 
     def reset(self) -> pb.ResetResponse:
         out = pb.ResetResponse()
-        fill_tensors(out.observations, self.reset_arrays())
+        self.checks.fill_observations(out.observations, self.reset_arrays())
         return out
 
     def step(self, request: pb.StepRequest, out: pb.StepResponse | None = None) -> pb.StepResponse:
         """One step; the result is written into ``out`` (e.g. a stream response's field)."""
         actions = self.checks.decode_actions(request.actions)
-        return self.step_arrays(actions, request.actrep).fill(out)
+        return self.step_arrays(actions, request.actrep).fill(self.checks, out)
 
 
 class Session(WireCalls):
