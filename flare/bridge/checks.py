@@ -24,7 +24,6 @@ from flare.bridge.errors import SimulatorError, invalid
 from flare.framework.env_spec import ArraySpec, Discrete, EnvSpec, Language
 from flare.simulator.v1 import simulator_pb2 as pb
 
-
 # the header of a one-value reward tensor; never modified, only copied into responses
 _ONE_FLOAT32 = pb.Tensor(dtype=pb.DTYPE_FLOAT32, shape=[1])
 
