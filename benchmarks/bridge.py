@@ -7,6 +7,11 @@
     server process, once in two worker processes (env_processes=2);
 (c) a step returning an 84x84x4 uint8 observation vs a CartPole step (over the stream).
 
+Beside (a) and (b) it measures a ceiling: the same messages answered by bare gRPC
+handlers with no FLARE code at all (``bare_simulator.py``: Gymnasium envs stepped
+straight from the request bytes), against the same references in the same run. No
+Python gRPC simulator can beat that ceiling on the machine.
+
 The servers run in a child process (as a simulator would); the client measures. Each
 pair is timed in alternating blocks, so a drift in machine speed hits both sides; each
 repeat gives one ratio, and the median over the repeats is reported. Writes
@@ -30,6 +35,7 @@ from pathlib import Path
 import grpc
 import gymnasium as gym
 import numpy as np
+from bare_simulator import STEP_MANY_STREAM, STEP_STREAM, serve_bare
 
 from flare.bridge.codec import encode
 from flare.bridge.factories import GymEnvFactory
@@ -99,10 +105,12 @@ def run_servers() -> None:
     )
     echo_port = echo.add_insecure_port("127.0.0.1:0")
     echo.start()
-    print(f"{simulator.port} {farm.port} {echo_port}", flush=True)
+    bare, bare_port = serve_bare()
+    print(f"{simulator.port} {farm.port} {echo_port} {bare_port}", flush=True)
     serve_until_signal(simulator, grace=1)
     farm.stop(grace=1)
     echo.stop(0)
+    bare.stop(0)
 
 
 def interleaved_rates(first, second, seconds: float, block: int) -> tuple[float, float]:
@@ -127,17 +135,24 @@ def interleaved_rates(first, second, seconds: float, block: int) -> tuple[float,
 class StreamStepper:
     """Steps one session over the Session stream, resetting when an episode ends."""
 
-    def __init__(self, channel: grpc.Channel, kind: str) -> None:
-        self.requests: list = []
+    def __init__(self, channel: grpc.Channel, kind: str, bare: bool = False) -> None:
         self._queue = __import__("queue").SimpleQueue()
-        self.call = pb_grpc.SimulatorStub(channel).Session(iter(self._queue.get, None))
-        self._send(
-            pb.SessionRequest(
-                open=pb.OpenSessionRequest(
-                    protocol_version=pb.PROTOCOL_VERSION_1, config={"kind": kind}
+        if bare:  # the ceiling: no FLARE server, so no session to open
+            method = channel.stream_stream(
+                STEP_STREAM,
+                request_serializer=pb.SessionRequest.SerializeToString,
+                response_deserializer=pb.SessionResponse.FromString,
+            )
+            self.call = method(iter(self._queue.get, None))
+        else:
+            self.call = pb_grpc.SimulatorStub(channel).Session(iter(self._queue.get, None))
+            self._send(
+                pb.SessionRequest(
+                    open=pb.OpenSessionRequest(
+                        protocol_version=pb.PROTOCOL_VERSION_1, config={"kind": kind}
+                    )
                 )
             )
-        )
         self._send(pb.SessionRequest(reset=pb.ResetRequest()))
         # the two actions, encoded once: the client's own encoding is not the bridge's cost
         self.step_requests = [
@@ -165,8 +180,8 @@ class StreamStepper:
         self.call.cancel()
 
 
-def measure_a(channel, echo_channel, seconds):
-    flare_stepper = StreamStepper(channel, "gym")
+def measure_a(channel, echo_channel, seconds, bare=False):
+    flare_stepper = StreamStepper(channel, "gym", bare)
     flare_stepper()  # one step, to learn the message sizes
     request_size = flare_stepper.step_request.ByteSize()
     response_size = flare_stepper.last_response.ByteSize()
@@ -187,19 +202,31 @@ def measure_a(channel, echo_channel, seconds):
     return flare_rate, echo_rate, request_size, response_size
 
 
-def measure_b(channel, seconds, num_envs=64):
+def measure_b(channel, seconds, num_envs=64, bare=False):
     stub = pb_grpc.SimulatorStub(channel)
-    ids = []
-    for _ in range(num_envs):
-        opened = stub.OpenSession(
-            pb.OpenSessionRequest(protocol_version=pb.PROTOCOL_VERSION_1, config={"kind": "gym"})
-        )
-        ids.append(opened.session_id)
-        stub.Reset(pb.ResetRequest(session_id=opened.session_id))
-    rng = np.random.default_rng(0)
-    request = pb.StepManyRequest(session_ids=ids, auto_reset=True)
     requests = __import__("queue").SimpleQueue()
-    call = stub.StepManyStream(iter(requests.get, None))
+    ids = []
+    if bare:  # the ceiling: one env per row, no sessions
+        method = channel.stream_stream(
+            STEP_MANY_STREAM,
+            request_serializer=pb.StepManyRequest.SerializeToString,
+            response_deserializer=pb.StepManyResponse.FromString,
+        )
+        call = method(iter(requests.get, None))
+        request = pb.StepManyRequest(session_ids=[str(i) for i in range(num_envs)])
+    else:
+        for _ in range(num_envs):
+            opened = stub.OpenSession(
+                pb.OpenSessionRequest(
+                    protocol_version=pb.PROTOCOL_VERSION_1, config={"kind": "gym"}
+                )
+            )
+            ids.append(opened.session_id)
+            stub.Reset(pb.ResetRequest(session_id=opened.session_id))
+        call = stub.StepManyStream(iter(requests.get, None))
+        request = pb.StepManyRequest(session_ids=ids)
+    request.auto_reset = True
+    rng = np.random.default_rng(0)
 
     def step_many():
         # like SyncVectorEnv: one batched action tensor in, batched results out, auto-reset
@@ -245,18 +272,22 @@ def main() -> int:
         [sys.executable, __file__, "--serve"], stdout=subprocess.PIPE, text=True
     )
     try:
-        sim_port, farm_port, echo_port = child.stdout.readline().split()
+        sim_port, farm_port, echo_port, bare_port = child.stdout.readline().split()
         channel = grpc.insecure_channel(f"127.0.0.1:{sim_port}")
         farm_channel = grpc.insecure_channel(f"127.0.0.1:{farm_port}")
         echo_channel = grpc.insecure_channel(f"127.0.0.1:{echo_port}")
         grpc.channel_ready_future(channel).result(timeout=30)
         grpc.channel_ready_future(echo_channel).result(timeout=30)
         grpc.channel_ready_future(farm_channel).result(timeout=30)
-        runs = {"a": [], "b": [], "b_farm": [], "c": []}
+        bare_channel = grpc.insecure_channel(f"127.0.0.1:{bare_port}")
+        grpc.channel_ready_future(bare_channel).result(timeout=30)
+        runs = {"a": [], "a_bare": [], "b": [], "b_farm": [], "b_bare": [], "c": []}
         for i in range(args.repeats):
             runs["a"].append(measure_a(channel, echo_channel, args.seconds))
+            runs["a_bare"].append(measure_a(bare_channel, echo_channel, args.seconds, bare=True))
             runs["b"].append(measure_b(channel, args.seconds))
             runs["b_farm"].append(measure_b(farm_channel, args.seconds))
+            runs["b_bare"].append(measure_b(bare_channel, args.seconds, bare=True))
             runs["c"].append(measure_c(channel, args.seconds))
             print(f"repeat {i + 1}/{args.repeats} done", file=sys.stderr, flush=True)
     finally:
@@ -273,7 +304,9 @@ def main() -> int:
     b_flare, b_vec = median(r[0] for r in runs["b"]), median(r[1] for r in runs["b"])
     f_flare, f_vec = median(r[0] for r in runs["b_farm"]), median(r[1] for r in runs["b_farm"])
     c_cart, c_frame = median(r[0] for r in runs["c"]), median(r[1] for r in runs["c"])
+    a_bare, b_bare = median(r[0] for r in runs["a_bare"]), median(r[0] for r in runs["b_bare"])
     a_ratio, b_ratio, f_ratio = ratio("a"), ratio("b"), ratio("b_farm")
+    a_bare_ratio, b_bare_ratio = ratio("a_bare"), ratio("b_bare")
     c_ratio = ratio("c", top=0, bottom=1)  # CartPole rate / frame rate = the frame's cost
     results = {
         "machine": f"{platform.machine()}, {__import__('os').cpu_count()} cores, "
@@ -302,6 +335,15 @@ def main() -> int:
             "target": ">= 0.50",
             "server": "envs in two worker processes (env_processes=2), StepManyStream",
         },
+        "ceiling_bare_grpc_handlers_no_flare": {
+            "what": "the same messages answered by gRPC handlers with no FLARE code "
+            "(benchmarks/bare_simulator.py), against the same references: the most a "
+            "Python gRPC simulator reaches on this machine",
+            "a_steps_per_s": a_bare,
+            "a_ratio_vs_echo": a_bare_ratio,
+            "b_env_steps_per_s": b_bare,
+            "b_ratio_vs_sync_vector_env": b_bare_ratio,
+        },
         "c_frame_step_cost_vs_cartpole": {
             "cartpole_steps_per_s": c_cart,
             "frame_steps_per_s": c_frame,
@@ -325,6 +367,14 @@ def main() -> int:
     print(
         f"| (b) same, envs in 2 worker processes | {f_flare:,.0f} env steps/s | "
         f"{f_vec:,.0f} env steps/s | {f_ratio:.2f} | >= 0.50 |"
+    )
+    print(
+        f"| (a) ceiling: bare handler, no FLARE | {a_bare:,.0f} steps/s | "
+        f"{a_echo:,.0f} msgs/s | {a_bare_ratio:.2f} | - |"
+    )
+    print(
+        f"| (b) ceiling: bare handler, no FLARE | {b_bare:,.0f} env steps/s | "
+        f"{b_vec:,.0f} env steps/s | {b_bare_ratio:.2f} | - |"
     )
     print(
         f"| (c) 84x84x4 uint8 step cost vs CartPole | {c_frame:,.0f} steps/s | "
