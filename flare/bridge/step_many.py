@@ -59,8 +59,8 @@ def step_sessions(
     checks = sessions[0].checks
     observations = {c.name: np.empty((n, *c.shape), c.dtype) for c in checks.observations}
     rewards: dict[str, np.ndarray] = {}
-    game_over: list[int] = []
-    time_out: list[bool] = []
+    game_over = np.zeros(n, np.int32)
+    time_out = np.zeros(n, np.bool_)
     reset_rows: list[int] = []
     finals: list[dict[str, np.ndarray]] = []
     names = list(actions)
@@ -87,21 +87,14 @@ def step_sessions(
             raise SimulatorError(err.code, f"session_ids[{index}]: {err.message}") from err
         for name, value in row_observations.items():
             observations[name][row] = value
-        game_over.append(result.game_over)
-        time_out.append(result.time_out)
+        game_over[row] = result.game_over
+        time_out[row] = result.time_out
     final_observations = (
         {c.name: np.stack([final[c.name] for final in finals]) for c in checks.observations}
         if finals
         else {}
     )
-    return BatchResult(
-        observations,
-        rewards,
-        np.array(game_over, np.int32),
-        np.array(time_out, np.bool_),
-        reset_rows,
-        final_observations,
-    )
+    return BatchResult(observations, rewards, game_over, time_out, reset_rows, final_observations)
 
 
 def merge_batches(n: int, parts: Sequence[tuple[Sequence[int], BatchResult]]) -> BatchResult:
