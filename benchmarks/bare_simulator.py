@@ -2,9 +2,10 @@
 
 They speak the same messages as the FLARE simulator but skip everything FLARE adds
 (sessions, spec checks, error statuses, the Env interface): each request's actions are
-read with ``np.frombuffer`` and fed straight to Gymnasium CartPole envs. What they reach
-against the same references is the most any Python gRPC simulator can reach on the
-machine, so the benchmark reports it beside FLARE's figures.
+read with ``np.frombuffer`` and fed straight to Gymnasium CartPole envs, in the same
+threaded gRPC server FLARE uses. What they reach against the same references is what
+FLARE could reach with no cost of its own, so the benchmark reports it beside FLARE's
+figures (another server design, e.g. asyncio, may do somewhat better).
 """
 
 from __future__ import annotations

@@ -9,8 +9,8 @@
 
 Beside (a) and (b) it measures a ceiling: the same messages answered by bare gRPC
 handlers with no FLARE code at all (``bare_simulator.py``: Gymnasium envs stepped
-straight from the request bytes), against the same references in the same run. No
-Python gRPC simulator can beat that ceiling on the machine.
+straight from the request bytes, in the same threaded gRPC server), against the same
+references in the same run: what FLARE would reach if its own work cost nothing.
 
 The servers run in a child process (as a simulator would); the client measures. Each
 pair is timed in alternating blocks, so a drift in machine speed hits both sides; each
@@ -337,8 +337,8 @@ def main() -> int:
         },
         "ceiling_bare_grpc_handlers_no_flare": {
             "what": "the same messages answered by gRPC handlers with no FLARE code "
-            "(benchmarks/bare_simulator.py), against the same references: the most a "
-            "Python gRPC simulator reaches on this machine",
+            "(benchmarks/bare_simulator.py) in the same threaded gRPC server, against the "
+            "same references: what FLARE would reach if its own work cost nothing",
             "a_steps_per_s": a_bare,
             "a_ratio_vs_echo": a_bare_ratio,
             "b_env_steps_per_s": b_bare,
