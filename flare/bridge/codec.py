@@ -109,5 +109,5 @@ def decode_numeric(
         raise TensorError(
             f"{field}: shape {list(shape)} of {dtype.name} needs {expected} bytes, got {len(data)}"
         )
-    array = np.frombuffer(data, dtype=dtype)
+    array = np.frombuffer(data, dtype)  # (positional: numpy parses keywords slowly)
     return array if len(shape) == 1 else array.reshape(shape)

@@ -152,7 +152,7 @@ class GymEnv(Env):
             if truncated:
                 self._timed_out = True
                 break
-        return self._observations(obs), {REWARD: np.array([total], dtype=np.float32)}, game_over
+        return self._observations(obs), {REWARD: np.array((total,), np.float32)}, game_over
 
     def _game_over_of(self, reward: float, terminated: bool, info: dict[str, Any]) -> int:
         """One Gymnasium step's game over: a termination is a success when
