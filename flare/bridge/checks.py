@@ -45,7 +45,7 @@ class ActionCheck:
     limit: int | None  # discrete values or vocabulary size: 0 .. limit - 1
     shape_list: list[int]  # (a protobuf repeated field compares with a list fastest)
     numeric: bool
-    nbytes: int  # of one numeric action on the wire
+    nbytes: int  # of one numeric action on the wire (0 for strings and bools)
 
     @classmethod
     def of(cls, spec: ArraySpec) -> ActionCheck:
@@ -81,13 +81,8 @@ class ActionCheck:
             raise invalid(f"{self.field}: shape {list(tensor.shape)}, the spec says {shape_list}")
         try:
             if self.numeric:
-                data = tensor.data
-                if batch is None and len(data) == self.nbytes:  # one step's action: no checks left
-                    array = np.frombuffer(data, self.dtype)
-                    if len(shape) != 1:
-                        array = array.reshape(shape)
-                else:
-                    array = decode_numeric(data, self.dtype, shape, self.field)
+                nbytes = self.nbytes if batch is None else None
+                array = decode_numeric(tensor.data, self.dtype, shape, self.field, nbytes)
             else:
                 array = decode(tensor, self.field)
         except TensorError as err:

@@ -101,10 +101,15 @@ def decode(tensor: pb.Tensor, field: str = "tensor") -> np.ndarray:
 
 
 def decode_numeric(
-    data: bytes, dtype: np.dtype, shape: tuple[int, ...], field: str = "tensor"
+    data: bytes,
+    dtype: np.dtype,
+    shape: tuple[int, ...],
+    field: str = "tensor",
+    nbytes: int | None = None,
 ) -> np.ndarray:
-    """Raw bytes as a (read-only) array of a known wire dtype and shape."""
-    expected = math.prod(shape) * dtype.itemsize
+    """Raw bytes as a (read-only) array of a known wire dtype and shape; ``nbytes``, the
+    size that shape takes, when the caller has it precomputed (a spec's action)."""
+    expected = math.prod(shape) * dtype.itemsize if nbytes is None else nbytes
     if len(data) != expected:
         raise TensorError(
             f"{field}: shape {list(shape)} of {dtype.name} needs {expected} bytes, got {len(data)}"
