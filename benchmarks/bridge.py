@@ -10,7 +10,10 @@
 Beside (a) and (b) it measures a ceiling: the same messages answered by bare gRPC
 handlers with no FLARE code at all (``bare_simulator.py``: Gymnasium envs stepped
 straight from the request bytes, in the same threaded gRPC server), against the same
-references in the same run: what FLARE would reach if its own work cost nothing.
+references in the same run: what FLARE would reach if its own work cost nothing. For
+(b) it also measures two ceilings through the Env interface (bare handlers stepping
+FLARE's GymEnv, and the cheapest possible CartPole Env, per row): what any server of
+FLARE Envs could reach at most.
 
 The servers run in a child process (as a simulator would); the client measures. Each
 pair is timed in alternating blocks, so a drift in machine speed hits both sides; each
@@ -35,7 +38,13 @@ from pathlib import Path
 import grpc
 import gymnasium as gym
 import numpy as np
-from bare_simulator import STEP_MANY_STREAM, STEP_STREAM, serve_bare
+from bare_simulator import (
+    STEP_MANY_GYM_ENV_STREAM,
+    STEP_MANY_MINIMAL_ENV_STREAM,
+    STEP_MANY_STREAM,
+    STEP_STREAM,
+    serve_bare,
+)
 
 from flare.bridge.codec import encode
 from flare.bridge.factories import GymEnvFactory
@@ -48,6 +57,11 @@ from flare.simulator.v1 import simulator_pb2_grpc as pb_grpc
 ECHO_METHOD = "/bench.Echo/Echo"
 FRAME_SHAPE = (84, 84, 4)
 RESULTS = Path(__file__).resolve().parent / "results" / "bridge.json"
+# (b)'s ceilings through the Env interface: bare handlers stepping Envs, no FLARE server
+ENV_CEILINGS = {
+    "b_bare_gym_env": STEP_MANY_GYM_ENV_STREAM,
+    "b_bare_minimal_env": STEP_MANY_MINIMAL_ENV_STREAM,
+}
 
 
 class FrameEnv(Env):
@@ -202,13 +216,15 @@ def measure_a(channel, echo_channel, seconds, bare=False):
     return flare_rate, echo_rate, request_size, response_size
 
 
-def measure_b(channel, seconds, num_envs=64, bare=False):
+def measure_b(channel, seconds, num_envs=64, bare: str | None = None):
+    """Env steps/s of StepManyStream x ``num_envs`` and of SyncVectorEnv(num_envs); with
+    ``bare``, of that bare handler (one env per row, no sessions) instead."""
     stub = pb_grpc.SimulatorStub(channel)
     requests = __import__("queue").SimpleQueue()
     ids = []
-    if bare:  # the ceiling: one env per row, no sessions
+    if bare:
         method = channel.stream_stream(
-            STEP_MANY_STREAM,
+            bare,
             request_serializer=pb.StepManyRequest.SerializeToString,
             response_deserializer=pb.StepManyResponse.FromString,
         )
@@ -282,12 +298,15 @@ def main() -> int:
         bare_channel = grpc.insecure_channel(f"127.0.0.1:{bare_port}")
         grpc.channel_ready_future(bare_channel).result(timeout=30)
         runs = {"a": [], "a_bare": [], "b": [], "b_farm": [], "b_bare": [], "c": []}
+        runs.update({key: [] for key in ENV_CEILINGS})
         for i in range(args.repeats):
             runs["a"].append(measure_a(channel, echo_channel, args.seconds))
             runs["a_bare"].append(measure_a(bare_channel, echo_channel, args.seconds, bare=True))
             runs["b"].append(measure_b(channel, args.seconds))
             runs["b_farm"].append(measure_b(farm_channel, args.seconds))
-            runs["b_bare"].append(measure_b(bare_channel, args.seconds, bare=True))
+            runs["b_bare"].append(measure_b(bare_channel, args.seconds, bare=STEP_MANY_STREAM))
+            for key, method in ENV_CEILINGS.items():
+                runs[key].append(measure_b(bare_channel, args.seconds, bare=method))
             runs["c"].append(measure_c(channel, args.seconds))
             print(f"repeat {i + 1}/{args.repeats} done", file=sys.stderr, flush=True)
     finally:
@@ -344,6 +363,16 @@ def main() -> int:
             "b_env_steps_per_s": b_bare,
             "b_ratio_vs_sync_vector_env": b_bare_ratio,
         },
+        "ceiling_b_through_the_env_interface": {
+            "what": "(b) answered by bare gRPC handlers (no sessions, checks or statuses) "
+            "that step each row through the Env interface: FLARE's GymEnv, and "
+            "MinimalCartPole (Gym's CartPole behind Env with no checks or conversions); "
+            "what any server of FLARE Envs could reach at most",
+            "gym_env_steps_per_s": median(r[0] for r in runs["b_bare_gym_env"]),
+            "gym_env_ratio_vs_sync_vector_env": ratio("b_bare_gym_env"),
+            "minimal_env_steps_per_s": median(r[0] for r in runs["b_bare_minimal_env"]),
+            "minimal_env_ratio_vs_sync_vector_env": ratio("b_bare_minimal_env"),
+        },
         "c_frame_step_cost_vs_cartpole": {
             "cartpole_steps_per_s": c_cart,
             "frame_steps_per_s": c_frame,
@@ -370,12 +399,18 @@ def main() -> int:
     )
     print(
         f"| (a) ceiling: bare handler, no FLARE | {a_bare:,.0f} steps/s | "
-        f"{a_echo:,.0f} msgs/s | {a_bare_ratio:.2f} | - |"
+        f"{median(r[1] for r in runs['a_bare']):,.0f} msgs/s | {a_bare_ratio:.2f} | - |"
     )
-    print(
-        f"| (b) ceiling: bare handler, no FLARE | {b_bare:,.0f} env steps/s | "
-        f"{b_vec:,.0f} env steps/s | {b_bare_ratio:.2f} | - |"
-    )
+    for key, what in (
+        ("b_bare", "no FLARE"),
+        ("b_bare_gym_env", "rows through GymEnv"),
+        ("b_bare_minimal_env", "rows through MinimalCartPole"),
+    ):  # each against the SyncVectorEnv rate timed beside it
+        print(
+            f"| (b) ceiling: bare handler, {what} | "
+            f"{median(r[0] for r in runs[key]):,.0f} env steps/s | "
+            f"{median(r[1] for r in runs[key]):,.0f} env steps/s | {ratio(key):.2f} | - |"
+        )
     print(
         f"| (c) 84x84x4 uint8 step cost vs CartPole | {c_frame:,.0f} steps/s | "
         f"{c_cart:,.0f} steps/s | {c_ratio:.2f}x | <= 2x |"
