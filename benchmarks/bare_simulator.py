@@ -1,4 +1,4 @@
-"""A ceiling for the bridge benchmark: gRPC handlers with no FLARE code at all.
+"""Ceilings for the bridge benchmark: gRPC handlers with none of FLARE's server code.
 
 They speak the same messages as the FLARE simulator but skip everything FLARE adds
 (sessions, spec checks, error statuses, the Env interface): each request's actions are
