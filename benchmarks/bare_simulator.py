@@ -71,7 +71,9 @@ def _step_many(requests: Iterator[pb.StepManyRequest], context) -> Iterator[pb.S
 
 class MinimalCartPole:
     """Gymnasium's CartPole behind the Env interface with nothing else: no checks of the
-    action, no conversions; the cheapest Env step there can be."""
+    action, no conversions, no action repeat, and even its reward a bare float rather
+    than the vector the contract asks for; cheaper than any conforming Env, so what it
+    reaches is a generous bound."""
 
     def __init__(self, seed: int) -> None:
         self._env = _cartpole(seed)

@@ -11,9 +11,9 @@ Beside (a) and (b) it measures a ceiling: the same messages answered by bare gRP
 handlers with no FLARE code at all (``bare_simulator.py``: Gymnasium envs stepped
 straight from the request bytes, in the same threaded gRPC server), against the same
 references in the same run: what FLARE would reach if its own work cost nothing. For
-(b) it also measures two ceilings through the Env interface (bare handlers stepping
-FLARE's GymEnv, and the cheapest possible CartPole Env, per row): what any server of
-FLARE Envs could reach at most.
+(b) it also measures two ceilings through the Env interface (bare handlers stepping,
+per row, FLARE's GymEnv and a CartPole Env cheaper than the contract allows): what any
+server of FLARE Envs could reach at most.
 
 The servers run in a child process (as a simulator would); the client measures. Each
 pair is timed in alternating blocks, so a drift in machine speed hits both sides; each
