@@ -14,6 +14,7 @@ import torch.nn as nn
 from flare.algorithm_zoo.target_networks import soft_update
 from flare.algorithm_zoo.value_based import td_cost
 from flare.framework.algorithm import Algorithm, Model, OptimSetting, TensorDict
+from flare.framework.outcomes import bootstrap_weight
 
 
 class Noise(Protocol):
@@ -192,7 +193,7 @@ class DDPG(Algorithm):
         reward = rewards["reward"]
         if next_q.shape != reward.shape:
             raise ValueError(f"q_value {tuple(next_q.shape)} != reward {tuple(reward.shape)}")
-        return reward + self.discount_factor * next_alive["alive"].abs() * next_q
+        return reward + self.discount_factor * bootstrap_weight(next_alive["alive"]) * next_q
 
     def update(self, **kwargs: Any) -> TensorDict:
         costs = super().update(**kwargs)

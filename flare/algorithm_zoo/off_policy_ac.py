@@ -16,6 +16,7 @@ from flare.algorithm_zoo.policies import (
 )
 from flare.algorithm_zoo.target_networks import soft_update
 from flare.framework.algorithm import Algorithm, Model, OptimSetting, TensorDict
+from flare.framework.outcomes import bootstrap_weight
 from flare.framework.specs import SpecList
 
 
@@ -118,7 +119,11 @@ class OffPolicyAC(Algorithm):
                 f"v_value {tuple(value.shape)}, next v_value {tuple(next_value.shape)} and "
                 f"reward {tuple(reward.shape)} must have the same shape"
             )
-        td_error = reward + self.discount_factor * next_alive["alive"].abs() * next_value - value
+        td_error = (
+            reward
+            + self.discount_factor * bootstrap_weight(next_alive["alive"]) * next_value
+            - value
+        )
         log_prob = joint_log_prob(dists, actions)
         rho = truncated_importance_weights(log_prob, actions[BEHAVIOR_LOG_PROB], self.truncation)
         value_cost = rho * td_error.pow(2)

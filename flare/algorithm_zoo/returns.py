@@ -17,6 +17,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from flare.framework.outcomes import bootstrap_weight, continues
+
 
 def _check(rewards: torch.Tensor, next_values: torch.Tensor, next_alive: torch.Tensor) -> None:
     if not rewards.shape == next_values.shape == next_alive.shape or rewards.dim() == 0:
@@ -42,8 +44,8 @@ def n_step_returns(
     returns = torch.empty_like(rewards)
     # bootstrap weight of each step's next value if the return stops there: |alive|
     # (0 after a game over, 1 after a time-out or where the n steps or the data run out)
-    stops_weight = next_alive.abs()
-    goes_on = (next_alive == 1).to(rewards.dtype)
+    stops_weight = bootstrap_weight(next_alive)
+    goes_on = continues(next_alive, rewards.dtype)
     for t in range(length):
         total = torch.zeros_like(rewards[t])
         scale = torch.ones_like(rewards[t])  # d^k, zeroed once the episode has ended
@@ -78,8 +80,8 @@ def generalized_advantages(
     if not 0.0 <= lam <= 1.0:
         raise ValueError(f"lam must be in [0, 1], got {lam}")
     with torch.no_grad():  # targets: no gradient flows through them
-        deltas = rewards + discount * next_alive.abs() * next_values - values
-        decay = discount * lam * (next_alive == 1).to(rewards.dtype)
+        deltas = rewards + discount * bootstrap_weight(next_alive) * next_values - values
+        decay = discount * lam * continues(next_alive, rewards.dtype)
         # the backward recursion runs in numpy: a loop of tensor ops costs ~10x more
         delta_np = deltas.cpu().double().numpy()
         decay_np = decay.cpu().double().numpy()

@@ -6,6 +6,7 @@ import torch
 
 from flare.algorithm_zoo.policies import action_log_prob, joint_entropy
 from flare.framework.algorithm import Algorithm, Model, OptimSetting, TensorDict
+from flare.framework.outcomes import bootstrap_weight
 
 
 class SimpleAC(Algorithm):
@@ -60,7 +61,7 @@ class SimpleAC(Algorithm):
         value = values["v_value"]
         with torch.no_grad():
             next_values, _ = self.model.value(next_inputs, next_states)
-            next_value = next_values["v_value"] * next_alive["alive"].abs()
+            next_value = next_values["v_value"] * bootstrap_weight(next_alive["alive"])
         if value.shape != next_value.shape or value.shape != reward.shape:
             raise ValueError(
                 f"v_value {tuple(value.shape)}, next v_value {tuple(next_value.shape)} and "

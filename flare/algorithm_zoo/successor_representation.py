@@ -10,6 +10,7 @@ import torch
 
 from flare.algorithm_zoo.value_based import ValueBasedAlgorithm, td_cost
 from flare.framework.algorithm import Model, TensorDict
+from flare.framework.outcomes import bootstrap_weight
 
 
 def successor_target(
@@ -18,7 +19,7 @@ def successor_target(
     """``phi(s) + gamma |alive'| psi(s', a*)``: ``phi`` and ``next_psi`` ``[B, d]``,
     ``next_alive`` ``[B, 1]``. A game over (0) ends the sum of features; a time-out (-1)
     is no end of the task, so it bootstraps like a live step."""
-    return phi + discount * next_alive.abs() * next_psi
+    return phi + discount * bootstrap_weight(next_alive) * next_psi
 
 
 def select_action_rows(per_action: torch.Tensor, action: torch.Tensor) -> torch.Tensor:

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 
 from flare.algorithm_zoo.target_networks import hard_update, soft_update
 from flare.framework.algorithm import Algorithm, Model, OptimSetting, TensorDict
+from flare.framework.outcomes import bootstrap_weight
 
 
 @dataclass(frozen=True)
@@ -102,7 +103,7 @@ class ValueBasedAlgorithm(Algorithm):
 
     def bootstrap(self, next_alive: TensorDict) -> torch.Tensor:
         """``gamma * |alive'|``: 0 after a game over, gamma after a time-out or a live step."""
-        return self.discount_factor * next_alive["alive"].abs()
+        return self.discount_factor * bootstrap_weight(next_alive["alive"])
 
     def update(self, **kwargs: Any) -> TensorDict:
         costs = super().update(**kwargs)

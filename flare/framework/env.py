@@ -12,14 +12,16 @@ from typing import Any
 import numpy as np
 
 from flare.framework.env_spec import ArraySpec, Discrete, EnvSpec
+from flare.framework.outcomes import GameOutcome
 
 ObservationDict = dict[str, np.ndarray]
 ActionDict = dict[str, Any]
 RewardDict = dict[str, np.ndarray]
 
-ALIVE = 0
-SUCCESS = 1
-FAILURE = -1
+# The original FLARE's names for ``GameOutcome``'s values.
+ALIVE = GameOutcome.ALIVE
+SUCCESS = GameOutcome.SUCCESS
+FAILURE = GameOutcome.FAILURE
 
 
 class EnvInterrupted(Exception):
@@ -33,9 +35,10 @@ class EnvInterrupted(Exception):
 class Env(ABC):
     """An environment: a dict of named observations in, a dict of named actions out.
 
-    ``step`` returns ``(observations, rewards, game_over)``: rewards map names to vectors and
-    ``game_over`` is 0 alive, 1 success, -1 failure. A time-out is never a game over: it is
-    reported by ``time_out()`` so that learning bootstraps through it.
+    ``step`` returns ``(observations, rewards, game_over)``: rewards map names to vectors
+    and ``game_over`` is a ``GameOutcome`` (0 alive, 1 success, -1 failure). A time-out is
+    never a game over: it is reported by ``time_out()`` so that learning bootstraps
+    through it.
     """
 
     @abstractmethod

@@ -8,22 +8,24 @@ from dataclasses import dataclass
 import numpy as np
 
 from flare.framework.batch import ArrayDict, LearnBatch
+from flare.framework.outcomes import NextStep
 
-ALIVE = 1
-GAME_OVER = 0
-TIMED_OUT = -1
+# Earlier names for ``NextStep``'s values (bound once: an enum lookup costs ~170 ns).
+ALIVE = _CONTINUES = NextStep.CONTINUES
+GAME_OVER = NextStep.GAME_OVER
+TIMED_OUT = NextStep.TIMED_OUT
 
 
 @dataclass(frozen=True)
 class Experience:
     """What an agent saw and did at one step.
 
-    ``alive`` describes this step's observation: 1 alive, 0 after a game over (success or
-    failure), -1 when the episode was cut by a time-out (learning bootstraps through it).
+    ``alive`` is this step's ``NextStep``: it continues the episode, comes after a game
+    over (success or failure), or was cut by a time-out (learning bootstraps through it).
     """
 
     data: ArrayDict
-    alive: int
+    alive: NextStep
     # The episode was interrupted after this step (e.g. its simulator went away): no
     # transition leaves it, and it is not a game over either.
     run_ends: bool = False
@@ -31,7 +33,7 @@ class Experience:
     @property
     def has_successor(self) -> bool:
         """Whether a transition out of this step can exist."""
-        return self.alive == ALIVE and not self.run_ends
+        return self.alive == _CONTINUES and not self.run_ends
 
 
 @dataclass(frozen=True)
