@@ -15,7 +15,7 @@ from multiprocessing.connection import Connection
 
 import greenlet
 
-from flare.framework.batch import AgentDone, ReplyBundle, Request, RequestBundle
+from flare.framework.pipe_messages import AgentDone, ReplyBundle, Request, RequestBundle
 
 
 class CDPClosed(Exception):

@@ -17,26 +17,22 @@ import threading
 import time
 import traceback
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 
 import numpy as np
 
-from flare.framework.batch import (
+from flare.framework.batch import LearnBatch, concat_arrays, split_arrays, take_rows
+from flare.framework.computation_task import ComputationTask
+from flare.framework.pipe_messages import (
     AgentDone,
-    LearnBatch,
     LearnReply,
     LearnRequest,
+    PredictBatch,
     PredictReplyBatch,
-    PredictRequest,
     ReplyBundle,
-    Request,
     RequestBundle,
-    concat_arrays,
-    split_arrays,
-    take_rows,
 )
-from flare.framework.computation_task import ComputationTask
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +45,53 @@ class CDPStats:
     predict_instances: int = 0
     learn_calls: int = 0
     learn_instances: int = 0
+
+
+@dataclass
+class PendingRequests:
+    """What waits for the next batch: each process's prediction rows as they came
+    (stacked blocks, never unpacked per agent), and learn requests by agent."""
+
+    blocks: list[tuple[Connection, PredictBatch]] = field(default_factory=list)
+    learn: dict[int, LearnRequest] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        """Agents waiting."""
+        return len(self.learn) + sum(len(block.agent_ids) for _, block in self.blocks)
+
+    def keep_only(self, connected: dict[int, Connection]) -> None:
+        """Forget the requests of agents that stopped while they waited (rare: a block is
+        rebuilt only when it held one)."""
+        self.learn = {a: r for a, r in self.learn.items() if a in connected}
+        kept = []
+        for conn, block in self.blocks:
+            if all(a in connected for a in block.agent_ids):
+                kept.append((conn, block))
+                continue
+            left = {a: r for a, r in block.unpack().items() if a in connected}
+            if left:
+                kept.append((conn, PredictBatch.pack(left)))
+        self.blocks = kept
+
+
+def stack_blocks(blocks: Sequence[PredictBatch]) -> PredictBatch:
+    """One batch of every block's rows, in agent-id order (so a seeded run's batches do
+    not depend on which process's message came first): one concatenation per name, and
+    a row gather only when the blocks' agents interleave."""
+    blocks = sorted(blocks, key=lambda block: block.agent_ids[0])
+    if len(blocks) == 1:
+        return blocks[0]
+    ids = [a for block in blocks for a in block.agent_ids]
+    sizes = [n for block in blocks for n in block.sizes]
+    inputs = concat_arrays([block.inputs for block in blocks])
+    states = concat_arrays([block.states for block in blocks])
+    if ids != sorted(ids):
+        starts = np.cumsum([0, *sizes[:-1]])
+        order = sorted(range(len(ids)), key=ids.__getitem__)
+        rows = np.concatenate([np.arange(starts[p], starts[p] + sizes[p]) for p in order])
+        inputs, states = take_rows(inputs, rows), take_rows(states, rows)
+        ids, sizes = [ids[p] for p in order], [sizes[p] for p in order]
+    return PredictBatch(agent_ids=ids, sizes=sizes, inputs=inputs, states=states)
 
 
 class ComputationDataProcessor:
@@ -112,7 +155,7 @@ class ComputationDataProcessor:
             del self._conns[agent_id]
         conn.close()
 
-    def _receive(self, conn: Connection, pending: dict[int, Request]) -> None:
+    def _receive(self, conn: Connection, pending: PendingRequests) -> None:
         """Take one message from a process's pipe into ``pending``."""
         try:
             message = conn.recv()
@@ -122,18 +165,21 @@ class ComputationDataProcessor:
         if isinstance(message, AgentDone):
             self._drop(message.agent_id)
         elif isinstance(message, RequestBundle):
-            for agent_id, request in message.requests().items():
+            block = message.predict
+            for agent_id in [*(block.agent_ids if block else ()), *message.learn]:
                 if self._conns.get(agent_id) is not conn:
                     raise ValueError(
                         f"CDP {self.name!r} got a request for agent {agent_id} "
                         "from a pipe that does not host it"
                     )
-                pending[agent_id] = request
+            if block is not None:
+                pending.blocks.append((conn, block))
+            pending.learn.update(message.learn)
         else:
             raise TypeError(f"CDP {self.name!r} got an unknown message {message!r}")
 
     def _run(self) -> None:
-        pending: dict[int, Request] = {}
+        pending = PendingRequests()
         first_at = 0.0
         try:
             while not self._stop.is_set() and self._conns:
@@ -147,13 +193,13 @@ class ComputationDataProcessor:
                     if pending and not had_pending:
                         first_at = time.monotonic()
                 # an agent that stopped while it waited gets no reply
-                pending = {a: r for a, r in pending.items() if a in self._conns}
+                pending.keep_only(self._conns)
                 if pending and (
                     len(pending) >= len(self._conns)
                     or time.monotonic() - first_at >= self.batch_wait_s
                 ):
                     self._serve(pending)
-                    pending = {}
+                    pending = PendingRequests()
         except Exception:
             if (
                 not self._stop.is_set()
@@ -164,14 +210,12 @@ class ComputationDataProcessor:
             # Closing the pipes wakes every agent still waiting, so none can hang.
             self._close_all()
 
-    def _serve(self, pending: dict[int, Request]) -> None:
+    def _serve(self, pending: PendingRequests) -> None:
         # In agent order, not arrival order: with every agent in the batch, a seeded run
         # then samples the same actions whatever the machine's timing.
-        ordered = sorted(pending.items())
         bundles: dict[Connection, ReplyBundle] = {}  # one message per agent process
-        learners = [(a, r) for a, r in ordered if isinstance(r, LearnRequest)]
-        predictors = [(a, r) for a, r in ordered if isinstance(r, PredictRequest)]
-        if learners:
+        if pending.learn:
+            learners = sorted(pending.learn.items())
             batches = [r.batch for _, r in learners]
             costs = self.ct.learn(LearnBatch.concat(batches))
             sizes = [b.size for b in batches]
@@ -180,29 +224,27 @@ class ComputationDataProcessor:
                 bundle.learn[agent_id] = LearnReply(part)
             self.stats.learn_calls += 1
             self.stats.learn_instances += sum(sizes)
-        if predictors:
-            requests = [r for _, r in predictors]
-            sizes = [len(next(iter(r.inputs.values()))) for r in requests]
-            actions, states, behavior = self.ct.predict(
-                concat_arrays([r.inputs for r in requests]),
-                concat_arrays([r.states for r in requests]),
-            )
+        if pending.blocks:
+            batch = stack_blocks([block for _, block in pending.blocks])
+            actions, states, behavior = self.ct.predict(batch.inputs, batch.states)
             # each process gets its agents' rows stacked, not one reply per agent
-            starts = np.cumsum([0, *sizes[:-1]])
+            starts = np.cumsum([0, *batch.sizes[:-1]])
             positions: dict[Connection, list[int]] = {}
-            for position, (agent_id, _) in enumerate(predictors):
+            for position, agent_id in enumerate(batch.agent_ids):
                 positions.setdefault(self._conns[agent_id], []).append(position)
             for conn, mine in positions.items():
-                rows = np.concatenate([np.arange(starts[p], starts[p] + sizes[p]) for p in mine])
+                rows = np.concatenate(
+                    [np.arange(starts[p], starts[p] + batch.sizes[p]) for p in mine]
+                )
                 bundles.setdefault(conn, ReplyBundle()).predict = PredictReplyBatch(
-                    agent_ids=[predictors[p][0] for p in mine],
-                    sizes=[sizes[p] for p in mine],
+                    agent_ids=[batch.agent_ids[p] for p in mine],
+                    sizes=[batch.sizes[p] for p in mine],
                     actions=take_rows(actions, rows),
                     states=take_rows(states, rows),
                     behavior=take_rows(behavior, rows),
                 )
             self.stats.predict_calls += 1
-            self.stats.predict_instances += sum(sizes)
+            self.stats.predict_instances += sum(batch.sizes)
         for conn, bundle in bundles.items():
             try:
                 conn.send(bundle)
