@@ -22,7 +22,7 @@ from flare.framework.experience import (
     split_episodes,
 )
 from flare.framework.pipe_messages import LearnReply, LearnRequest, PredictReply, PredictRequest
-from flare.framework.specs import Spec
+from flare.framework.specs import ArraySpec
 
 
 class AgentHelper(ABC):
@@ -43,11 +43,11 @@ class AgentHelper(ABC):
         self.counter = 0
         self.keys = DataKeys((), (), (), ())
         self.rng = random.Random(0)
-        self.state_specs: tuple[Spec, ...] = ()
+        self.state_specs: tuple[ArraySpec, ...] = ()
         # behavior data of the latest prediction, stored with the step it acted on
         self._behavior: ArrayDict = {}
 
-    def bind(self, keys: DataKeys, seed: int, state_specs: Sequence[Spec] = ()) -> None:
+    def bind(self, keys: DataKeys, seed: int, state_specs: Sequence[ArraySpec] = ()) -> None:
         """Called by the Manager: the names this CT reads, a per-agent sampling seed and
         the shapes of its model's states (short-term memory)."""
         self.keys = keys

@@ -12,9 +12,9 @@ import torch
 from flare.framework.algorithm import Algorithm, TensorDict
 from flare.framework.batch import ArrayDict, LearnBatch
 from flare.framework.experience import DataKeys
-from flare.framework.specs import Spec
+from flare.framework.specs import ArraySpec
 
-ALIVE_SPEC = Spec("alive", (1,), np.dtype("float32"))
+ALIVE_SPEC = ArraySpec("alive", np.dtype("float32"), (1,))
 
 
 class ComputationTask:
@@ -44,7 +44,7 @@ class ComputationTask:
             behavior=tuple(s.name for s in alg.behavior_specs),
         )
 
-    def _to_tensors(self, arrays: ArrayDict, specs: Sequence[Spec], field: str) -> TensorDict:
+    def _to_tensors(self, arrays: ArrayDict, specs: Sequence[ArraySpec], field: str) -> TensorDict:
         tensors = {}
         for spec in specs:
             if spec.name not in arrays:

@@ -6,40 +6,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from flare.framework.specs import ArraySpec, Continuous, Discrete, Kind, Language
 
-@dataclass(frozen=True)
-class Discrete:
-    """One of ``num_values`` integers 0 .. num_values - 1."""
-
-    num_values: int
-
-
-@dataclass(frozen=True)
-class Continuous:
-    """Element-wise bounds (flattened; may be infinite)."""
-
-    low: tuple[float, ...]
-    high: tuple[float, ...]
-
-
-@dataclass(frozen=True)
-class Language:
-    """Token ids from a vocabulary of ``vocabulary_size``."""
-
-    vocabulary_size: int
-
-
-Kind = Discrete | Continuous | Language | None
-
-
-@dataclass(frozen=True)
-class ArraySpec:
-    """One named observation or action: dtype, per-instance shape and meaning."""
-
-    name: str
-    dtype: np.dtype
-    shape: tuple[int, ...]
-    kind: Kind = None
+__all__ = ["ArraySpec", "Continuous", "Discrete", "EnvSpec", "Kind", "Language"]
 
 
 @dataclass(frozen=True)
