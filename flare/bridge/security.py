@@ -8,9 +8,9 @@ from pathlib import Path
 
 import grpc
 
-from flare.simulator.v1 import simulator_pb2 as pb
+from flare.simulator.v1 import SERVICE_NAME
 
-SIMULATOR_SERVICE = pb.DESCRIPTOR.services_by_name["Simulator"].full_name
+SIMULATOR_SERVICE = SERVICE_NAME  # (its earlier name here)
 AUTH_HEADER = "authorization"
 
 
@@ -48,7 +48,7 @@ class TokenAuthInterceptor(grpc.ServerInterceptor):
         self._deny_stream = grpc.stream_stream_rpc_method_handler(deny)
 
     def intercept_service(self, continuation, handler_call_details):
-        if not handler_call_details.method.startswith(f"/{SIMULATOR_SERVICE}/"):
+        if not handler_call_details.method.startswith(f"/{SERVICE_NAME}/"):
             return continuation(handler_call_details)
         presented = dict(handler_call_details.invocation_metadata or ()).get(AUTH_HEADER, "")
         if hmac.compare_digest(presented.encode(), self._expected):

@@ -1,4 +1,9 @@
-"""Serve any FLARE ``Env`` as a gRPC simulator (``flare.simulator.v1.Simulator``)."""
+"""Serve any FLARE ``Env`` as a gRPC simulator: start, run until a signal, stop.
+
+The calls are answered by ``flare.bridge.servicer.SimulatorServicer``; this module owns
+the process side: binding, TLS and token, health and reflection, the idle reaper, and a
+graceful stop.
+"""
 
 from __future__ import annotations
 
@@ -6,288 +11,29 @@ import ipaddress
 import logging
 import signal
 import threading
-import time
-import uuid
-from collections.abc import Callable, Iterator
 from concurrent import futures
-from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import NoReturn
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from flare.bridge.errors import SimulatorError, invalid, precondition
 from flare.bridge.security import TLSFiles, TokenAuthInterceptor
-from flare.bridge.session import Session, open_session
-from flare.bridge.specs import spec_to_proto
-from flare.bridge.step_many import step_sessions
-from flare.bridge.workers import WorkerPool, WorkerSession
-from flare.framework.env import Env
-from flare.framework.env_spec import EnvSpec
-from flare.simulator.v1 import simulator_pb2 as pb
+from flare.bridge.server_settings import ServerSettings
+from flare.bridge.servicer import EnvFactory, SimulatorServicer
+from flare.simulator.v1 import SERVICE_NAME
 from flare.simulator.v1 import simulator_pb2_grpc as pb_grpc
 
+__all__ = [
+    "SERVICE_NAME",
+    "EnvFactory",
+    "ServerSettings",
+    "SimulatorServer",
+    "SimulatorServicer",
+    "serve",
+    "serve_until_signal",
+]
+
 logger = logging.getLogger(__name__)
-
-SERVICE_NAME = pb.DESCRIPTOR.services_by_name["Simulator"].full_name
-EnvFactory = Callable[..., Env]
-
-
-@dataclass(frozen=True)
-class ServerSettings:
-    """Limits of one simulator server.
-
-    Attributes:
-        max_sessions: open sessions at once; one more is RESOURCE_EXHAUSTED.
-        idle_timeout_s: a session unused this long is closed (a vanished client never
-            leaks an env); 0 disables it.
-        max_message_bytes: the largest message received or sent.
-        max_workers: threads serving calls.
-        env_processes: worker processes that host the envs (sessions spread evenly);
-            0 hosts them in the server process. With N > 0, StepMany steps the sessions
-            of different workers in parallel (N cores), and an env that crashes its
-            process (e.g. a segfault in native code) loses its worker's sessions, not
-            the server. The env factory must then be picklable (a module-level function
-            or class).
-    """
-
-    max_sessions: int = 64
-    idle_timeout_s: float = 300.0
-    max_message_bytes: int = 64 * 1024 * 1024
-    max_workers: int = 16
-    env_processes: int = 0
-
-
-class SimulatorServicer(pb_grpc.SimulatorServicer):
-    """Hosts many sessions, each an Env made by ``env_factory(**config, seed=...)``."""
-
-    def __init__(self, env_factory: EnvFactory, settings: ServerSettings) -> None:
-        self.env_factory = env_factory
-        self.settings = settings
-        self._sessions: dict[str, Session | WorkerSession] = {}
-        # one object per distinct spec, so StepMany's "same spec" check is an identity test
-        # (comparing 63 equal specs field by field cost ~40 us a call)
-        self._specs: dict[EnvSpec, EnvSpec] = {}
-        self._lock = threading.Lock()
-        self.workers = (
-            WorkerPool(env_factory, settings.env_processes) if settings.env_processes else None
-        )
-
-    # ----- sessions -----------------------------------------------------------------------
-    def open(self, request: pb.OpenSessionRequest) -> Session | WorkerSession:
-        if request.protocol_version != pb.PROTOCOL_VERSION_1:
-            raise precondition(
-                f"protocol_version {request.protocol_version} is not supported; "
-                f"this server speaks {pb.PROTOCOL_VERSION_1} (PROTOCOL_VERSION_1)"
-            )
-        with self._lock:
-            if len(self._sessions) >= self.settings.max_sessions:
-                raise SimulatorError(
-                    grpc.StatusCode.RESOURCE_EXHAUSTED,
-                    f"this server already hosts its maximum of {self.settings.max_sessions} "
-                    "sessions; close one or use another server",
-                )
-            session_id = uuid.uuid4().hex
-            self._sessions[session_id] = None  # type: ignore[assignment]  # reserve the slot
-        config = dict(request.config)
-        seed = request.seed if request.HasField("seed") else None
-        try:
-            if self.workers is not None:
-                session = self.workers.open(session_id, config, seed)
-            else:
-                session = open_session(self.env_factory, session_id, config, seed)
-        except BaseException:
-            with self._lock:
-                self._sessions.pop(session_id, None)
-            raise
-        with self._lock:
-            session.spec = self._interned(session.spec)
-            self._sessions[session_id] = session
-        logger.info("opened session %s with config %s", session_id, dict(request.config))
-        return session
-
-    def _interned(self, spec: EnvSpec) -> EnvSpec:
-        try:
-            return self._specs.setdefault(spec, spec)
-        except TypeError:  # unhashable (e.g. a user's spec with a list for a shape)
-            return spec
-
-    def _forget_spec_if_unused(self, spec: EnvSpec) -> None:
-        """Drop an interned spec with its last session (configs may make endless specs)."""
-        if any(s is not None and s.spec is spec for s in self._sessions.values()):
-            return
-        try:
-            if self._specs.get(spec) is spec:
-                del self._specs[spec]
-        except TypeError:  # unhashable: never interned
-            pass
-
-    @property
-    def num_specs(self) -> int:
-        """Distinct specs of the open sessions (interned)."""
-        with self._lock:
-            return len(self._specs)
-
-    def get(self, session_id: str) -> Session | WorkerSession:
-        with self._lock:
-            session = self._sessions.get(session_id)
-        if session is None:
-            raise SimulatorError(grpc.StatusCode.NOT_FOUND, f"no session {session_id!r}")
-        return session
-
-    def close(self, session_id: str) -> bool:
-        with self._lock:
-            session = self._sessions.pop(session_id, None)
-            if session is not None:
-                self._forget_spec_if_unused(session.spec)
-        if session is None:
-            return False
-        session.close()
-        logger.info("closed session %s", session_id)
-        return True
-
-    def shutdown(self) -> None:
-        """Close every session, then stop the env workers (if any)."""
-        with self._lock:
-            ids = [sid for sid, s in self._sessions.items() if s is not None]
-        for session_id in ids:
-            self.close(session_id)
-        if self.workers is not None:
-            self.workers.stop()
-
-    @property
-    def num_sessions(self) -> int:
-        with self._lock:
-            return len(self._sessions)
-
-    def reap_idle(self, now: float | None = None) -> list[str]:
-        """Close sessions unused for longer than the idle timeout, and forget sessions lost
-        with a dead env worker; returns their ids."""
-        timeout = self.settings.idle_timeout_s
-        now = time.monotonic() if now is None else now
-        with self._lock:
-            stale = [
-                (sid, s.closed)
-                for sid, s in self._sessions.items()
-                if s is not None and (s.closed or 0 < timeout < now - s.last_used)
-            ]
-        for session_id, lost in stale:
-            if lost:
-                logger.warning("forgetting session %s: its env worker died", session_id)
-            else:
-                logger.warning("closing session %s: idle for %.0fs", session_id, timeout)
-            self.close(session_id)
-        return [session_id for session_id, _ in stale]
-
-    # ----- RPCs ---------------------------------------------------------------------------
-    @staticmethod
-    def _opened(session: Session) -> pb.OpenSessionResponse:
-        return pb.OpenSessionResponse(session_id=session.id, spec=spec_to_proto(session.spec))
-
-    def OpenSession(self, request, context):  # noqa: N802 - gRPC names
-        with _status(context):
-            return self._opened(self.open(request))
-
-    def CloseSession(self, request, context):  # noqa: N802
-        with _status(context):
-            if not self.close(request.session_id):
-                raise SimulatorError(
-                    grpc.StatusCode.NOT_FOUND, f"no session {request.session_id!r}"
-                )
-            return pb.CloseSessionResponse()
-
-    def GetSpec(self, request, context):  # noqa: N802
-        with _status(context):
-            return pb.GetSpecResponse(spec=spec_to_proto(self.get(request.session_id).spec))
-
-    def Reset(self, request, context):  # noqa: N802
-        with _status(context):
-            return self.get(request.session_id).reset()
-
-    def Step(self, request, context):  # noqa: N802
-        with _status(context):
-            return self.get(request.session_id).step(request)
-
-    def StepMany(self, request, context):  # noqa: N802
-        with _status(context):
-            return self.step_many(request)
-
-    def StepManyStream(self, request_iterator, context) -> Iterator:  # noqa: N802
-        for request in request_iterator:
-            try:
-                response = self.step_many(request)
-            except Exception as err:  # noqa: BLE001 - becomes the stream's status
-                _abort(context, err)
-            yield response
-
-    def step_many(self, request: pb.StepManyRequest) -> pb.StepManyResponse:
-        """Step many sessions of one spec with batched actions; optionally auto-reset."""
-        ids = list(request.session_ids)
-        if not ids:
-            raise invalid("StepMany: session_ids is empty")
-        if len(set(ids)) != len(ids):
-            raise invalid("StepMany: each session may appear once per call")
-        with self._lock:  # every NOT_FOUND before any step
-            found = [self._sessions.get(sid) for sid in ids]
-        sessions = [session or self.get(sid) for sid, session in zip(ids, found, strict=True)]
-        spec = sessions[0].spec
-        for index, session in enumerate(sessions[1:], start=1):
-            if session.spec is not spec and session.spec != spec:
-                raise invalid(
-                    f"StepMany: session_ids[{index}] has another spec than session_ids[0]"
-                )
-        actions = sessions[0].checks.decode_actions(request.actions, batch=len(ids))
-        if self.workers is not None:
-            result = self.workers.step_many(sessions, actions, request.actrep, request.auto_reset)
-        else:
-            result = step_sessions(sessions, actions, request.actrep, request.auto_reset)
-        return result.fill(pb.StepManyResponse())
-
-    def Session(self, request_iterator: Iterator[pb.SessionRequest], context) -> Iterator:  # noqa: N802
-        session: Session | None = None
-        try:
-            for request in request_iterator:
-                try:  # not `with _status(...)`: this is the per-step hot path
-                    response = pb.SessionResponse()
-                    which = request.WhichOneof("request")
-                    if which == "step" and session is not None:
-                        session.step(request.step, response.step)
-                    elif which == "open":
-                        if session is not None:
-                            raise precondition("this stream already has a session")
-                        session = self.open(request.open)
-                        response.open.CopyFrom(self._opened(session))
-                    elif session is None:
-                        raise precondition("the first message of a stream must be `open`")
-                    elif which == "reset":
-                        response.reset.CopyFrom(session.reset())
-                    else:
-                        raise invalid("empty SessionRequest")
-                except Exception as err:  # noqa: BLE001 - becomes the stream's status
-                    _abort(context, err)
-                yield response
-        finally:
-            if session is not None:  # the stream ended: so does its session
-                self.close(session.id)
-
-
-@contextmanager
-def _status(context: grpc.ServicerContext) -> Iterator[None]:
-    """Turn a SimulatorError into the call's gRPC status; never let the server die."""
-    try:
-        yield
-    except Exception as err:  # noqa: BLE001
-        _abort(context, err)
-
-
-def _abort(context: grpc.ServicerContext, err: Exception) -> NoReturn:
-    """End the call with the error's status (a bug must cost one call, not the server)."""
-    if isinstance(err, SimulatorError):
-        context.abort(err.code, err.message)
-    logger.error("unexpected error in a simulator call", exc_info=err)
-    context.abort(grpc.StatusCode.INTERNAL, f"{type(err).__name__}: {err}")
 
 
 class SimulatorServer:

@@ -14,9 +14,9 @@ from typing import Any, NamedTuple
 import grpc
 import numpy as np
 
-from flare.bridge.checks import SpecChecks, broken
 from flare.bridge.codec import encode_into
 from flare.bridge.errors import SimulatorError, invalid, precondition
+from flare.bridge.request_validation import SpecChecks, broken
 from flare.framework.env import Env
 from flare.framework.env_spec import EnvSpec
 from flare.simulator.v1 import simulator_pb2 as pb

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from flare.bridge.checks import broken
 from flare.bridge.codec import encode_into
 from flare.bridge.errors import SimulatorError
+from flare.bridge.request_validation import broken
 from flare.bridge.session import Session, fill_tensors
 from flare.simulator.v1 import simulator_pb2 as pb
 

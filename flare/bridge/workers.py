@@ -22,8 +22,8 @@ from typing import Any
 import grpc
 import numpy as np
 
-from flare.bridge.checks import SpecChecks
 from flare.bridge.errors import SimulatorError
+from flare.bridge.request_validation import SpecChecks
 from flare.bridge.session import Session, StepResult, WireCalls, open_session
 from flare.bridge.step_many import BatchResult, merge_batches, step_sessions
 from flare.framework.env import Env

@@ -25,10 +25,11 @@ from flare.compliance.probe import (
     valid_actions,
 )
 from flare.framework.env_spec import ArraySpec, Continuous, Discrete, EnvSpec, Language
+from flare.simulator.v1 import SERVICE_NAME
 from flare.simulator.v1 import simulator_pb2 as pb
 
 CODE = grpc.StatusCode
-SERVICE = pb.DESCRIPTOR.services_by_name["Simulator"].full_name
+SERVICE = SERVICE_NAME
 
 
 @dataclass(frozen=True)

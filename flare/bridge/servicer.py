@@ -1,0 +1,197 @@
+"""The gRPC face of a simulator server: ``flare.simulator.v1.Simulator``'s calls.
+
+Each call is checked and answered here; the sessions themselves live in a
+``SessionRegistry`` (no gRPC in it), and the server's lifecycle in ``flare.bridge.server``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import partial
+from typing import NoReturn
+
+import grpc
+
+from flare.bridge.errors import SimulatorError, invalid, precondition
+from flare.bridge.server_settings import ServerSettings
+from flare.bridge.session import Session, open_session
+from flare.bridge.session_registry import SessionRegistry, TooManySessions, UnknownSession
+from flare.bridge.specs import spec_to_proto
+from flare.bridge.step_many import step_sessions
+from flare.bridge.workers import WorkerPool, WorkerSession
+from flare.framework.env import Env
+from flare.simulator.v1 import simulator_pb2 as pb
+from flare.simulator.v1 import simulator_pb2_grpc as pb_grpc
+
+logger = logging.getLogger(__name__)
+
+EnvFactory = Callable[..., Env]
+
+
+class SimulatorServicer(pb_grpc.SimulatorServicer):
+    """Hosts many sessions, each an Env made by ``env_factory(**config, seed=...)``."""
+
+    def __init__(self, env_factory: EnvFactory, settings: ServerSettings) -> None:
+        self.env_factory = env_factory
+        self.settings = settings
+        self.workers = (
+            WorkerPool(env_factory, settings.env_processes) if settings.env_processes else None
+        )
+        opener = (
+            self.workers.open if self.workers is not None else partial(open_session, env_factory)
+        )
+        self.sessions: SessionRegistry[Session | WorkerSession] = SessionRegistry(
+            opener, settings.max_sessions, settings.idle_timeout_s
+        )
+
+    # ----- sessions -----------------------------------------------------------------------
+    def open(self, request: pb.OpenSessionRequest) -> Session | WorkerSession:
+        if request.protocol_version != pb.PROTOCOL_VERSION_1:
+            raise precondition(
+                f"protocol_version {request.protocol_version} is not supported; "
+                f"this server speaks {pb.PROTOCOL_VERSION_1} (PROTOCOL_VERSION_1)"
+            )
+        seed = request.seed if request.HasField("seed") else None
+        try:
+            return self.sessions.open(dict(request.config), seed)
+        except TooManySessions as err:
+            raise SimulatorError(grpc.StatusCode.RESOURCE_EXHAUSTED, str(err)) from None
+
+    def get(self, session_id: str) -> Session | WorkerSession:
+        try:
+            return self.sessions.get(session_id)
+        except UnknownSession as err:
+            raise SimulatorError(grpc.StatusCode.NOT_FOUND, str(err)) from None
+
+    def close(self, session_id: str) -> bool:
+        return self.sessions.close(session_id)
+
+    def shutdown(self) -> None:
+        """Close every session, then stop the env workers (if any)."""
+        self.sessions.close_all()
+        if self.workers is not None:
+            self.workers.stop()
+
+    @property
+    def num_sessions(self) -> int:
+        return self.sessions.num_sessions
+
+    @property
+    def num_specs(self) -> int:
+        """Distinct specs of the open sessions (interned)."""
+        return self.sessions.num_specs
+
+    def reap_idle(self, now: float | None = None) -> list[str]:
+        """Close idle sessions and forget those lost with a dead env worker."""
+        return self.sessions.reap_idle(now)
+
+    # ----- RPCs ---------------------------------------------------------------------------
+    @staticmethod
+    def _opened(session: Session) -> pb.OpenSessionResponse:
+        return pb.OpenSessionResponse(session_id=session.id, spec=spec_to_proto(session.spec))
+
+    def OpenSession(self, request, context):  # noqa: N802 - gRPC names
+        with _status(context):
+            return self._opened(self.open(request))
+
+    def CloseSession(self, request, context):  # noqa: N802
+        with _status(context):
+            if not self.close(request.session_id):
+                raise SimulatorError(
+                    grpc.StatusCode.NOT_FOUND, f"no session {request.session_id!r}"
+                )
+            return pb.CloseSessionResponse()
+
+    def GetSpec(self, request, context):  # noqa: N802
+        with _status(context):
+            return pb.GetSpecResponse(spec=spec_to_proto(self.get(request.session_id).spec))
+
+    def Reset(self, request, context):  # noqa: N802
+        with _status(context):
+            return self.get(request.session_id).reset()
+
+    def Step(self, request, context):  # noqa: N802
+        with _status(context):
+            return self.get(request.session_id).step(request)
+
+    def StepMany(self, request, context):  # noqa: N802
+        with _status(context):
+            return self.step_many(request)
+
+    def StepManyStream(self, request_iterator, context) -> Iterator:  # noqa: N802
+        for request in request_iterator:
+            try:
+                response = self.step_many(request)
+            except Exception as err:  # noqa: BLE001 - becomes the stream's status
+                _abort(context, err)
+            yield response
+
+    def step_many(self, request: pb.StepManyRequest) -> pb.StepManyResponse:
+        """Step many sessions of one spec with batched actions; optionally auto-reset."""
+        ids = list(request.session_ids)
+        if not ids:
+            raise invalid("StepMany: session_ids is empty")
+        if len(set(ids)) != len(ids):
+            raise invalid("StepMany: each session may appear once per call")
+        try:  # every NOT_FOUND before any step
+            sessions = self.sessions.get_many(ids)
+        except UnknownSession as err:
+            raise SimulatorError(grpc.StatusCode.NOT_FOUND, str(err)) from None
+        spec = sessions[0].spec
+        for index, session in enumerate(sessions[1:], start=1):
+            if session.spec is not spec and session.spec != spec:
+                raise invalid(
+                    f"StepMany: session_ids[{index}] has another spec than session_ids[0]"
+                )
+        actions = sessions[0].checks.decode_actions(request.actions, batch=len(ids))
+        if self.workers is not None:
+            result = self.workers.step_many(sessions, actions, request.actrep, request.auto_reset)
+        else:
+            result = step_sessions(sessions, actions, request.actrep, request.auto_reset)
+        return result.fill(pb.StepManyResponse())
+
+    def Session(self, request_iterator: Iterator[pb.SessionRequest], context) -> Iterator:  # noqa: N802
+        session: Session | None = None
+        try:
+            for request in request_iterator:
+                try:  # not `with _status(...)`: this is the per-step hot path
+                    response = pb.SessionResponse()
+                    which = request.WhichOneof("request")
+                    if which == "step" and session is not None:
+                        session.step(request.step, response.step)
+                    elif which == "open":
+                        if session is not None:
+                            raise precondition("this stream already has a session")
+                        session = self.open(request.open)
+                        response.open.CopyFrom(self._opened(session))
+                    elif session is None:
+                        raise precondition("the first message of a stream must be `open`")
+                    elif which == "reset":
+                        response.reset.CopyFrom(session.reset())
+                    else:
+                        raise invalid("empty SessionRequest")
+                except Exception as err:  # noqa: BLE001 - becomes the stream's status
+                    _abort(context, err)
+                yield response
+        finally:
+            if session is not None:  # the stream ended: so does its session
+                self.close(session.id)
+
+
+@contextmanager
+def _status(context: grpc.ServicerContext) -> Iterator[None]:
+    """Turn a SimulatorError into the call's gRPC status; never let the server die."""
+    try:
+        yield
+    except Exception as err:  # noqa: BLE001
+        _abort(context, err)
+
+
+def _abort(context: grpc.ServicerContext, err: Exception) -> NoReturn:
+    """End the call with the error's status (a bug must cost one call, not the server)."""
+    if isinstance(err, SimulatorError):
+        context.abort(err.code, err.message)
+    logger.error("unexpected error in a simulator call", exc_info=err)
+    context.abort(grpc.StatusCode.INTERNAL, f"{type(err).__name__}: {err}")
