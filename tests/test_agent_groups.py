@@ -182,13 +182,8 @@ def _echo_alg():
 def test_agents_with_two_cts_play_the_same_games_grouped(no_stray_processes):
     """Two CTs (RL and reward prediction on one perception net): each process has a pipe
     per CT and its agents' requests to both go out batched per CT."""
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
-    import reward_prediction_example as example
-
     from flare.agent_zoo.auxiliary_agents import RewardPredictionAgent
+    from flare.experiments import catch as example
     from flare.testing.sparse_reward_envs import CatchEnv
 
     def run(agents_per_process):

@@ -1,23 +1,16 @@
 """The language-navigation tutorial's example runs end to end: `flare serve minigrid`, GFT
 agents with memory over RemoteEnv sessions, PPO on whole runs, a checkpoint and a curve."""
 
-import sys
-from pathlib import Path
-
 from flare.bridge.launch import simulator_process
 from flare.common.curves import plot_reward_curve, read_games
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "examples"))
-
-import babyai_gft_example  # noqa: E402  (the example is the code under test)
+from flare.experiments import babyai as babyai_gft
 
 LEVEL = "BabyAI-GoToLocalS5N2-v0"
 
 
 def test_gft_agents_train_over_grpc(tmp_path):
-    with simulator_process(babyai_gft_example.serve_minigrid(LEVEL)) as address:
-        manager = babyai_gft_example.train(
+    with simulator_process(babyai_gft.serve_minigrid(LEVEL)) as address:
+        manager = babyai_gft.train(
             address,
             num_agents=2,
             num_games=3,
@@ -35,7 +28,7 @@ def test_gft_agents_train_over_grpc(tmp_path):
     assert len(log) == 6 and set(log.success) <= {0.0, 1.0}
     png = plot_reward_curve(tmp_path, tmp_path / "curve.png", success=True)
     assert png.exists()
-    assert babyai_gft_example.summary(manager).startswith("6 games")
+    assert babyai_gft.summary(manager).startswith("6 games")
 
 
 def test_the_blind_control_ignores_the_instruction():
@@ -44,7 +37,7 @@ def test_the_blind_control_ignores_the_instruction():
     from flare.env_zoo.minigrid_env import VOCABULARY, tokenize
 
     torch.manual_seed(0)
-    blind = babyai_gft_example.BlindGFTModelAC((3, 7, 7), 16, len(VOCABULARY), 3)
+    blind = babyai_gft.BlindGFTModelAC((3, 7, 7), 16, len(VOCABULARY), 3)
     image = torch.randint(0, 11, (1, 3, 7, 7), dtype=torch.uint8)
     state = {"state": torch.zeros(1, blind.hidden_size)}
     logits = [
@@ -61,8 +54,8 @@ def test_gft_agents_learn_to_follow_the_instruction():
     wrong-object rule an agent that ignores the words wins about half the games (the
     blind control's best 100 games in 16,000: 66%); the GFT agent must win 80% of 100
     games within 16 x 600 games (the tutorial's run got there after 6,174)."""
-    with simulator_process(babyai_gft_example.serve_minigrid(LEVEL)) as address:
-        manager = babyai_gft_example.train(
+    with simulator_process(babyai_gft.serve_minigrid(LEVEL)) as address:
+        manager = babyai_gft.train(
             address,
             num_agents=16,
             num_games=600,
@@ -70,4 +63,4 @@ def test_gft_agents_learn_to_follow_the_instruction():
             batch_wait_s=1.0,
             print_interval_s=0,
         )
-    assert manager.reached_target, babyai_gft_example.summary(manager, 0.8)
+    assert manager.reached_target, babyai_gft.summary(manager, 0.8)

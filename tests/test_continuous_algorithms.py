@@ -18,6 +18,8 @@ from flare.algorithm_zoo.ddpg import DDPG
 from flare.algorithm_zoo.gaussian_ac import SAMPLED_ACTION, GaussianAC
 from flare.algorithm_zoo.ppo import BEHAVIOR_LOG_PROB
 from flare.common.noises import GaussianNoise, OrnsteinUhlenbeckNoise
+from flare.experiments import best_mean
+from flare.experiments import pendulum as experiments
 from flare.model_zoo.continuous_models import (
     BoundedActionModel,
     SimpleModelDeterministic,
@@ -25,12 +27,6 @@ from flare.model_zoo.continuous_models import (
 )
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "examples"))
-
-import ddpg_example  # noqa: E402  (the examples are the code under test)
-import gaussian_ac_example  # noqa: E402
-
-from gym_setup import best_mean  # noqa: E402
 
 WINDOW = 20  # games in the mean return the targets are about
 RANDOM_RETURN = -1200.0  # acting at random; one game's return has a std of about 300
@@ -42,22 +38,24 @@ def test_ddpg_learns_pendulum_within_budget(noise, no_stray_processes):
     # Seeds 0-2 reach the target after 48-56 games (about 10,000 steps) with either noise;
     # the budget is 4 agents x 40 games (32,000 steps).
     games_per_agent = 40
-    manager = ddpg_example.train(num_games=games_per_agent, seed=0, noise=noise, print_interval_s=0)
+    manager = experiments.train_ddpg(
+        num_games=games_per_agent, seed=0, noise=noise, print_interval_s=0
+    )
     best = best_mean(manager, WINDOW)
     assert manager.reached_target, f"best mean of {WINDOW} games: {best:.1f}"
-    assert len(manager.stats) <= ddpg_example.NUM_AGENTS * games_per_agent
-    assert best >= ddpg_example.TARGET > RANDOM_RETURN + 700
+    assert len(manager.stats) <= experiments.DDPG_AGENTS * games_per_agent
+    assert best >= experiments.DDPG_TARGET > RANDOM_RETURN + 700
 
 
 def test_gaussian_ac_learns_pendulum_within_budget(no_stray_processes):
     # Seeds 0-4 reach the target after 56-96 games (11,000-19,000 steps); the budget is
     # 8 agents x 30 games (48,000 steps).
     games_per_agent = 30
-    manager = gaussian_ac_example.train(num_games=games_per_agent, seed=0, print_interval_s=0)
+    manager = experiments.train_gaussian_ac(num_games=games_per_agent, seed=0, print_interval_s=0)
     best = best_mean(manager, WINDOW)
     assert manager.reached_target, f"best mean of {WINDOW} games: {best:.1f}"
-    assert len(manager.stats) <= gaussian_ac_example.NUM_AGENTS * games_per_agent
-    assert best >= gaussian_ac_example.TARGET > RANDOM_RETURN + 700
+    assert len(manager.stats) <= experiments.GAUSSIAN_AC_AGENTS * games_per_agent
+    assert best >= experiments.GAUSSIAN_AC_TARGET > RANDOM_RETURN + 700
 
 
 @pytest.mark.parametrize(

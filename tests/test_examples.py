@@ -40,19 +40,20 @@ def test_ac_remote_example_smoke(tmp_path):
 
 CARTPOLE_EXAMPLES = [
     ["ppo_example.py"],
-    ["dqn_example.py", "--prioritized"],
-    ["sarsa_example.py"],
-    ["c51_example.py"],
-    ["qr_dqn_example.py"],
-    ["iqn_example.py"],
+    ["value_based_example.py", "--algorithm", "dqn", "--prioritized"],
+    ["value_based_example.py", "--algorithm", "sarsa"],
+    ["value_based_example.py", "--algorithm", "c51"],
+    ["value_based_example.py", "--algorithm", "qr-dqn"],
+    ["value_based_example.py", "--algorithm", "iqn"],
     ["off_policy_ac_example.py"],
     ["sr_q_example.py"],
 ]
 
 
-@pytest.mark.parametrize("command", CARTPOLE_EXAMPLES, ids=lambda c: c[0])
+@pytest.mark.parametrize("command", CARTPOLE_EXAMPLES, ids=lambda c: " ".join(c))
 def test_algorithm_zoo_example_runs_from_the_command_line(command, tmp_path):
-    """The learning tests call each example's train(); this runs its command line."""
+    """The learning tests train each example's experiment (flare.experiments.cartpole);
+    this runs its command line."""
     out = _run_example(
         f"examples/{command[0]}", *command[1:], "--num-games", "1", "--log-dir", str(tmp_path),
         timeout=120,

@@ -7,17 +7,12 @@ fail, never skip, so CI cannot pass without running them.
 
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from flare.bridge.launch import gridworld_command, simulator_process
 from flare.compliance import CHECKS, Target, run_check, run_checks
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "examples"))
-
-import gridworld_example  # noqa: E402  (the example is the code under test)
+from flare.experiments import gridworld as gridworld_experiment
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +48,7 @@ def test_agents_learn_to_follow_instructions(gridworld):
     # other one (a random walk: ~45% each). Budget: 16 x 1500 games, stopping once the
     # mean return of 100 games (success minus wrong square) reaches 0.5. Learning takes
     # off after 9,000-12,000 games and reaches 0.5 a few thousand games later.
-    manager = gridworld_example.train(
+    manager = gridworld_experiment.train(
         gridworld,
         level="1",
         num_agents=16,

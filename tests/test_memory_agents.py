@@ -3,8 +3,6 @@ stored with each step, replayed from a run's first stored state when learning; a
 RNN agent solving a task a memoryless agent cannot."""
 
 import random
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,6 +12,7 @@ import torch.nn as nn
 from flare.agent_zoo.simple_rl_agents import SimpleRLAgent, SimpleRNNRLAgent
 from flare.algorithm_zoo.simple_algorithms import SimpleAC
 from flare.env_zoo.memory_cue import CueMemoryEnv
+from flare.experiments import memory as memory_experiment
 from flare.framework.agent_helper import ExpReplayHelper, OnlineHelper, ReplayBuffer
 from flare.framework.batch import PredictReply, PredictRequest
 from flare.framework.computation_task import ComputationTask
@@ -22,11 +21,6 @@ from flare.framework.memory import unroll_states
 from flare.framework.specs import Spec
 from flare.model_zoo.rnn_models import SimpleRNNModelAC, SimpleRNNModelQ
 from flare.testing.envs import ChainEnv
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "examples"))
-
-import memory_example  # noqa: E402  (the example is the code under test)
 
 STATE_SPEC = Spec("state", (2,), np.dtype("float32"))
 KEYS = DataKeys(inputs=("sensor",), actions=("action",), states=("state",), rewards=("reward",))
@@ -174,18 +168,18 @@ MEMORY_CASES = {"ac": 300, "ppo": 300, "q": 300}
 @pytest.mark.parametrize("algorithm", sorted(MEMORY_CASES))
 def test_only_the_agent_with_memory_recalls_the_cue(algorithm):
     games = MEMORY_CASES[algorithm]
-    with_memory = memory_example.train(
+    with_memory = memory_experiment.train(
         True, algorithm, num_games=games, batch_wait_s=1.0, stop_at_success=0.95, print_interval_s=0
     )
-    last, _ = memory_example.success_rates(with_memory)
+    last, _ = memory_experiment.success_rates(with_memory)
     assert with_memory.reached_target and last >= 0.95, (algorithm, len(with_memory.stats), last)
 
 
 def test_the_same_agent_without_memory_stays_at_a_coin_flip():
-    manager = memory_example.train(
+    manager = memory_experiment.train(
         False, "ac", num_games=300, batch_wait_s=1.0, stop_at_success=0.95, print_interval_s=0
     )
-    last, best = memory_example.success_rates(manager)
+    last, best = memory_experiment.success_rates(manager)
     assert len(manager.stats) == 8 * 300 and not manager.reached_target
     assert last < 0.7 and best < 0.75, (last, best)
 

@@ -3,8 +3,6 @@ their costs and targets against tiny cases worked out by hand, and each learns C
 within a game budget."""
 
 import math
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,14 +20,9 @@ from flare.algorithm_zoo.successor_representation import (
     successor_target,
 )
 from flare.algorithm_zoo.value_based import EpsilonGreedy
+from flare.experiments.cartpole import NUM_AGENTS, train_off_policy_ac, train_sr_q
 from flare.framework.algorithm import Model
 from flare.model_zoo.successor_models import SimpleModelSR
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "examples"))
-
-import off_policy_ac_example  # noqa: E402  (the examples are the code under test)
-import sr_q_example  # noqa: E402
 
 
 def t(*rows):
@@ -248,10 +241,10 @@ def _assert_solved(manager, budget: int) -> None:
 
 
 def test_off_policy_ac_solves_cartpole_195_within_800_games(no_stray_processes):
-    manager = off_policy_ac_example.train(num_games=GAMES_PER_AGENT, seed=0, print_interval_s=0)
-    _assert_solved(manager, off_policy_ac_example.NUM_AGENTS * GAMES_PER_AGENT)
+    manager = train_off_policy_ac(num_games=GAMES_PER_AGENT, seed=0, print_interval_s=0)
+    _assert_solved(manager, NUM_AGENTS * GAMES_PER_AGENT)
 
 
 def test_sr_q_solves_cartpole_195_within_800_games(no_stray_processes):
-    manager = sr_q_example.train(num_games=GAMES_PER_AGENT, seed=0, print_interval_s=0)
-    _assert_solved(manager, sr_q_example.NUM_AGENTS * GAMES_PER_AGENT)
+    manager = train_sr_q(num_games=GAMES_PER_AGENT, seed=0, print_interval_s=0)
+    _assert_solved(manager, NUM_AGENTS * GAMES_PER_AGENT)

@@ -16,6 +16,7 @@ import torch
 import torch.nn as nn
 
 from flare.algorithm_zoo.reward_prediction import RewardPrediction
+from flare.experiments import catch
 from flare.framework.batch import LearnReply, LearnRequest
 from flare.framework.computation_task import ComputationTask
 from flare.framework.experience import ALIVE, GAME_OVER, DataKeys
@@ -25,9 +26,6 @@ from flare.model_zoo.auxiliary_models import RewardPredictionModel
 from flare.testing.sparse_reward_envs import CatchEnv
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "examples"))
-
-import reward_prediction_example  # noqa: E402  (the example is the code under test)
 
 KEYS = DataKeys(inputs=("sensor", "action"), actions=(), states=(), rewards=("reward",))
 
@@ -159,7 +157,7 @@ def test_helper_settings_are_checked(settings, message):
 
 
 def test_ct_settings_reject_unknown_helper_settings():
-    settings = reward_prediction_example.build_ct_settings()
+    settings = catch.build_ct_settings()
     settings["reward_prediction"]["capacity"] = 10
     with pytest.raises(ValueError, match=r"unknown setting\(s\) \['capacity'\]"):
         Manager(settings)
@@ -226,7 +224,7 @@ def test_the_reward_prediction_ct_never_acts():
 
 def test_models_share_one_perception_net_that_both_tasks_train():
     torch.manual_seed(0)
-    settings = reward_prediction_example.build_ct_settings()
+    settings = catch.build_ct_settings()
     rl = settings["RL"]["algorithm"]
     aux = settings["reward_prediction"]["algorithm"]
     assert aux.model.perception_net is rl.model.perception_net
@@ -259,15 +257,15 @@ def test_both_objectives_decrease_and_rl_still_learns(no_stray_processes):
     sign. The reward-prediction objective is its cross-entropy. Each is averaged per game
     and compared over the first and the last K games; the RL task must reach a mean return
     of 0.8 over 100 games (90% of the balls caught) within the budget."""
-    manager = reward_prediction_example.train(num_games=GAMES_PER_AGENT, seed=0, print_interval_s=0)
+    manager = catch.train(num_games=GAMES_PER_AGENT, seed=0, print_interval_s=0)
     assert manager.cts["RL"].lock is manager.cts["reward_prediction"].lock  # shared net
     for record in manager.stats:  # a game's cost is the RL task's (the first CT) alone
         if record.cost is not None:
             assert record.cost == pytest.approx(record.costs["RL/cost"])
-    games = reward_prediction_example.games_to_mean_return(manager, 0.8)
-    value_cost = reward_prediction_example.cost_series(manager, "RL/value_cost")
-    aux_cost = reward_prediction_example.cost_series(manager, "reward_prediction/cost")
-    accuracy = reward_prediction_example.cost_series(manager, "reward_prediction/accuracy")
+    games = catch.games_to_mean_return(manager, 0.8)
+    value_cost = catch.cost_series(manager, "RL/value_cost")
+    aux_cost = catch.cost_series(manager, "reward_prediction/cost")
+    accuracy = catch.cost_series(manager, "reward_prediction/accuracy")
     summary = (
         f"games to 0.8: {games}; value cost {value_cost[:K].mean():.4f} -> "
         f"{value_cost[-K:].mean():.4f}; reward prediction {aux_cost[:K].mean():.4f} -> "
@@ -282,7 +280,7 @@ def test_both_objectives_decrease_and_rl_still_learns(no_stray_processes):
 
 def test_example_command_line(tmp_path):
     result = subprocess.run(
-        [sys.executable, "examples/reward_prediction_example.py", "--num-games", "3"]
+        [sys.executable, "examples/catch.py", "--num-games", "3"]
         + ["--num-agents", "2", "--log-dir", str(tmp_path)],
         cwd=ROOT,
         capture_output=True,

@@ -1,0 +1,128 @@
+"""Language-directed navigation: GFT agents with memory learn a BabyAI GoTo level over gRPC.
+
+The level runs in a simulator server (``flare serve minigrid --level LEVEL``, see
+``serve_minigrid``); each agent opens a session with ``RemoteEnv`` and sees ``{image:
+minigrid's 7x7 egocentric symbolic view, instruction: token ids of "go to the red
+ball"}``. The model is ``GFTModelAC``: the instruction's vector generates transformations
+of every position's visual feature, a GRU carries memory across steps, and PPO learns on
+whole runs. See docs/tutorial-language-navigation.md.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import torch
+import torch.optim as optim
+
+from flare.agent_zoo.simple_rl_agents import SimpleRNNRLAgent
+from flare.algorithm_zoo.ppo import PPO
+from flare.bridge import RemoteEnv
+from flare.common.curves import moving_average
+from flare.experiments import train_on_env
+from flare.framework.agent import OnlineHelper
+from flare.framework.env_spec import Language
+from flare.framework.manager import Manager
+from flare.model_zoo.gft_models import GFTModelAC
+
+LEVEL = "BabyAI-GoToLocalS5N2-v0"
+WINDOW = 100
+
+
+def serve_minigrid(level: str, wrong_object_ends: bool = True) -> list[str]:
+    """The command of ``flare serve minigrid --level LEVEL [--wrong-object-ends]`` on a
+    free loopback port."""
+    flare = [sys.executable, "-m", "flare"]
+    strict = ["--wrong-object-ends"] if wrong_object_ends else []
+    return [*flare, "serve", "minigrid", "--level", level, *strict, "--address", "127.0.0.1:0"]
+
+
+class BlindGFTModelAC(GFTModelAC):
+    """The control: the same model, every instruction read as padding (it still sees)."""
+
+    def read_instruction(self, tokens: torch.Tensor) -> torch.Tensor:
+        return super().read_instruction(torch.zeros_like(tokens))
+
+
+def build_algorithm(
+    address: str, lr: float = 3e-4, minibatch_size: int = 64, blind: bool = False
+) -> PPO:
+    """GFTModelAC sized from the simulator's spec, learned by PPO on whole runs."""
+    probe = RemoteEnv(address)
+    spec = probe.spec()
+    probe.close()
+    image, instruction = spec.observations
+    if not isinstance(instruction.kind, Language):
+        raise ValueError(f"the simulator's second observation is not language: {instruction}")
+    model_class = BlindGFTModelAC if blind else GFTModelAC
+    model = model_class(
+        image_shape=image.shape,
+        instruction_length=instruction.shape[0],
+        vocabulary_size=instruction.kind.vocabulary_size,
+        num_actions=spec.action_dims()["action"],
+    )
+    return PPO(
+        model,
+        discount_factor=0.99,
+        gae_lambda=0.95,
+        num_epochs=4,
+        minibatch_size=minibatch_size,
+        entropy_weight=0.01,
+        optim=(optim.Adam, dict(lr=lr)),
+    )
+
+
+def train(
+    address: str,
+    num_agents: int = 16,
+    num_games: int = 2_000,
+    stop_at_success: float | None = 0.9,
+    seed: int = 0,
+    sample_interval: int = 16,
+    log_dir: str | None = None,
+    model_dir: str | None = None,
+    batch_wait_s: float = 0.05,
+    print_interval_s: float = 30.0,
+    lr: float = 3e-4,
+    minibatch_size: int = 64,
+    blind: bool = False,
+) -> Manager:
+    """Train ``num_agents`` GFT agents against the simulator at ``address``."""
+    torch.manual_seed(seed)
+    settings = dict(
+        algorithm=build_algorithm(address, lr, minibatch_size, blind),
+        agent_helper=OnlineHelper,
+        sample_interval=sample_interval,
+        num_agents=num_agents,
+        batch_wait_s=batch_wait_s,
+    )
+    return train_on_env(
+        {"RL": settings}, RemoteEnv, dict(address=address), num_agents, num_games, seed,
+        window=WINDOW, log_dir=log_dir, print_interval_s=print_interval_s,
+        agent_factory=SimpleRNNRLAgent, stop_at_success_rate=stop_at_success,
+        model_dir=model_dir,
+    )  # fmt: skip
+
+
+def summary(manager: Manager, target: float = 0.9) -> str:
+    """Games, steps and wall time; when the success over WINDOW games first reached
+    ``target``; the success over the last WINDOW and the last 1,000 games."""
+    stats = manager.stats
+    if not stats:
+        return "no game finished"
+    wins = np.array([r.success for r in stats], dtype=float)
+    steps = np.cumsum([r.length for r in stats])
+    rates = moving_average(wins, WINDOW)[WINDOW - 1 :]
+    hits = np.flatnonzero(rates >= target)
+    reached = (
+        f"{target:.0%} of {WINDOW} games first after {hits[0] + WINDOW} games, "
+        f"{steps[hits[0] + WINDOW - 1]:,} steps, {stats[hits[0] + WINDOW - 1].wall_s:.0f} s; "
+        if len(hits)
+        else f"never {target:.0%} of {WINDOW} games; "
+    )
+    return (
+        f"{len(stats)} games, {steps[-1]:,} steps, {stats[-1].wall_s:.0f} s; {reached}"
+        f"success over the last {min(WINDOW, len(stats))} games {wins[-WINDOW:].mean():.0%}, "
+        f"over the last {min(1000, len(stats))} {wins[-1000:].mean():.1%}"
+    )
