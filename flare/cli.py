@@ -6,8 +6,13 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+from flare import __version__
 from flare.common.curves import first_reaching, plot_reward_curve, read_games, resolve_csv
+
+if TYPE_CHECKING:
+    from flare.env_zoo.registry import Adapter
 
 
 def _plot(args: argparse.Namespace) -> int:
@@ -33,40 +38,23 @@ def _plot(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     import logging
 
-    from flare.bridge.factories import GymEnvFactory, MiniGridEnvFactory, load_factory
+    from flare.bridge.factories import load_factory
     from flare.bridge.security import TLSFiles
     from flare.bridge.server import ServerSettings, serve, serve_until_signal
+    from flare.env_zoo.registry import adapter_names
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    if args.target == "gym":
-        if not args.game:
-            raise ValueError("`flare serve gym` needs --game, e.g. --game CartPole-v0")
-        factory = GymEnvFactory(
-            args.game, args.image, args.height, args.width, args.gray, args.contexts
-        )
-        try:  # build one env now, so a bad game name fails here and not in the first session
-            factory().close()
-        except Exception as err:  # noqa: BLE001 - gymnasium raises its own error types
-            raise ValueError(f"cannot build {args.game!r}: {err}") from None
-        what = f"Gym {args.game}{' as images' if args.image else ''}"
-    elif args.target == "minigrid":
-        if not args.level:
-            raise ValueError(
-                "`flare serve minigrid` needs --level, e.g. --level BabyAI-GoToLocalS6N2-v0"
-            )
-        factory = MiniGridEnvFactory(
-            args.level, args.actions, args.instruction_length, args.wrong_object_ends
-        )
-        try:  # build and reset one env now: a bad level or mission fails here, not later
-            env = factory()
-            env.reset()
-            env.close()
-        except Exception as err:  # noqa: BLE001 - gymnasium and minigrid raise their own
-            raise ValueError(f"cannot serve {args.level!r}: {err}") from None
-        what = f"MiniGrid {args.level}, {env.action_dims()['action']} actions"
+    adapter = getattr(args, "adapter", None)
+    if adapter is not None:
+        served = adapter.build(args)
+        factory, what = served.factory, served.description
+    elif ":" in args.target:
+        factory, what = load_factory(args.target), args.target
     else:
-        factory = load_factory(args.target)
-        what = args.target
+        raise ValueError(
+            f"no adapter {args.target!r}: the bundled ones are {', '.join(adapter_names())}; "
+            "or give MODULE:FACTORY, a callable returning a flare Env"
+        )
     settings = ServerSettings(
         max_sessions=args.max_sessions,
         idle_timeout_s=args.idle_timeout,
@@ -86,10 +74,26 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="flare", description=__doc__)
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each option's default, except where there is none to show."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        if action.default is None or action.default is False or action.help is None:
+            return action.help or ""
+        return super()._get_help_string(action)
+
+
+def build_parser(adapter: Adapter | None = None) -> argparse.ArgumentParser:
+    """The command line; with ``adapter``, ``flare serve`` also takes that adapter's options
+    (and only those)."""
+    parser = argparse.ArgumentParser(
+        prog="flare", description=__doc__, formatter_class=_HelpFormatter
+    )
+    parser.add_argument("--version", action="version", version=f"flare {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    plot = sub.add_parser("plot", help="draw a reward curve from a run's games.csv")
+    plot = sub.add_parser(
+        "plot", help="draw a reward curve from a run's games.csv", formatter_class=_HelpFormatter
+    )
     plot.add_argument("log", help="a log directory (log_settings['log_dir']) or its games.csv")
     plot.add_argument("-o", "--output", help="PNG to write (default: reward_curve.png beside it)")
     plot.add_argument("--window", type=int, default=100, help="moving-average window (games)")
@@ -98,37 +102,33 @@ def build_parser() -> argparse.ArgumentParser:
         "--success", action="store_true", help="also draw the success rate over the window"
     )
     plot.set_defaults(func=_plot)
+    _add_serve_parser(sub, adapter)
+    _add_check_sim_parser(sub)
+    return parser
+
+
+def _add_serve_parser(sub: Any, adapter: Adapter | None) -> None:
+    from flare.env_zoo.registry import adapter_names
 
     serve = sub.add_parser(
         "serve",
-        help="serve environments over gRPC: `gym` or `minigrid` (the bundled adapters) or "
-        "MODULE:FACTORY",
+        help="serve environments over gRPC: a bundled adapter or MODULE:FACTORY",
+        description="Serve environments over gRPC. TARGET is a bundled adapter "
+        f"({', '.join(adapter_names())}; `flare serve NAME --help` shows its options) or "
+        "MODULE:FACTORY, a callable returning a flare Env (the module may be in the current "
+        "directory).",
+        formatter_class=_HelpFormatter,
     )
-    serve.add_argument("target", help="`gym`, `minigrid`, or MODULE:FACTORY returning a flare Env")
+    serve.add_argument("target", metavar="TARGET", help="an adapter name or MODULE:FACTORY")
+    _add_serve_options(serve)
+    if adapter is not None:
+        adapter.add_options(serve.add_argument_group(f"{adapter.name}: {adapter.summary}"))
+    serve.set_defaults(func=_serve, adapter=adapter)
+
+
+def _add_serve_options(serve: argparse.ArgumentParser) -> None:
+    """The options of every ``flare serve``, whatever its target."""
     serve.add_argument("--address", default="127.0.0.1:50051", help="HOST:PORT (port 0: any)")
-    serve.add_argument("--game", help="gym: the Gymnasium id, e.g. CartPole-v0")
-    serve.add_argument("--image", action="store_true", help="gym: serve GymEnvImage frames")
-    serve.add_argument("--height", type=int, default=84, help="gym --image: frame height")
-    serve.add_argument("--width", type=int, default=84, help="gym --image: frame width")
-    serve.add_argument("--gray", action="store_true", help="gym --image: gray frames")
-    serve.add_argument("--contexts", type=int, default=4, help="gym --image: stacked frames")
-    serve.add_argument(
-        "--level", help="minigrid: a BabyAI or MiniGrid id, e.g. BabyAI-GoToLocalS6N2-v0"
-    )
-    serve.add_argument(
-        "--actions",
-        choices=["auto", "navigation", "all"],
-        default="auto",
-        help="minigrid: the 3 moves (navigation), all 7 actions, or auto (moves for GoTo levels)",
-    )
-    serve.add_argument(
-        "--instruction-length", type=int, default=16, help="minigrid: tokens per instruction"
-    )
-    serve.add_argument(
-        "--wrong-object-ends",
-        action="store_true",
-        help="minigrid GoTo levels: facing an object the instruction does not name fails",
-    )
     serve.add_argument("--max-sessions", type=int, default=64, help="open sessions at once")
     serve.add_argument(
         "--idle-timeout", type=float, default=300.0, help="close sessions idle this long (s)"
@@ -149,12 +149,15 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="allow binding beyond loopback without TLS and a token",
     )
-    serve.set_defaults(func=_serve)
 
+
+def _add_check_sim_parser(sub: Any) -> None:
     check = sub.add_parser(
-        "check-sim", help="check a live simulator server against the wire contract"
+        "check-sim",
+        help="check a live simulator server against the wire contract",
+        formatter_class=_HelpFormatter,
     )
-    check.add_argument("address", help="HOST:PORT of the simulator")
+    check.add_argument("address", nargs="?", help="HOST:PORT of the simulator")
     check.add_argument(
         "--config",
         action="append",
@@ -176,7 +179,6 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--tls-root-cert", help="PEM certificate(s) to trust: connect over TLS")
     check.add_argument("--token-file", help="a file holding the bearer token")
     check.set_defaults(func=_check_sim)
-    return parser
 
 
 def _check_sim(args: argparse.Namespace) -> int:
@@ -187,6 +189,8 @@ def _check_sim(args: argparse.Namespace) -> int:
         for check in CHECKS:
             print(f"{check.name:<22} {check.rule}")
         return 0
+    if not args.address:
+        raise UsageError("check-sim needs the ADDRESS (HOST:PORT) of a simulator")
     config = {}
     for item in args.config:
         key, sep, value = item.partition("=")
@@ -223,11 +227,38 @@ def _check_sim(args: argparse.Namespace) -> int:
     return 1 if counts["FAIL"] else 0
 
 
+class UsageError(ValueError):
+    """A command line that cannot run; reported in one line, exit status 2."""
+
+
+def _serve_target(argv: Sequence[str]) -> str | None:
+    """The TARGET of a ``flare serve`` command line, if it has one (before parsing it, so
+    the parser can take that adapter's options)."""
+    if not argv or argv[0] != "serve":
+        return None
+    probe = argparse.ArgumentParser(prog="flare serve", add_help=False)
+    _add_serve_options(probe)
+    probe.add_argument("target", nargs="?")
+    known, _ = probe.parse_known_args(argv[1:])  # (the adapter's own options are unknown here)
+    return known.target
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    from flare.env_zoo.registry import find_adapter
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    target = _serve_target(argv)
+    adapter = find_adapter(target) if target and ":" not in target else None
+    parser = build_parser(adapter)
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        where = f"`flare {args.command}`"
+        if args.command == "serve":
+            where = f"`flare serve {args.target}` (`flare serve {args.target} --help` lists them)"
+        parser.error(f"{' '.join(extra)}: not an option of {where}")
     try:
         return args.func(args)
-    except (FileNotFoundError, ValueError, ImportError, ConnectionError) as err:
+    except (OSError, ValueError, ImportError) as err:
         print(f"flare {args.command}: {err}", file=sys.stderr)
         return 2
 

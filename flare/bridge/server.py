@@ -7,9 +7,11 @@ graceful stop.
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import logging
 import signal
+import socket
 import threading
 from concurrent import futures
 
@@ -153,7 +155,28 @@ def _grpc_server(
     return server, health_servicer
 
 
+def _refuse_a_busy_port(address: str) -> None:
+    """Say so in one line when the port is taken (gRPC would also log a C-level error)."""
+    host, _, port = address.rpartition(":")
+    if not port.isdigit() or int(port) == 0:
+        return
+    try:
+        infos = socket.getaddrinfo(host.strip("[]"), int(port), type=socket.SOCK_STREAM)
+    except socket.gaierror as err:
+        raise OSError(f"could not bind {address}: {err}") from None
+    for family, kind, proto, _, sockaddr in infos:
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gRPC binds
+            try:
+                probe.bind(sockaddr)
+            except OSError as err:
+                if err.errno == errno.EADDRINUSE:
+                    raise OSError(f"port {port} is already in use ({address})") from None
+                raise OSError(f"could not bind {address}: {err.strerror}") from None
+
+
 def _bind(server: grpc.Server, address: str, tls: TLSFiles | None) -> int:
+    _refuse_a_busy_port(address)
     try:
         if tls is not None:
             port = server.add_secure_port(address, tls.server_credentials())

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
 import warnings
+from dataclasses import dataclass
 from typing import Any
 
 import gymnasium as gym
@@ -15,6 +17,7 @@ from gymnasium.wrappers import (
     ResizeObservation,
 )
 
+from flare.env_zoo.registry import Adapter, ServedEnv, config_flag, config_positive_int
 from flare.framework.env import (
     ALIVE,
     FAILURE,
@@ -230,3 +233,84 @@ def _is_image_space(space: gym.Space) -> bool:
         and len(space.shape) == 3
         and space.shape[-1] in (1, 3)
     )
+
+
+# ----- the `gym` adapter of `flare serve` ----------------------------------------------------
+@dataclass(frozen=True)
+class GymEnvFactory:
+    """Builds ``GymEnv`` (or ``GymEnvImage`` with ``image``) sessions; the client's config
+    strings override these defaults, key by key."""
+
+    game_name: str | None = None
+    image: bool = False
+    height: int = 84
+    width: int = 84
+    gray: bool = False
+    contexts: int = 4
+
+    def __call__(
+        self,
+        game_name: str | None = None,
+        image: str | bool | None = None,
+        height: str | int | None = None,
+        width: str | int | None = None,
+        gray: str | bool | None = None,
+        contexts: str | int | None = None,
+        seed: int | None = None,
+    ) -> Env:
+        game = game_name or self.game_name
+        if not game:
+            raise ValueError(
+                "no game: start the server with --game or send game_name in the config"
+            )
+        if not config_flag("image", self.image if image is None else image):
+            return GymEnv(game, seed=seed)
+        return GymEnvImage(
+            game,
+            contexts=config_positive_int(
+                "contexts", self.contexts if contexts is None else contexts
+            ),
+            height=config_positive_int("height", self.height if height is None else height),
+            width=config_positive_int("width", self.width if width is None else width),
+            gray=config_flag("gray", self.gray if gray is None else gray),
+            seed=seed,
+        )
+
+
+_IMAGE_DEFAULTS = {"height": 84, "width": 84, "contexts": 4}
+
+
+def _add_gym_options(group: argparse._ArgumentGroup) -> None:
+    group.add_argument("--game", required=True, help="the Gymnasium id, e.g. CartPole-v0")
+    group.add_argument("--image", action="store_true", help="serve GymEnvImage frames")
+    group.add_argument("--height", type=int, help="--image: frame height (default: 84)")
+    group.add_argument("--width", type=int, help="--image: frame width (default: 84)")
+    group.add_argument("--gray", action="store_true", help="--image: gray frames")
+    group.add_argument("--contexts", type=int, help="--image: stacked frames (default: 4)")
+
+
+def _build_gym(args: argparse.Namespace) -> ServedEnv:
+    image_options = [name for name in (*_IMAGE_DEFAULTS, "gray") if getattr(args, name)]
+    if image_options and not args.image:
+        options = ", ".join(f"--{name}" for name in image_options)
+        raise ValueError(f"{options} {'is' if len(image_options) == 1 else 'are'} only for --image")
+    sizes = {
+        name: default if getattr(args, name) is None else getattr(args, name)
+        for name, default in _IMAGE_DEFAULTS.items()
+    }
+    for name, value in sizes.items():
+        config_positive_int(f"--{name}", value)
+    factory = GymEnvFactory(args.game, args.image, gray=args.gray, **sizes)
+    try:  # build one env now, so a bad game name fails here and not in the first session
+        factory().close()
+    except Exception as err:  # noqa: BLE001 - gymnasium raises its own error types
+        raise ValueError(f"cannot build {args.game!r}: {err}") from None
+    return ServedEnv(factory, f"Gym {args.game}{' as images' if args.image else ''}")
+
+
+ADAPTER = Adapter(
+    name="gym",
+    summary="a Gymnasium game (GymEnv, or GymEnvImage frames with --image)",
+    add_options=_add_gym_options,
+    build=_build_gym,
+)

@@ -22,8 +22,10 @@ white space; a word outside the vocabulary, or a mission longer than
 
 from __future__ import annotations
 
+import argparse
 import logging
 import re
+from dataclasses import dataclass
 from typing import Any
 
 import minigrid  # noqa: F401 - registers the MiniGrid-* and BabyAI-* ids
@@ -35,7 +37,8 @@ from minigrid.envs.babyai.core.roomgrid_level import RoomGridLevel
 from minigrid.envs.babyai.core.verifier import GoToInstr
 
 from flare.env_zoo.gym_env import GymEnv
-from flare.framework.env import ALIVE, FAILURE, SUCCESS, ObservationDict
+from flare.env_zoo.registry import Adapter, ServedEnv, config_flag, config_positive_int
+from flare.framework.env import ALIVE, FAILURE, SUCCESS, Env, ObservationDict
 from flare.framework.env_spec import ArraySpec, Discrete, EnvSpec, Language
 
 IMAGE = "image"
@@ -302,3 +305,89 @@ def _rejection_note(*args: Any) -> None:
 # object at (1, 6)") to stdout, which would bury a server's or a training's own lines; they
 # go to this module's debug log instead.
 roomgrid_level.print = _rejection_note
+
+
+# ----- the `minigrid` adapter of `flare serve` -----------------------------------------------
+@dataclass(frozen=True)
+class MiniGridEnvFactory:
+    """Builds ``MiniGridEnv`` sessions (BabyAI / MiniGrid levels); the client's config
+    strings (``level``, ``actions``, ``instruction_length``) override these defaults, key
+    by key, and the session's seed seeds the level."""
+
+    level: str | None = None
+    actions: str = "auto"
+    instruction_length: int | None = None
+    wrong_object_ends: bool = False
+
+    def __call__(
+        self,
+        level: str | None = None,
+        actions: str | None = None,
+        instruction_length: str | int | None = None,
+        wrong_object_ends: str | bool | None = None,
+        seed: int | None = None,
+    ) -> Env:
+        name = level or self.level
+        if not name:
+            raise ValueError("no level: start the server with --level or send level in the config")
+        length = self.instruction_length if instruction_length is None else instruction_length
+        return MiniGridEnv(
+            name,
+            seed=seed,
+            actions=actions or self.actions,
+            instruction_length=config_positive_int(
+                "instruction_length", DEFAULT_INSTRUCTION_LENGTH if length is None else length
+            ),
+            wrong_object_ends=(
+                self.wrong_object_ends
+                if wrong_object_ends is None
+                else config_flag("wrong_object_ends", wrong_object_ends)
+            ),
+        )
+
+
+def _add_minigrid_options(group: argparse._ArgumentGroup) -> None:
+    group.add_argument(
+        "--level",
+        required=True,
+        help="a BabyAI level id, e.g. BabyAI-GoToLocalS6N2-v0 (a MiniGrid level works when "
+        "its missions use only BabyAI's words; the server checks one at start)",
+    )
+    group.add_argument(
+        "--actions",
+        choices=["auto", "navigation", "all"],
+        default="auto",
+        help="the 3 moves (navigation), all 7 actions, or auto (moves for GoTo levels)",
+    )
+    group.add_argument(
+        "--instruction-length",
+        type=int,
+        default=DEFAULT_INSTRUCTION_LENGTH,
+        help="tokens per instruction",
+    )
+    group.add_argument(
+        "--wrong-object-ends",
+        action="store_true",
+        help="GoTo levels: facing an object the instruction does not name fails",
+    )
+
+
+def _build_minigrid(args: argparse.Namespace) -> ServedEnv:
+    factory = MiniGridEnvFactory(
+        args.level, args.actions, args.instruction_length, args.wrong_object_ends
+    )
+    try:  # build and reset one env now: a bad level or mission fails here, not later
+        env = factory()
+        env.reset()
+        env.close()
+    except Exception as err:  # noqa: BLE001 - gymnasium and minigrid raise their own
+        raise ValueError(f"cannot serve {args.level!r}: {err}") from None
+    return ServedEnv(factory, f"MiniGrid {args.level}, {env.action_dims()['action']} actions")
+
+
+ADAPTER = Adapter(
+    name="minigrid",
+    summary="a BabyAI / MiniGrid level with its instruction as token ids (MiniGridEnv)",
+    add_options=_add_minigrid_options,
+    build=_build_minigrid,
+)
