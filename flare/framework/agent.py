@@ -28,7 +28,13 @@ from flare.framework.agent_helper import (
 )
 from flare.framework.env import ActionDict, Env, EnvInterrupted, ObservationDict, RewardDict
 from flare.framework.outcomes import GameOutcome, NextStep, next_step_after
-from flare.framework.reports import AgentFailed, AgentFinished, GameInterrupted, GameRecord
+from flare.framework.reports import (
+    AgentFailed,
+    AgentFinished,
+    EnvMismatch,
+    GameInterrupted,
+    GameRecord,
+)
 
 __all__ = [
     "Agent",
@@ -46,6 +52,10 @@ _CONTINUES = NextStep.CONTINUES  # (read every step; an enum lookup costs ~170 n
 
 class StopRequested(Exception):
     """The Manager asked every agent to stop."""
+
+
+class EnvMismatchError(Exception):
+    """The env does not give an observation (or shape) that a CT's model reads."""
 
 
 class Agent(ABC):
@@ -120,6 +130,29 @@ class Agent(ABC):
             raise KeyError(
                 f"agent {self.id} has no ComputationTask {ct_name!r}; it has {sorted(self.helpers)}"
             ) from None
+
+    def _check_env(self, env: Env) -> None:
+        """Before the first step: the env gives every observation each CT's model reads, at
+        its shape. An agent that computes some of its CTs' inputs itself overrides this."""
+        given = {
+            name: tuple(int(d) for d in shape) for name, shape in env.observation_dims().items()
+        }
+        for ct_name, helper in self.helpers.items():
+            missing = [s.name for s in helper.input_specs if s.name not in given]
+            if missing:
+                raise EnvMismatchError(
+                    f"CT {ct_name!r}'s model reads the observation(s) {missing}, but "
+                    f"{type(env).__name__} gives {sorted(given)}: tell the model which "
+                    "observation to read (a zoo model's sensor_name=...) or rename the "
+                    "simulator's observation"
+                )
+            for spec in helper.input_specs:
+                if tuple(spec.shape) != given[spec.name]:
+                    raise EnvMismatchError(
+                        f"CT {ct_name!r}'s model reads {spec.name!r} of shape "
+                        f"{tuple(spec.shape)}, but {type(env).__name__} gives it with shape "
+                        f"{given[spec.name]}"
+                    )
 
     # ----- the episode loop ---------------------------------------------------------------
     def _reset_env(self) -> ObservationDict:
@@ -207,6 +240,7 @@ class Agent(ABC):
             if self._env_factory is None:
                 raise RuntimeError(f"agent {self.id}: call set_env() before starting it")
             self.env = self._env_factory()
+            self._check_env(self.env)
             games, interrupted_in_a_row = 0, 0
             while games < self.num_games and not stop_event.is_set():
                 try:
@@ -226,6 +260,8 @@ class Agent(ABC):
             reports.put(AgentFinished(self.id))
         except (StopRequested, CDPClosed):
             reports.put(AgentFinished(self.id))
+        except EnvMismatchError as err:
+            reports.put(EnvMismatch(self.id, str(err)))
         except BaseException:
             reports.put(AgentFailed(self.id, traceback.format_exc()))
         finally:

@@ -44,15 +44,23 @@ class AgentHelper(ABC):
         self.keys = DataKeys((), (), (), ())
         self.rng = random.Random(0)
         self.state_specs: tuple[ArraySpec, ...] = ()
+        self.input_specs: tuple[ArraySpec, ...] = ()
         # behavior data of the latest prediction, stored with the step it acted on
         self._behavior: ArrayDict = {}
 
-    def bind(self, keys: DataKeys, seed: int, state_specs: Sequence[ArraySpec] = ()) -> None:
-        """Called by the Manager: the names this CT reads, a per-agent sampling seed and
-        the shapes of its model's states (short-term memory)."""
+    def bind(
+        self,
+        keys: DataKeys,
+        seed: int,
+        state_specs: Sequence[ArraySpec] = (),
+        input_specs: Sequence[ArraySpec] = (),
+    ) -> None:
+        """Called by the Manager: the names this CT reads, a per-agent sampling seed, the
+        shapes of its model's states (short-term memory) and of the inputs it reads."""
         self.keys = keys
         self.rng = random.Random(seed)
         self.state_specs = tuple(state_specs)
+        self.input_specs = tuple(input_specs)
 
     def initial_states(self) -> ArrayDict:
         """The memory an episode starts with: zeros of each state's shape."""

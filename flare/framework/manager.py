@@ -26,6 +26,7 @@ from flare.framework.process_start import agent_context, process_payload, resolv
 from flare.framework.reports import (
     AgentFailed,
     AgentFinished,
+    EnvMismatch,
     GameInterrupted,
     GameRecord,
     ProcessReady,
@@ -230,7 +231,12 @@ class Manager:
                 channel = CDPChannel(link, agent.id)
                 helper = settings.agent_helper(name, channel, **settings.helper_kwargs)
                 ct = self.cts[name]
-                helper.bind(ct.keys, seed=agent.id, state_specs=ct.alg.state_specs)
+                helper.bind(
+                    ct.keys,
+                    seed=agent.id,
+                    state_specs=ct.alg.state_specs,
+                    input_specs=ct.alg.input_specs,
+                )
                 agent.add_agent_helper(helper)
         process = ctx.Process(
             target=run_agent_process,
@@ -321,6 +327,9 @@ class Manager:
         elif isinstance(report, AgentFailed):
             running.discard(report.agent)
             return f"agent {report.agent} failed:\n{report.traceback}"
+        elif isinstance(report, EnvMismatch):
+            running.discard(report.agent)
+            return report.message
         return None
 
     def _drain(self, reports: mp.Queue, running: set[int], metrics: MetricsLogger) -> str | None:

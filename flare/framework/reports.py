@@ -57,6 +57,15 @@ class AgentFailed:
 
 
 @dataclass(frozen=True)
+class EnvMismatch:
+    """An agent's env does not give what its CTs' models read: the run cannot start. The
+    message names both sides in one line (no traceback: nothing is wrong in the code)."""
+
+    agent: int
+    message: str
+
+
+@dataclass(frozen=True)
 class ProcessReady:
     """An agent process built its agents' envs and first requests and waits to send them."""
 

@@ -21,13 +21,13 @@ from flare.model_zoo.simple_models import _output_size
 class RewardPredictionModel(Model):
     """Predicts the sign of a step's non-zero reward (UNREAL's reward prediction).
 
-    Reads the ``sensor`` observation the action was taken on and, with ``use_action``,
+    Reads the observation (``sensor_name``) the action was taken on and, with ``use_action``,
     the discrete ``action`` taken (one-hot); outputs one logit per reward class
     (``flare.framework.reward_replay``: negative, positive). It has no actions: its CT is
     only learned, never asked to act.
 
     Args:
-        dims: the shape of the ``sensor`` observation.
+        dims: the shape of the observation named ``sensor_name`` (``"sensor"`` unless told).
         num_actions: values of the discrete ``action`` (used with ``use_action``).
         perception_net: the RL model's perception net, shared (not copied).
         use_action: also read the action (the reward then follows from the input).
@@ -41,8 +41,10 @@ class RewardPredictionModel(Model):
         perception_net: nn.Module,
         use_action: bool = True,
         hidden: int = 64,
+        sensor_name: str = "sensor",
     ) -> None:
         super().__init__()
+        self.sensor_name = sensor_name
         if num_actions < 1:
             raise ValueError(f"num_actions must be >= 1, got {num_actions}")
         if hidden < 1:
@@ -58,7 +60,7 @@ class RewardPredictionModel(Model):
         )
 
     def get_input_specs(self) -> SpecList:
-        specs: list = [("sensor", dict(shape=self.dims))]
+        specs: list = [(self.sensor_name, dict(shape=self.dims))]
         if self.use_action:
             specs.append(("action", dict(shape=[1], dtype="int64")))
         return specs
@@ -68,7 +70,7 @@ class RewardPredictionModel(Model):
 
     def reward_logits(self, inputs: TensorDict) -> torch.Tensor:
         """``[B, 2]`` logits of the reward's class (negative, positive)."""
-        features = self.perception_net(inputs["sensor"])
+        features = self.perception_net(inputs[self.sensor_name])
         if self.use_action:
             action = inputs["action"].reshape(-1).long()
             features = torch.cat([features, F.one_hot(action, self.num_actions).float()], -1)

@@ -1,9 +1,9 @@
 """Models for one bounded continuous action: a deterministic actor with a Q critic (DDPG)
 and a Gaussian policy with a state-value critic (on-policy actor-critic).
 
-Both read one flat ``sensor`` and write one float32 ``action`` of shape ``[d]`` with
-bounds ``[low, high]``; the bounds live in the model (as buffers), so an algorithm can clip
-to them and a checkpoint carries them.
+Both read one flat observation (``sensor`` unless told otherwise) and write one float32
+``action`` of shape ``[d]`` with bounds ``[low, high]``; the bounds live in the model (as
+buffers), so an algorithm can clip to them and a checkpoint carries them.
 """
 
 from __future__ import annotations
@@ -35,14 +35,20 @@ class BoundedActionModel(Model):
     """The specs and bounds both continuous models share.
 
     Args:
-        dims: the shape of the ``sensor`` observation (flattened for the MLPs).
+        dims: the shape of the observation named ``sensor_name`` (``"sensor"`` unless told),
+            flattened for the MLPs.
         action_low, action_high: the action's bounds, one per dimension.
     """
 
     def __init__(
-        self, dims: Sequence[int], action_low: Sequence[float], action_high: Sequence[float]
+        self,
+        dims: Sequence[int],
+        action_low: Sequence[float],
+        action_high: Sequence[float],
+        sensor_name: str = "sensor",
     ) -> None:
         super().__init__()
+        self.sensor_name = sensor_name
         low = torch.as_tensor(np.asarray(action_low, dtype=np.float32).reshape(-1))
         high = torch.as_tensor(np.asarray(action_high, dtype=np.float32).reshape(-1))
         if low.shape != high.shape or low.numel() == 0:
@@ -65,13 +71,13 @@ class BoundedActionModel(Model):
         return (self.action_high - self.action_low) / 2
 
     def get_input_specs(self) -> SpecList:
-        return [("sensor", dict(shape=self.dims))]
+        return [(self.sensor_name, dict(shape=self.dims))]
 
     def get_action_specs(self) -> SpecList:
         return [("action", dict(shape=[self.action_size], dtype="float32"))]
 
     def _flat(self, inputs: TensorDict) -> torch.Tensor:
-        return inputs["sensor"].reshape(-1, self.obs_size)
+        return inputs[self.sensor_name].reshape(-1, self.obs_size)
 
 
 class SimpleModelDeterministic(BoundedActionModel):
@@ -88,8 +94,9 @@ class SimpleModelDeterministic(BoundedActionModel):
         action_low: Sequence[float],
         action_high: Sequence[float],
         hidden: Sequence[int] = (64, 64),
+        sensor_name: str = "sensor",
     ) -> None:
-        super().__init__(dims, action_low, action_high)
+        super().__init__(dims, action_low, action_high, sensor_name)
         self.actor_net = mlp([self.obs_size, *hidden, self.action_size])
         self.critic_net = mlp([self.obs_size + self.action_size, *hidden, 1])
 
@@ -142,8 +149,9 @@ class SimpleModelGaussian(BoundedActionModel):
         hidden: Sequence[int] = (64, 64),
         init_log_std: float = 0.0,
         state_dependent_std: bool = False,
+        sensor_name: str = "sensor",
     ) -> None:
-        super().__init__(dims, action_low, action_high)
+        super().__init__(dims, action_low, action_high, sensor_name)
         self.state_dependent_std = state_dependent_std
         outputs = 2 * self.action_size if state_dependent_std else self.action_size
         self.policy_net = mlp([self.obs_size, *hidden, outputs], nn.Tanh)

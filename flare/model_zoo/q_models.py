@@ -25,7 +25,7 @@ class SimpleModelQ(Model):
     """A perception net, a Q head and an embedding of return-distribution points.
 
     Args:
-        dims: the shape of the ``sensor`` observation.
+        dims: the shape of the observation named ``sensor_name`` (``"sensor"`` unless told).
         num_actions: the number of discrete actions.
         perception_net: maps a ``[B, *dims]`` batch to ``[B, features]``.
         embedding_dim: cosine features of each point ``tau``.
@@ -37,8 +37,10 @@ class SimpleModelQ(Model):
         num_actions: int,
         perception_net: nn.Module,
         embedding_dim: int = 64,
+        sensor_name: str = "sensor",
     ) -> None:
         super().__init__()
+        self.sensor_name = sensor_name
         if num_actions < 1:
             raise ValueError(f"num_actions must be >= 1, got {num_actions}")
         if embedding_dim < 1:
@@ -52,21 +54,21 @@ class SimpleModelQ(Model):
         self.register_buffer("frequencies", torch.arange(1, embedding_dim + 1) * torch.pi)
 
     def get_input_specs(self) -> SpecList:
-        return [("sensor", dict(shape=self.dims))]
+        return [(self.sensor_name, dict(shape=self.dims))]
 
     def get_action_specs(self) -> SpecList:
         return [("action", dict(shape=[1], dtype="int64"))]
 
     def value(self, inputs: TensorDict, states: TensorDict) -> tuple[TensorDict, TensorDict]:
         """``q_value``: ``[B, num_actions]``."""
-        return {"q_value": self.q_head(self.perception_net(inputs["sensor"]))}, states
+        return {"q_value": self.q_head(self.perception_net(inputs[self.sensor_name]))}, states
 
     def value_at(
         self, inputs: TensorDict, states: TensorDict, points: torch.Tensor
     ) -> torch.Tensor:
         """One output per action at each point: ``points`` ``[B, N]`` or ``[N]`` in [0, 1]
         give ``[B, N, num_actions]``."""
-        features = self.perception_net(inputs["sensor"])  # [B, H]
+        features = self.perception_net(inputs[self.sensor_name])  # [B, H]
         if points.dim() == 1:
             points = points.expand(features.size(0), -1)
         embedded = self.point_embedding(torch.cos(points.unsqueeze(-1) * self.frequencies))

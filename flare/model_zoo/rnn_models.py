@@ -21,12 +21,18 @@ STATE = "state"
 
 
 class _RecurrentBody(Model):
-    """``sensor`` -> perception net -> GRU cell; subclasses add heads."""
+    """An observation (``sensor_name``) -> perception net -> GRU cell; subclasses add heads."""
 
     def __init__(
-        self, dims: Sequence[int], num_actions: int, perception_net: nn.Module, hidden_size: int
+        self,
+        dims: Sequence[int],
+        num_actions: int,
+        perception_net: nn.Module,
+        hidden_size: int,
+        sensor_name: str = "sensor",
     ) -> None:
         super().__init__()
+        self.sensor_name = sensor_name
         if num_actions < 1:
             raise ValueError(f"num_actions must be >= 1, got {num_actions}")
         if hidden_size < 1:
@@ -38,7 +44,7 @@ class _RecurrentBody(Model):
         self.cell = nn.GRUCell(_output_size(perception_net, self.dims), hidden_size)
 
     def get_input_specs(self) -> SpecList:
-        return [("sensor", dict(shape=self.dims))]
+        return [(self.sensor_name, dict(shape=self.dims))]
 
     def get_state_specs(self) -> SpecList:
         return [(STATE, dict(shape=[self.hidden_size]))]
@@ -47,7 +53,7 @@ class _RecurrentBody(Model):
         return [("action", dict(shape=[1], dtype="int64"))]
 
     def memory_features(self, inputs: TensorDict) -> torch.Tensor:
-        return self.perception_net(inputs["sensor"])
+        return self.perception_net(inputs[self.sensor_name])
 
     def memory_step(self, features: torch.Tensor, states: TensorDict) -> TensorDict:
         return {STATE: self.cell(features, states[STATE])}
@@ -57,7 +63,7 @@ class SimpleRNNModelAC(_RecurrentBody):
     """Actor-critic with memory: policy and value heads read the GRU's new state.
 
     Args:
-        dims: the shape of the ``sensor`` observation.
+        dims: the shape of the observation named ``sensor_name`` (``"sensor"`` unless told).
         num_actions: the number of discrete actions.
         perception_net: maps a ``[B, *dims]`` batch to ``[B, features]``.
         hidden_size: the memory's width.
@@ -69,8 +75,9 @@ class SimpleRNNModelAC(_RecurrentBody):
         num_actions: int,
         perception_net: nn.Module,
         hidden_size: int = 64,
+        sensor_name: str = "sensor",
     ) -> None:
-        super().__init__(dims, num_actions, perception_net, hidden_size)
+        super().__init__(dims, num_actions, perception_net, hidden_size, sensor_name)
         self.policy_head = nn.Linear(hidden_size, num_actions)
         self.value_head = nn.Linear(hidden_size, 1)
 
@@ -106,8 +113,9 @@ class SimpleRNNModelQ(_RecurrentBody):
         num_actions: int,
         perception_net: nn.Module,
         hidden_size: int = 64,
+        sensor_name: str = "sensor",
     ) -> None:
-        super().__init__(dims, num_actions, perception_net, hidden_size)
+        super().__init__(dims, num_actions, perception_net, hidden_size, sensor_name)
         self.q_head = nn.Linear(hidden_size, num_actions)
 
     def value(self, inputs: TensorDict, states: TensorDict) -> tuple[TensorDict, TensorDict]:

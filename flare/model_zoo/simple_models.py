@@ -34,13 +34,21 @@ class SimpleModelAC(Model):
     """Actor-critic for one discrete action: a shared perception net, a policy and a value head.
 
     Args:
-        dims: the shape of the ``sensor`` observation.
+        dims: the shape of the observation it reads.
         num_actions: the number of discrete actions.
         perception_net: maps a ``[B, *dims]`` batch to ``[B, features]``.
+        sensor_name: the observation it reads (``"sensor"``, what GymEnv calls it, by default).
     """
 
-    def __init__(self, dims: Sequence[int], num_actions: int, perception_net: nn.Module) -> None:
+    def __init__(
+        self,
+        dims: Sequence[int],
+        num_actions: int,
+        perception_net: nn.Module,
+        sensor_name: str = "sensor",
+    ) -> None:
         super().__init__()
+        self.sensor_name = sensor_name
         if num_actions < 1:
             raise ValueError(f"num_actions must be >= 1, got {num_actions}")
         self.dims = tuple(int(d) for d in dims)
@@ -51,7 +59,7 @@ class SimpleModelAC(Model):
         self.value_head = nn.Linear(hidden, 1)
 
     def get_input_specs(self) -> SpecList:
-        return [("sensor", dict(shape=self.dims))]
+        return [(self.sensor_name, dict(shape=self.dims))]
 
     def get_action_specs(self) -> SpecList:
         return [("action", dict(shape=[1], dtype="int64"))]
@@ -59,15 +67,15 @@ class SimpleModelAC(Model):
     def policy(
         self, inputs: TensorDict, states: TensorDict
     ) -> tuple[dict[str, Categorical], TensorDict]:
-        logits = self.policy_head(self.perception_net(inputs["sensor"]))
+        logits = self.policy_head(self.perception_net(inputs[self.sensor_name]))
         return {"action": categorical(logits)}, states
 
     def value(self, inputs: TensorDict, states: TensorDict) -> tuple[TensorDict, TensorDict]:
-        return {"v_value": self.value_head(self.perception_net(inputs["sensor"]))}, states
+        return {"v_value": self.value_head(self.perception_net(inputs[self.sensor_name]))}, states
 
     def policy_and_value(
         self, inputs: TensorDict, states: TensorDict
     ) -> tuple[dict[str, Categorical], TensorDict, TensorDict]:
-        features = self.perception_net(inputs["sensor"])
+        features = self.perception_net(inputs[self.sensor_name])
         dists = {"action": categorical(self.policy_head(features))}
         return dists, {"v_value": self.value_head(features)}, states

@@ -29,7 +29,7 @@ class SimpleModelSR(Model):
     the TD loss of ``psi`` cannot shrink it to make its own targets trivial.
 
     Args:
-        dims: the shape of the ``sensor`` observation.
+        dims: the shape of the observation named ``sensor_name`` (``"sensor"`` unless told).
         num_actions: the number of discrete actions.
         perception_net: maps a ``[B, *dims]`` batch to ``[B, features]``.
         feature_dim: the width of ``phi`` and of each action's ``psi``.
@@ -43,8 +43,10 @@ class SimpleModelSR(Model):
         perception_net: nn.Module,
         feature_dim: int = 16,
         reconstruct: bool = False,
+        sensor_name: str = "sensor",
     ) -> None:
         super().__init__()
+        self.sensor_name = sensor_name
         if num_actions < 1:
             raise ValueError(f"num_actions must be >= 1, got {num_actions}")
         if feature_dim < 1:
@@ -60,23 +62,23 @@ class SimpleModelSR(Model):
         self.decoder = nn.Linear(feature_dim, math.prod(self.dims)) if reconstruct else None
 
     def get_input_specs(self) -> SpecList:
-        return [("sensor", dict(shape=self.dims))]
+        return [(self.sensor_name, dict(shape=self.dims))]
 
     def get_action_specs(self) -> SpecList:
         return [("action", dict(shape=[1], dtype="int64"))]
 
     def successor(self, inputs: TensorDict, states: TensorDict) -> tuple[TensorDict, TensorDict]:
         """``phi`` ``[B, d]``, ``psi`` ``[B, num_actions, d]`` and ``reward_weights`` ``[d]``."""
-        features = self.perception_net(inputs["sensor"])
+        features = self.perception_net(inputs[self.sensor_name])
         phi = self.phi_head(features)
         psi = self.psi_head(features).reshape(-1, self.num_actions, self.feature_dim)
         return {"phi": phi, "psi": psi, "reward_weights": self.reward_weights}, states
 
     def reconstruct(self, phi: torch.Tensor) -> TensorDict:
-        """The observation rebuilt from ``phi``, by input name (``sensor``: ``[B, *dims]``)."""
+        """The observation rebuilt from ``phi``, by input name (``sensor_name``: ``[B, *dims]``)."""
         if self.decoder is None:
             raise RuntimeError("this SimpleModelSR was built with reconstruct=False")
-        return {"sensor": self.decoder(phi).reshape(-1, *self.dims)}
+        return {self.sensor_name: self.decoder(phi).reshape(-1, *self.dims)}
 
     def value(self, inputs: TensorDict, states: TensorDict) -> tuple[TensorDict, TensorDict]:
         """``q_value`` ``[B, num_actions]``: ``psi(s, a) . w``."""
