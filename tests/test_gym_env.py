@@ -144,11 +144,11 @@ def test_a_discrete_action_reaches_gymnasium_as_a_scalar_of_the_spaces_dtype():
 
 def test_factory_flags_read_every_documented_spelling():
     """Session config values arrive as strings: on/off, yes/no, true/false, 1/0."""
-    from flare.bridge.factories import _flag
+    from flare.env_zoo.registry import config_flag
 
     for text in ("1", "true", "Yes", "ON"):
-        assert _flag("image", text) is True
+        assert config_flag("image", text) is True
     for text in ("0", "false", "No", "off"):
-        assert _flag("image", text) is False
+        assert config_flag("image", text) is False
     with pytest.raises(ValueError, match="image must be true or false, got 'maybe'"):
-        _flag("image", "maybe")
+        config_flag("image", "maybe")

@@ -75,15 +75,18 @@ class GymEnv(Env):
             )
 
     def observation_dims(self) -> dict[str, tuple[int, ...]]:
-        return {SENSOR: tuple(self._env.observation_space.shape)}
+        shape = self._env.observation_space.shape
+        assert shape is not None  # (a Box: see _check_spaces)
+        return {SENSOR: tuple(shape)}
 
     def action_dims(self) -> dict[str, int]:
         space = self._env.action_space
         if isinstance(space, spaces.Discrete):
             return {ACTION: int(space.n)}
+        assert isinstance(space, spaces.Box)  # (see _check_spaces)
         return {ACTION: int(space.shape[0])}
 
-    def _observations(self, obs: np.ndarray) -> ObservationDict:
+    def _observations(self, obs: Any) -> ObservationDict:
         if type(obs) is np.ndarray and obs.dtype == np.float32:
             return {SENSOR: obs}
         return {SENSOR: np.asarray(obs, dtype=np.float32)}
@@ -93,6 +96,7 @@ class GymEnv(Env):
         if isinstance(space, spaces.Discrete):
             action = ArraySpec(ACTION, np.dtype(np.int64), (1,), Discrete(int(space.n)))
         else:
+            assert isinstance(space, spaces.Box)  # (see _check_spaces)
             bounds = Continuous(
                 tuple(float(x) for x in space.low.reshape(-1)),
                 tuple(float(x) for x in space.high.reshape(-1)),
@@ -143,7 +147,7 @@ class GymEnv(Env):
             raise ValueError(f"actrep must be >= 1, got {actrep}")
         action = self._gym_action(actions)
         total = 0.0
-        game_over = ALIVE
+        game_over: int = ALIVE
         for _ in range(actrep):
             obs, reward, terminated, truncated, info = self._env.step(action)
             reward = float(reward)

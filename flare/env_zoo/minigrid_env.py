@@ -200,7 +200,11 @@ class MiniGridEnv(GymEnv):
         super().__init__(level, seed, **make_kwargs)
         # actions are checked against the moves offered, not minigrid's seven
         self._action_space = spaces.Discrete(self.num_actions)
-        width, height, channels = self._env.observation_space[IMAGE].shape
+        space = self._env.observation_space
+        assert isinstance(space, spaces.Dict)  # (see _check_spaces)
+        image_shape = space[IMAGE].shape
+        assert image_shape is not None
+        width, height, channels = image_shape
         self._image_shape = (channels, height, width)
         self.max_steps = self._episode_limit()
         if self.wrong_object_ends and not self._is_go_to():
@@ -215,7 +219,12 @@ class MiniGridEnv(GymEnv):
     def _check_spaces(self) -> None:
         space = self._env.observation_space
         image = space.get(IMAGE) if isinstance(space, spaces.Dict) else None
-        if image is None or "mission" not in space.spaces or len(image.shape) != 3:
+        if (
+            not isinstance(space, spaces.Dict)
+            or image is None
+            or "mission" not in space.spaces
+            or len(image.shape or ()) != 3
+        ):
             self._env.close()
             raise ValueError(
                 f"{self.level}: not a MiniGrid level (observation space {space} has no "
@@ -230,7 +239,7 @@ class MiniGridEnv(GymEnv):
         whose instructions all have one shape; the generated levels (``LevelGen``: GoToSeq,
         Synth, BossLevel, ...) mix shapes, so their limit varies and none is declared.
         """
-        level = self._env.unwrapped
+        level: Any = self._env.unwrapped  # (a minigrid level: untyped attributes)
         if not isinstance(level, RoomGridLevel) or level.fixed_max_steps:
             return int(level.max_steps)
         if isinstance(level, LevelGen):
@@ -242,14 +251,14 @@ class MiniGridEnv(GymEnv):
         level = self._env.unwrapped
         if not isinstance(level, RoomGridLevel):
             return False
-        if getattr(level, "instrs", None) is None:
+        if getattr(level, "instrs", None) is None:  # (a level makes its instruction at reset)
             level.reset(seed=self._seed)
-        return isinstance(level.instrs, GoToInstr)
+        return isinstance(getattr(level, "instrs", None), GoToInstr)
 
     def _faces_wrong_object(self) -> bool:
         """Whether the agent faces an object (not a wall, floor or door) that the
         instruction does not name."""
-        level = self._env.unwrapped
+        level: Any = self._env.unwrapped  # (a minigrid level: untyped attributes)
         ahead = level.grid.get(*level.front_pos)
         if ahead is None or ahead.type in ("wall", "floor", "door", "goal", "lava"):
             return False
@@ -304,7 +313,7 @@ def _rejection_note(*args: Any) -> None:
 # BabyAI's level generator prints every rejected layout ("Sampling rejected: unreachable
 # object at (1, 6)") to stdout, which would bury a server's or a training's own lines; they
 # go to this module's debug log instead.
-roomgrid_level.print = _rejection_note
+roomgrid_level.print = _rejection_note  # type: ignore[attr-defined]  # (shadows a builtin)
 
 
 # ----- the `minigrid` adapter of `flare serve` -----------------------------------------------

@@ -133,12 +133,19 @@ class Agent(ABC):
 
     def _check_env(self, env: Env) -> None:
         """Before the first step: the env gives every observation each CT's model reads, at
-        its shape. An agent that computes some of its CTs' inputs itself overrides this."""
+        its shape (a model may also read an action it is stored with, e.g. an auxiliary
+        task reading the RL task's action). An agent that computes some of its CTs' inputs
+        itself overrides this."""
         given = {
             name: tuple(int(d) for d in shape) for name, shape in env.observation_dims().items()
         }
+        stored_actions = {name for h in self.helpers.values() for name in h.keys.actions}
         for ct_name, helper in self.helpers.items():
-            missing = [s.name for s in helper.input_specs if s.name not in given]
+            missing = [
+                s.name
+                for s in helper.input_specs
+                if s.name not in given and s.name not in stored_actions
+            ]
             if missing:
                 raise EnvMismatchError(
                     f"CT {ct_name!r}'s model reads the observation(s) {missing}, but "
@@ -147,7 +154,7 @@ class Agent(ABC):
                     "simulator's observation"
                 )
             for spec in helper.input_specs:
-                if tuple(spec.shape) != given[spec.name]:
+                if spec.name in given and tuple(spec.shape) != given[spec.name]:
                     raise EnvMismatchError(
                         f"CT {ct_name!r}'s model reads {spec.name!r} of shape "
                         f"{tuple(spec.shape)}, but {type(env).__name__} gives it with shape "
@@ -188,7 +195,7 @@ class Agent(ABC):
         assert self.env is not None
         observations = self._reset_env()
         states = self._get_init_states()
-        game_over = GameOutcome.ALIVE
+        game_over: int = GameOutcome.ALIVE
         rewards: RewardDict = {}
         while self.alive == _CONTINUES:
             actions, next_states = self._cts_predict(observations, states)

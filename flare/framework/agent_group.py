@@ -15,10 +15,10 @@ import signal
 from collections import deque
 from collections.abc import Callable, Sequence
 from functools import partial
-from multiprocessing.connection import wait
+from multiprocessing.connection import Connection, wait
 from multiprocessing.queues import Queue
 from multiprocessing.synchronize import Event
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from flare.framework.cdp_channel import AgentGreenlet, CDPClosed, CDPLink, ChannelRequest
 from flare.framework.reports import ProcessReady
@@ -100,7 +100,7 @@ def play_together(
         if not busy:
             continue
         for connection in wait(list(busy)):
-            link = busy[connection]
+            link = busy[cast(Connection, connection)]
             try:
                 replies = link.receive()
             except CDPClosed as closed:

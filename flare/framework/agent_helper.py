@@ -21,6 +21,7 @@ from flare.framework.experience import (
     sequences_to_batch,
     split_episodes,
 )
+from flare.framework.outcomes import NextStep
 from flare.framework.pipe_messages import LearnReply, LearnRequest, PredictReply, PredictRequest
 from flare.framework.specs import ArraySpec
 
@@ -89,7 +90,7 @@ class AgentHelper(ABC):
         self._behavior = {k: v[0] for k, v in reply.behavior.items()}
         return reply.actions, reply.states
 
-    def store_data(self, alive: int, data: ArrayDict) -> ArrayDict | None:
+    def store_data(self, alive: NextStep, data: ArrayDict) -> ArrayDict | None:
         """Keep one step's data; every ``sample_interval`` steps, learn and return the costs.
 
         The behavior data of the latest prediction (if the algorithm has any) is stored

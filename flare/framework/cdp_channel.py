@@ -15,7 +15,7 @@ from multiprocessing.connection import Connection
 
 import greenlet
 
-from flare.framework.pipe_messages import AgentDone, ReplyBundle, Request, RequestBundle
+from flare.framework.pipe_messages import AgentDone, Reply, ReplyBundle, Request, RequestBundle
 
 
 class CDPClosed(Exception):
@@ -46,7 +46,7 @@ class CDPLink:
             raise CDPClosed(str(err)) from None
         return sorted(queued)
 
-    def receive(self) -> dict[int, object]:
+    def receive(self) -> dict[int, Reply]:
         """The next bundle of replies, by agent id (blocks)."""
         try:
             bundle = self.connection.recv()
@@ -97,7 +97,9 @@ class CDPChannel:
     def request(self, message: Request) -> object:
         current = greenlet.getcurrent()
         if isinstance(current, AgentGreenlet):
-            return current.parent.switch(ChannelRequest(self.link, message))
+            group = current.parent  # (the group's loop, which started the agent's greenlet)
+            assert group is not None
+            return group.switch(ChannelRequest(self.link, message))
         return self.link.request_now(self.agent_id, message)
 
     def close(self) -> None:

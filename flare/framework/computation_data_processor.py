@@ -19,6 +19,7 @@ import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
+from typing import cast
 
 import numpy as np
 
@@ -189,7 +190,7 @@ class ComputationDataProcessor:
                     timeout = 0.05
                 for conn in wait(list(set(self._conns.values())), timeout):
                     had_pending = bool(pending)
-                    self._receive(conn, pending)
+                    self._receive(cast(Connection, conn), pending)
                     if pending and not had_pending:
                         first_at = time.monotonic()
                 # an agent that stopped while it waited gets no reply

@@ -106,6 +106,7 @@ class ComputationTask:
             next_actions=self._to_tensors(batch.next_actions, action_specs, "next_actions"),
             rewards=self._to_tensors(batch.rewards, alg.reward_specs, "rewards"),
         )
+        assert batch.sample_weights is not None and batch.sequence_lengths is not None
         weights = torch.from_numpy(batch.sample_weights).to(alg.device)
         with self.lock:
             costs = alg.update(

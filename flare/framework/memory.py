@@ -10,15 +10,21 @@ keep.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 import torch
 
 from flare.framework.recurrent import recurrent_group
+
+if TYPE_CHECKING:
+    from flare.framework.algorithm import Model
 
 TensorDict = dict[str, torch.Tensor]
 
 
 def unroll_states(
-    model: torch.nn.Module,
+    model: Model,
     inputs: TensorDict,
     states: TensorDict,
     run_lengths: list[int],
@@ -48,18 +54,18 @@ def unroll_states(
     if features is not None:
         sequences = [list(features.split(run_lengths))]
 
-        def advance(step_features: torch.Tensor, step_states: TensorDict) -> TensorDict:
-            return model.memory_step(step_features, step_states)
+        def advance(step: Sequence[torch.Tensor], step_states: TensorDict) -> TensorDict:
+            return model.memory_step(step[0], step_states)
     else:
         sequences = [list(inputs[name].split(run_lengths)) for name in inputs]
 
-        def advance(*step_inputs: torch.Tensor, step_states: TensorDict) -> TensorDict:
-            return model.next_states(dict(zip(inputs, step_inputs, strict=True)), step_states)
+        def advance(step: Sequence[torch.Tensor], step_states: TensorDict) -> TensorDict:
+            return model.next_states(dict(zip(inputs, step, strict=True)), step_states)
 
     def step(*tensors: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         count = len(sequences)
         step_states = dict(zip(state_names, tensors[count:], strict=True))
-        updated = advance(*tensors[:count], step_states=step_states)
+        updated = advance(tensors[:count], step_states)
         if not isinstance(updated, dict) or set(updated) != set(state_names):
             got = sorted(updated) if isinstance(updated, dict) else type(updated).__name__
             raise KeyError(

@@ -134,7 +134,7 @@ class RewardReplayHelper(AgentHelper):
         counts = dict.fromkeys(present, self.num_experiences // len(present))
         for c in self.rng.sample(present, self.num_experiences % len(present)):
             counts[c] += 1
-        steps = []
+        steps: list[Experience] = []
         for c in present:
             ring = self.rings[c]
             steps.extend(ring[self.rng.randrange(len(ring))] for _ in range(counts[c]))
