@@ -12,7 +12,7 @@ DEMO_GAMES ?= 400
 GRIDWORLD := simulators/gridworld
 NODE_STAMP := $(GRIDWORLD)/node_modules/.installed
 
-.PHONY: install demo test lint check clean proto
+.PHONY: install demo test lint typecheck check clean proto
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -44,8 +44,12 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check flare tests scripts benchmarks
 
-# Every check: lint, then the whole test suite (Python, and the Node simulator's own).
-test: lint $(NODE_STAMP)
+# The type gate: zero mypy errors in flare/ (its settings are in pyproject.toml).
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy
+
+# Every check: lint, types, then the whole test suite (Python, and the Node simulator's own).
+test: lint typecheck $(NODE_STAMP)
 	node --test $(GRIDWORLD)/test/
 	$(PY) -m pytest
 
