@@ -33,7 +33,7 @@ def test_version(capsys):
 @pytest.mark.parametrize(
     "argv, shown",
     [
-        (["serve", "--help"], ["(default: 127.0.0.1:50051)", "(default: 64)", "gym, minigrid"]),
+        (["serve", "--help"], ["(default: 127.0.0.1:50051)", "(default: 64)", "(gym, minigrid"]),
         (["serve", "gym", "--help"], ["(default: 84)", "--game GAME", "(default: 300.0)"]),
         (["serve", "minigrid", "--help"], ["(default: auto)", "(default: 16)"]),
         (["check-sim", "--help"], ["(default: 10.0)", "(default: 256)"]),
@@ -95,7 +95,8 @@ def test_image_options_without_image_and_unknown_adapters_are_errors(capsys):
     assert main(["serve", "gym", "--game", "CartPole-v0", "--height", "42", "--gray"]) == 2
     assert "--height, --gray are only for --image" in capsys.readouterr().err
     assert main(["serve", "nope"]) == 2
-    assert "no adapter 'nope': the bundled ones are gym, minigrid" in capsys.readouterr().err
+    bundled = ", ".join(adapter_names())
+    assert f"no adapter 'nope': the bundled ones are {bundled}" in capsys.readouterr().err
 
 
 def test_serve_a_module_in_the_current_directory(tmp_path):
@@ -131,7 +132,7 @@ def test_serve_a_module_in_the_current_directory(tmp_path):
 
 
 def test_every_adapter_module_declares_its_adapter():
-    assert adapter_names() == ["gym", "minigrid"]
+    assert {"gym", "minigrid"} <= set(adapter_names())  # (and any adapter added later)
     for name in adapter_names():
         adapter = find_adapter(name)
         assert isinstance(adapter, Adapter) and adapter.name == name
