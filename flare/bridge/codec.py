@@ -7,12 +7,13 @@ Numeric payloads are raw little-endian C-order bytes, decoded with ``np.frombuff
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
 from flare.simulator.v1 import simulator_pb2 as pb
 
-_NUMERIC = {
+_NUMERIC: dict[pb.DType, np.dtype[Any]] = {
     pb.DTYPE_FLOAT32: np.dtype("<f4"),
     pb.DTYPE_FLOAT64: np.dtype("<f8"),
     pb.DTYPE_INT32: np.dtype("<i4"),
@@ -28,7 +29,7 @@ class TensorError(ValueError):
     """A tensor that cannot be encoded or decoded; the message names the field."""
 
 
-def dtype_to_proto(dtype: np.dtype | str | type) -> int:
+def dtype_to_proto(dtype: np.dtype | str | type) -> pb.DType:
     """The wire dtype for a numpy dtype (strings and objects of str map to DTYPE_STRING)."""
     dtype = np.dtype(dtype)
     if dtype.kind in ("U", "S", "O"):
@@ -39,7 +40,7 @@ def dtype_to_proto(dtype: np.dtype | str | type) -> int:
         raise TensorError(f"dtype {dtype} has no wire type (supported: {supported()})") from None
 
 
-def dtype_from_proto(dtype: int, field: str = "tensor") -> np.dtype:
+def dtype_from_proto(dtype: pb.DType, field: str = "tensor") -> np.dtype:
     if dtype == pb.DTYPE_STRING:
         return np.dtype(object)
     try:

@@ -28,8 +28,10 @@ def simulator_process(
     passed on to this process's stdout (never left to fill the pipe and stall it)."""
     server = subprocess.Popen(list(command), cwd=cwd, stdout=subprocess.PIPE, text=True)
     try:
-        ready, _, _ = select.select([server.stdout], [], [], startup_timeout_s)
-        line = server.stdout.readline() if ready else ""
+        stdout = server.stdout
+        assert stdout is not None  # (stdout=PIPE)
+        ready, _, _ = select.select([stdout], [], [], startup_timeout_s)
+        line = stdout.readline() if ready else ""
         if "listening on " not in line:
             server.kill()
             rest, _ = server.communicate(timeout=10)
@@ -37,7 +39,7 @@ def simulator_process(
                 f"the simulator did not start within {startup_timeout_s}s "
                 f"({' '.join(command)}): {line}{rest}"
             )
-        threading.Thread(target=_pass_on, args=(server.stdout,), daemon=True).start()
+        threading.Thread(target=_pass_on, args=(stdout,), daemon=True).start()
         yield line.rsplit(" ", 1)[1].strip()
     finally:
         if server.poll() is None:

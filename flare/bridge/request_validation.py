@@ -39,7 +39,7 @@ class ActionCheck:
     """One action of the spec: the wire dtype, shape and value range a request must have."""
 
     name: str
-    wire: int
+    wire: pb.DType
     dtype: np.dtype
     shape: tuple[int, ...]
     limit: int | None  # discrete values or vocabulary size: 0 .. limit - 1
@@ -88,20 +88,18 @@ class ActionCheck:
         except TensorError as err:
             raise invalid(str(err)) from None
         if self.limit is not None:
-            self._check_range(array)
+            self._check_range(array, self.limit)
         return array
 
-    def _check_range(self, array: np.ndarray) -> None:
+    def _check_range(self, array: np.ndarray, limit: int) -> None:
         if array.size == 1:  # the common case: one discrete value
             value = array.item()
-            if not 0 <= value < self.limit:
-                raise invalid(f"{self.field}: value {value} is outside 0..{self.limit - 1}")
+            if not 0 <= value < limit:
+                raise invalid(f"{self.field}: value {value} is outside 0..{limit - 1}")
         elif array.size:
-            bad = array[(array < 0) | (array >= self.limit)]
+            bad = array[(array < 0) | (array >= limit)]
             if bad.size:
-                raise invalid(
-                    f"{self.field}: value {bad.reshape(-1)[0]} is outside 0..{self.limit - 1}"
-                )
+                raise invalid(f"{self.field}: value {bad.reshape(-1)[0]} is outside 0..{limit - 1}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hmac
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, NoReturn, TypeVar
 
 import grpc
 
@@ -12,6 +14,9 @@ from flare.simulator.v1 import SERVICE_NAME
 
 SIMULATOR_SERVICE = SERVICE_NAME  # (its earlier name here)
 AUTH_HEADER = "authorization"
+
+_Request = TypeVar("_Request")
+_Response = TypeVar("_Response")
 
 
 @dataclass(frozen=True)
@@ -41,17 +46,28 @@ class TokenAuthInterceptor(grpc.ServerInterceptor):
             raise ValueError("the bearer token must not be empty")
         self._expected = f"Bearer {token}".encode()
 
-        def deny(request, context):
+        def deny(request: object, context: grpc.ServicerContext) -> NoReturn:
             context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or wrong bearer token")
 
-        self._deny_unary = grpc.unary_unary_rpc_method_handler(deny)
-        self._deny_stream = grpc.stream_stream_rpc_method_handler(deny)
+        self._deny_unary: grpc.RpcMethodHandler[Any, Any] = grpc.unary_unary_rpc_method_handler(
+            deny
+        )
+        self._deny_stream: grpc.RpcMethodHandler[Any, Any] = grpc.stream_stream_rpc_method_handler(
+            deny
+        )
 
-    def intercept_service(self, continuation, handler_call_details):
+    def intercept_service(
+        self,
+        continuation: Callable[
+            [grpc.HandlerCallDetails], grpc.RpcMethodHandler[_Request, _Response] | None
+        ],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler[_Request, _Response] | None:
         if not handler_call_details.method.startswith(f"/{SERVICE_NAME}/"):
             return continuation(handler_call_details)
         presented = dict(handler_call_details.invocation_metadata or ()).get(AUTH_HEADER, "")
-        if hmac.compare_digest(presented.encode(), self._expected):
+        # a key without the "-bin" suffix always has a str value; the stubs say str | bytes
+        if hmac.compare_digest(presented.encode(), self._expected):  # type: ignore[union-attr]
             return continuation(handler_call_details)
         if handler_call_details.method.endswith("/Session"):
             return self._deny_stream

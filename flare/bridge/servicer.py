@@ -89,14 +89,18 @@ class SimulatorServicer(pb_grpc.SimulatorServicer):
 
     # ----- RPCs ---------------------------------------------------------------------------
     @staticmethod
-    def _opened(session: Session) -> pb.OpenSessionResponse:
+    def _opened(session: Session | WorkerSession) -> pb.OpenSessionResponse:
         return pb.OpenSessionResponse(session_id=session.id, spec=spec_to_proto(session.spec))
 
-    def OpenSession(self, request, context):  # noqa: N802 - gRPC names
+    def OpenSession(  # noqa: N802 - gRPC names
+        self, request: pb.OpenSessionRequest, context: grpc.ServicerContext
+    ) -> pb.OpenSessionResponse:
         with _status(context):
             return self._opened(self.open(request))
 
-    def CloseSession(self, request, context):  # noqa: N802
+    def CloseSession(  # noqa: N802
+        self, request: pb.CloseSessionRequest, context: grpc.ServicerContext
+    ) -> pb.CloseSessionResponse:
         with _status(context):
             if not self.close(request.session_id):
                 raise SimulatorError(
@@ -104,23 +108,33 @@ class SimulatorServicer(pb_grpc.SimulatorServicer):
                 )
             return pb.CloseSessionResponse()
 
-    def GetSpec(self, request, context):  # noqa: N802
+    def GetSpec(  # noqa: N802
+        self, request: pb.GetSpecRequest, context: grpc.ServicerContext
+    ) -> pb.GetSpecResponse:
         with _status(context):
             return pb.GetSpecResponse(spec=spec_to_proto(self.get(request.session_id).spec))
 
-    def Reset(self, request, context):  # noqa: N802
+    def Reset(  # noqa: N802
+        self, request: pb.ResetRequest, context: grpc.ServicerContext
+    ) -> pb.ResetResponse:
         with _status(context):
             return self.get(request.session_id).reset()
 
-    def Step(self, request, context):  # noqa: N802
+    def Step(  # noqa: N802
+        self, request: pb.StepRequest, context: grpc.ServicerContext
+    ) -> pb.StepResponse:
         with _status(context):
             return self.get(request.session_id).step(request)
 
-    def StepMany(self, request, context):  # noqa: N802
+    def StepMany(  # noqa: N802
+        self, request: pb.StepManyRequest, context: grpc.ServicerContext
+    ) -> pb.StepManyResponse:
         with _status(context):
             return self.step_many(request)
 
-    def StepManyStream(self, request_iterator, context) -> Iterator:  # noqa: N802
+    def StepManyStream(  # noqa: N802
+        self, request_iterator: Iterator[pb.StepManyRequest], context: grpc.ServicerContext
+    ) -> Iterator[pb.StepManyResponse]:
         for request in request_iterator:
             try:
                 response = self.step_many(request)
@@ -147,13 +161,22 @@ class SimulatorServicer(pb_grpc.SimulatorServicer):
                 )
         actions = sessions[0].checks.decode_actions(request.actions, batch=len(ids))
         if self.workers is not None:
-            result = self.workers.step_many(sessions, actions, request.actrep, request.auto_reset)
+            # with workers, every session the registry opens is a WorkerSession: a link
+            # between two attributes that the types cannot state (and no check per call)
+            result = self.workers.step_many(
+                sessions,  # type: ignore[arg-type]
+                actions,
+                request.actrep,
+                request.auto_reset,
+            )
         else:
             result = step_sessions(sessions, actions, request.actrep, request.auto_reset)
         return result.fill(pb.StepManyResponse())
 
-    def Session(self, request_iterator: Iterator[pb.SessionRequest], context) -> Iterator:  # noqa: N802
-        session: Session | None = None
+    def Session(  # noqa: N802
+        self, request_iterator: Iterator[pb.SessionRequest], context: grpc.ServicerContext
+    ) -> Iterator[pb.SessionResponse]:
+        session: Session | WorkerSession | None = None
         try:
             for request in request_iterator:
                 try:  # not `with _status(...)`: this is the per-step hot path

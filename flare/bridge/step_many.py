@@ -15,7 +15,7 @@ import numpy as np
 from flare.bridge.codec import encode_into
 from flare.bridge.errors import SimulatorError
 from flare.bridge.request_validation import broken
-from flare.bridge.session import Session, fill_tensors
+from flare.bridge.session import WireCalls, fill_tensors
 from flare.simulator.v1 import simulator_pb2 as pb
 
 
@@ -42,7 +42,7 @@ class BatchResult:
 
 
 def step_sessions(
-    sessions: Sequence[Session],
+    sessions: Sequence[WireCalls],
     actions: dict[str, np.ndarray],
     actrep: int = 0,
     auto_reset: bool = False,
@@ -111,7 +111,7 @@ def merge_batches(n: int, parts: Sequence[tuple[Sequence[int], BatchResult]]) ->
         np.empty(n, np.int32),
         np.empty(n, np.bool_),
     )
-    finals = []
+    finals: list[tuple[int, BatchResult, int]] = []  # (row, part, its final's index)
     for rows, part in parts:
         index = np.asarray(rows)
         for name, batch in part.observations.items():

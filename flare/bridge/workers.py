@@ -65,9 +65,9 @@ def _run(op: str, args: tuple, sessions: dict[str, Session], env_factory) -> Any
         sessions[session_id] = session
         return session.spec
     if op == "close":
-        session = sessions.pop(args[0], None)
-        if session is not None:
-            session.close()
+        closing = sessions.pop(args[0], None)
+        if closing is not None:
+            closing.close()
         return None
     if op == "step_many":
         ids, actions, actrep, auto_reset, rows = args

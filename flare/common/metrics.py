@@ -83,6 +83,7 @@ class MetricsLogger:
                     cost,
                 )
             )
+            assert self._csv_file is not None  # (opened together with the writer)
             self._csv_file.flush()
 
     def maybe_print(self, force: bool = False) -> None:

@@ -62,7 +62,7 @@ class ReplayBuffer:
         ones: each ``length`` transitions long, or shorter where its episode ends first."""
         if len(self) < 2:
             return []
-        sequences = []
+        sequences: list[list[Experience]] = []
         attempts = 0
         while len(sequences) < num:
             i = rng.randrange(len(self) - 1)
