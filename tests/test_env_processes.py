@@ -14,6 +14,7 @@ from flare.bridge.factories import GymEnvFactory
 from flare.simulator.v1 import simulator_pb2 as pb
 from flare.simulator.v1 import simulator_pb2_grpc as pb_grpc
 from flare.testing import ChainEnv
+from tests.conftest import _is_multiprocessing_service
 
 CODE = grpc.StatusCode
 
@@ -132,6 +133,10 @@ def test_a_server_that_cannot_bind_leaves_no_worker_behind():
             serve(make_env, holder.address, settings=ServerSettings(env_processes=2))
     finally:
         holder.stop(0)
-    spawned = [p for p in me.children(recursive=True) if p.pid not in before]
+    spawned = [
+        p
+        for p in me.children(recursive=True)
+        if p.pid not in before and not _is_multiprocessing_service(p)
+    ]
     _, alive = psutil.wait_procs(spawned, timeout=5)
     assert not alive, f"env workers left behind: {alive}"
