@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import numpy as np
 import torch
@@ -24,6 +24,33 @@ class Noise(Protocol):
 
 
 ACTOR_MODEL_METHODS = ("actor", "critic", "actor_parameters", "critic_parameters")
+
+
+class DeterministicActorCritic(Protocol):
+    """What DDPG needs of its model besides ``Model``'s API (``SimpleModelDeterministic``
+    has it all): the ``ACTOR_MODEL_METHODS`` and the action's bounds."""
+
+    action_low: torch.Tensor
+    action_high: torch.Tensor
+
+    @property
+    def action_half_range(self) -> torch.Tensor: ...
+
+    def actor(self, inputs: TensorDict, states: TensorDict) -> tuple[TensorDict, TensorDict]: ...
+
+    def critic(
+        self, inputs: TensorDict, actions: TensorDict, states: TensorDict
+    ) -> tuple[TensorDict, TensorDict]: ...
+
+    def actor_parameters(self) -> Iterable[nn.Parameter]: ...
+
+    def critic_parameters(self) -> Iterable[nn.Parameter]: ...
+
+
+def _actor_critic(model: Model) -> DeterministicActorCritic:
+    """``model`` seen as DDPG's actor-critic. ``DDPG.__init__`` checks its methods (the
+    model's type, ``Model``, does not declare them; a model need not subclass one)."""
+    return cast(DeterministicActorCritic, model)
 
 
 @contextmanager
@@ -127,8 +154,9 @@ class DDPG(Algorithm):
 
     def _parameter_groups(self, actor_lr: float, critic_lr: float) -> list[dict[str, Any]]:
         """The actor's and the critic's parameters; together exactly the model's."""
-        actor = [p for p in self.model.actor_parameters() if p.requires_grad]
-        critic = [p for p in self.model.critic_parameters() if p.requires_grad]
+        model = _actor_critic(self.model)
+        actor = [p for p in model.actor_parameters() if p.requires_grad]
+        critic = [p for p in model.critic_parameters() if p.requires_grad]
         mine = {id(p) for p in actor} | {id(p) for p in critic}
         trainable = {id(p) for p in self.model.parameters() if p.requires_grad}
         if mine != trainable or len(mine) != len(actor) + len(critic):
@@ -136,16 +164,18 @@ class DDPG(Algorithm):
         return [{"params": actor, "lr": actor_lr}, {"params": critic, "lr": critic_lr}]
 
     def predict(self, inputs: TensorDict, states: TensorDict) -> tuple[TensorDict, TensorDict]:
-        actions, next_states = self.model.actor(inputs, states)
+        model = _actor_critic(self.model)
+        actions, next_states = model.actor(inputs, states)
         action = actions["action"]
         if self.explore and self.noise is not None:
-            action = action + self.model.action_half_range * self._noise_rows(action)
-        low, high = self.model.action_low, self.model.action_high
+            action = action + model.action_half_range * self._noise_rows(action)
+        low, high = model.action_low, model.action_high
         self.steps += action.size(0)
         return {"action": torch.clamp(action, low, high)}, next_states
 
     def _noise_rows(self, action: torch.Tensor) -> torch.Tensor:
         """One noise row per batch row (see the class doc)."""
+        assert self.noise is not None  # predict calls this only with a noise
         sample = np.asarray(self.noise.sample(), dtype=np.float32)
         rows = sample.reshape(1, -1) if sample.ndim == 1 else sample
         batch, size = action.shape
@@ -167,13 +197,14 @@ class DDPG(Algorithm):
         next_actions: TensorDict,
         rewards: TensorDict,
     ) -> TensorDict:
-        q = self.model.critic(inputs, actions, states)[0]["q_value"]
+        model = _actor_critic(self.model)
+        q = model.critic(inputs, actions, states)[0]["q_value"]
         with torch.no_grad():
             target = self.critic_target(next_inputs, next_states, next_alive, rewards)
         td_error = target - q
-        with frozen(self.model.critic_parameters()):
-            greedy, _ = self.model.actor(inputs, states)
-            actor_cost = -self.model.critic(inputs, greedy, states)[0]["q_value"]
+        with frozen(model.critic_parameters()):
+            greedy, _ = model.actor(inputs, states)
+            actor_cost = -model.critic(inputs, greedy, states)[0]["q_value"]
         return {
             "cost": td_cost(td_error, self.cost),
             "actor_cost": actor_cost,
@@ -188,8 +219,9 @@ class DDPG(Algorithm):
         rewards: TensorDict,
     ) -> torch.Tensor:
         """``r + gamma |alive'| Q'(s', mu'(s'))``, ``[B, 1]``, from the target networks."""
-        next_actions, _ = self.target_model.actor(next_inputs, next_states)
-        next_q = self.target_model.critic(next_inputs, next_actions, next_states)[0]["q_value"]
+        target_model = _actor_critic(self.target_model)
+        next_actions, _ = target_model.actor(next_inputs, next_states)
+        next_q = target_model.critic(next_inputs, next_actions, next_states)[0]["q_value"]
         reward = rewards["reward"]
         if next_q.shape != reward.shape:
             raise ValueError(f"q_value {tuple(next_q.shape)} != reward {tuple(reward.shape)}")

@@ -8,7 +8,7 @@ return a per-sample ``priority`` (the sample's loss) for prioritized replay.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol, cast
 
 import torch
 import torch.nn.functional as F
@@ -16,6 +16,24 @@ import torch.nn.functional as F
 from flare.algorithm_zoo.distributional import categorical_projection, quantile_huber_loss
 from flare.algorithm_zoo.value_based import ValueBasedAlgorithm
 from flare.framework.algorithm import Model, TensorDict
+
+
+class PointValueModel(Protocol):
+    """What the distributional algorithms need of a model besides ``Model``'s API
+    (``SimpleModelQ`` has it)."""
+
+    def value_at(
+        self, inputs: TensorDict, states: TensorDict, points: torch.Tensor
+    ) -> torch.Tensor: ...
+
+
+def _value_at(
+    model: Model, inputs: TensorDict, states: TensorDict, points: torch.Tensor
+) -> torch.Tensor:
+    """``model.value_at(inputs, states, points)``: ``[B, N, A]``. ``_Distributional``'s
+    ``__init__`` checks that the model has it (its type, ``Model``, does not declare it; a
+    model need not subclass one)."""
+    return cast(PointValueModel, model).value_at(inputs, states, points)
 
 
 def _pick(per_action: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
@@ -62,7 +80,7 @@ class C51(_Distributional):
 
     def log_probs(self, model: Model, inputs: TensorDict, states: TensorDict) -> torch.Tensor:
         """``[B, num_atoms, A]`` log-probabilities of each atom for each action."""
-        return F.log_softmax(model.value_at(inputs, states, self.points), dim=1)
+        return F.log_softmax(_value_at(model, inputs, states, self.points), dim=1)
 
     def q_values(self, model: Model, inputs: TensorDict, states: TensorDict) -> torch.Tensor:
         probs = self.log_probs(model, inputs, states).exp()
@@ -108,7 +126,7 @@ class _Quantile(_Distributional):
         with torch.no_grad():
             best = self.next_best_action(next_inputs, next_states)
             next_q = _pick(
-                self.target_model.value_at(next_inputs, next_states, target_points), best
+                _value_at(self.target_model, next_inputs, next_states, target_points), best
             )
             targets = rewards["reward"] + self.bootstrap(next_alive) * next_q
         cost = quantile_huber_loss(quantiles, taus, targets, self.kappa)
@@ -133,7 +151,7 @@ class QRDQN(_Quantile):
         self.taus = (torch.arange(num_quantiles, device=self.device) + 0.5) / num_quantiles
 
     def q_values(self, model: Model, inputs: TensorDict, states: TensorDict) -> torch.Tensor:
-        return model.value_at(inputs, states, self.taus).mean(dim=1)
+        return _value_at(model, inputs, states, self.taus).mean(dim=1)
 
     def learn(
         self,
@@ -146,7 +164,7 @@ class QRDQN(_Quantile):
         next_actions: TensorDict,
         rewards: TensorDict,
     ) -> TensorDict:
-        quantiles = _pick(self.model.value_at(inputs, states, self.taus), actions["action"])
+        quantiles = _pick(_value_at(self.model, inputs, states, self.taus), actions["action"])
         return self.quantile_cost(
             quantiles, self.taus, next_inputs, next_states, next_alive, rewards, self.taus
         )
@@ -180,7 +198,7 @@ class IQN(_Quantile):
     def q_values(self, model: Model, inputs: TensorDict, states: TensorDict) -> torch.Tensor:
         batch = next(iter(inputs.values())).size(0)
         taus = self._sample_taus(batch, self.num_policy_taus)
-        return model.value_at(inputs, states, taus).mean(dim=1)
+        return _value_at(model, inputs, states, taus).mean(dim=1)
 
     def learn(
         self,
@@ -195,7 +213,7 @@ class IQN(_Quantile):
     ) -> TensorDict:
         batch = actions["action"].size(0)
         taus = self._sample_taus(batch, self.num_taus)
-        quantiles = _pick(self.model.value_at(inputs, states, taus), actions["action"])
+        quantiles = _pick(_value_at(self.model, inputs, states, taus), actions["action"])
         target_taus = self._sample_taus(batch, self.num_target_taus)
         return self.quantile_cost(
             quantiles, taus, next_inputs, next_states, next_alive, rewards, target_taus

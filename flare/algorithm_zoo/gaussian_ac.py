@@ -85,7 +85,9 @@ class GaussianAC(PPO):
     def predict(self, inputs: TensorDict, states: TensorDict) -> tuple[TensorDict, TensorDict]:
         dists, next_states = self.model.policy(inputs, states)
         sample = dists["action"].sample()
-        action = torch.clamp(sample, self.model.action_low, self.model.action_high)
+        low, high = self.model.action_low, self.model.action_high
+        assert isinstance(low, torch.Tensor) and isinstance(high, torch.Tensor)  # see __init__
+        action = torch.clamp(sample, low, high)
         log_prob = joint_log_prob(dists, {"action": sample})
         behavior = {SAMPLED_ACTION: sample, BEHAVIOR_LOG_PROB: log_prob}
         return {"action": action, **behavior}, next_states

@@ -6,6 +6,9 @@ A model returns one distribution per action name. Discrete actions travel as int
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import cast
+
 import torch
 from torch.distributions import Distribution
 
@@ -23,14 +26,22 @@ def action_log_prob(dist: Distribution, action: torch.Tensor) -> torch.Tensor:
     return log_prob.reshape(action.shape[0], -1).sum(-1, keepdim=True)
 
 
+def _add_up(terms: Iterable[torch.Tensor]) -> torch.Tensor:
+    """``sum(terms)``, one term per action. ``sum`` starts from the int 0, so its type says
+    ``Tensor | int``; with at least one action (every model has one) it is a tensor."""
+    return cast(torch.Tensor, sum(terms))
+
+
 def joint_log_prob(dists: dict[str, Distribution], actions: TensorDict) -> torch.Tensor:
     """``log pi(a|s)`` of all the actions together (independent given the state), ``[B, 1]``."""
-    return sum(action_log_prob(dist, actions[name]) for name, dist in dists.items())
+    return _add_up(action_log_prob(dist, actions[name]) for name, dist in dists.items())
 
 
 def joint_entropy(dists: dict[str, Distribution], batch_size: int) -> torch.Tensor:
     """The entropy of all the action distributions together, ``[B, 1]``."""
-    return sum(d.entropy().reshape(batch_size, -1).sum(-1, keepdim=True) for d in dists.values())
+    return _add_up(
+        d.entropy().reshape(batch_size, -1).sum(-1, keepdim=True) for d in dists.values()
+    )
 
 
 def sample_actions(dists: dict[str, Distribution]) -> TensorDict:

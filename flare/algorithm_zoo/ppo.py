@@ -171,7 +171,9 @@ class PPO(Algorithm):
             order = torch.randperm(size, device=device)
             return [(rows, None) for rows in order.split(self.minibatch_size)]
         starts = [0, *torch.tensor(lengths).cumsum(0).tolist()[:-1]]
-        minibatches, rows, run_lengths = [], [], []
+        minibatches: list[tuple[torch.Tensor, list[int] | None]] = []
+        rows: list[int] = []
+        run_lengths: list[int] = []
         for run in torch.randperm(len(lengths)).tolist():
             rows.extend(range(starts[run], starts[run] + lengths[run]))
             run_lengths.append(lengths[run])

@@ -33,6 +33,8 @@ class RewardPrediction(Algorithm):
     statistics).
     """
 
+    model: RewardPredictionModel  # the one given to __init__
+
     def __init__(
         self,
         model: RewardPredictionModel,

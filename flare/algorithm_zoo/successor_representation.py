@@ -4,13 +4,30 @@ the features ``phi`` and ``w`` by regressing the reward on ``phi``."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol, cast
 
 import torch
 
 from flare.algorithm_zoo.value_based import ValueBasedAlgorithm, td_cost
 from flare.framework.algorithm import Model, TensorDict
 from flare.framework.outcomes import bootstrap_weight
+
+
+class SuccessorModel(Protocol):
+    """What ``SuccessorRepresentationQ`` needs of a model besides ``Model``'s API
+    (``SimpleModelSR`` has it)."""
+
+    def successor(
+        self, inputs: TensorDict, states: TensorDict
+    ) -> tuple[TensorDict, TensorDict]: ...
+
+    def reconstruct(self, phi: torch.Tensor) -> TensorDict: ...
+
+
+def _successor_model(model: Model) -> SuccessorModel:
+    """``model`` seen as a successor-feature model, as the class doc requires (its type,
+    ``Model``, does not declare ``successor``; a model need not subclass one)."""
+    return cast(SuccessorModel, model)
 
 
 def successor_target(
@@ -86,7 +103,7 @@ class SuccessorRepresentationQ(ValueBasedAlgorithm):
     @torch.no_grad()
     def next_successor(self, next_inputs: TensorDict, next_states: TensorDict) -> torch.Tensor:
         """``psi_target(s', a*)`` ``[B, d]``, with ``a*`` greedy under Q."""
-        target, _ = self.target_model.successor(next_inputs, next_states)
+        target, _ = _successor_model(self.target_model).successor(next_inputs, next_states)
         chooser = self.model if self.double_q else self.target_model
         best = self.q_values(chooser, next_inputs, next_states).argmax(dim=1, keepdim=True)
         return select_action_rows(target["psi"], best)
@@ -102,7 +119,8 @@ class SuccessorRepresentationQ(ValueBasedAlgorithm):
         next_actions: TensorDict,
         rewards: TensorDict,
     ) -> TensorDict:
-        out, _ = self.model.successor(inputs, states)
+        model = _successor_model(self.model)
+        out, _ = model.successor(inputs, states)
         phi, weights = out["phi"], out["reward_weights"]
         psi = select_action_rows(out["psi"], actions["action"])
         reward = rewards["reward"]
@@ -118,11 +136,12 @@ class SuccessorRepresentationQ(ValueBasedAlgorithm):
         cost = psi_cost + self.reward_cost_weight * reward_cost
         costs = {"psi_cost": psi_cost.detach(), "reward_cost": reward_cost.detach()}
         if self.reconstruction_cost_weight:
-            rebuilt = self.model.reconstruct(phi)
+            rebuilt = model.reconstruct(phi)
             reconstruction_cost = sum(
                 (rebuilt[k] - inputs[k]).pow(2).reshape(len(phi), -1).mean(-1, keepdim=True)
                 for k in rebuilt
             )
+            assert isinstance(reconstruction_cost, torch.Tensor)  # one term per observation
             cost = cost + self.reconstruction_cost_weight * reconstruction_cost
             costs["reconstruction_cost"] = reconstruction_cost.detach()
         q_error = (psi_error.detach() @ weights.detach()).unsqueeze(-1)

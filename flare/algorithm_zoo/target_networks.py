@@ -20,5 +20,5 @@ def soft_update(target: nn.Module, source: nn.Module, tau: float) -> None:
         raise ValueError(f"tau must be in [0, 1], got {tau}")
     for t, s in zip(target.parameters(), source.parameters(), strict=True):
         t.lerp_(s, tau)
-    for t, s in zip(target.buffers(), source.buffers(), strict=True):
-        t.copy_(s)
+    for target_buffer, source_buffer in zip(target.buffers(), source.buffers(), strict=True):
+        target_buffer.copy_(source_buffer)

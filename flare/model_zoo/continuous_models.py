@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 import torch
 import torch.nn as nn
-from torch.distributions import Independent, Normal
+from torch.distributions import Distribution, Independent, Normal
 
 from flare.framework.algorithm import Model, TensorDict
 from flare.framework.specs import SpecList
@@ -39,6 +39,9 @@ class BoundedActionModel(Model):
             flattened for the MLPs.
         action_low, action_high: the action's bounds, one per dimension.
     """
+
+    action_low: torch.Tensor  # buffers, registered in __init__
+    action_high: torch.Tensor
 
     def __init__(
         self,
@@ -168,7 +171,7 @@ class SimpleModelGaussian(BoundedActionModel):
 
     def policy(
         self, inputs: TensorDict, states: TensorDict
-    ) -> tuple[dict[str, Independent], TensorDict]:
+    ) -> tuple[dict[str, Distribution], TensorDict]:
         out = self.policy_net(self._flat(inputs))
         if self.log_std is None:
             mean, log_std = out.split(self.action_size, dim=-1)

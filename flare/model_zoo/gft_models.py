@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 import torch
 import torch.nn as nn
-from torch.distributions import Categorical
+from torch.distributions import Distribution
 from torch.nn.utils.rnn import pack_padded_sequence
 
 from flare.framework.algorithm import Model, TensorDict
@@ -47,6 +47,8 @@ class GFTModelAC(Model):
         language_size: the instruction vector's width.
         hidden_size: the memory's width.
     """
+
+    channel_offsets: torch.Tensor  # a buffer, registered in __init__
 
     def __init__(
         self,
@@ -165,7 +167,7 @@ class GFTModelAC(Model):
     # ----- what algorithms call ---------------------------------------------------------
     def policy(
         self, inputs: TensorDict, states: TensorDict
-    ) -> tuple[dict[str, Categorical], TensorDict]:
+    ) -> tuple[dict[str, Distribution], TensorDict]:
         next_states = self.next_states(inputs, states)
         return {"action": categorical(self.policy_head(next_states[STATE]))}, next_states
 
@@ -175,8 +177,8 @@ class GFTModelAC(Model):
 
     def policy_and_value(
         self, inputs: TensorDict, states: TensorDict
-    ) -> tuple[dict[str, Categorical], TensorDict, TensorDict]:
+    ) -> tuple[dict[str, Distribution], TensorDict, TensorDict]:
         next_states = self.next_states(inputs, states)
         memory = next_states[STATE]
-        dists = {"action": categorical(self.policy_head(memory))}
+        dists: dict[str, Distribution] = {"action": categorical(self.policy_head(memory))}
         return dists, {"v_value": self.value_head(memory)}, next_states

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import torch
 import torch.nn as nn
-from torch.distributions import Categorical
+from torch.distributions import Distribution
 
 from flare.framework.algorithm import Model, TensorDict
 from flare.framework.specs import SpecList
@@ -75,7 +75,7 @@ class ImageInstructionModelAC(Model):
 
     def policy(
         self, inputs: TensorDict, states: TensorDict
-    ) -> tuple[dict[str, Categorical], TensorDict]:
+    ) -> tuple[dict[str, Distribution], TensorDict]:
         return {"action": categorical(self.policy_head(self.features(inputs)))}, states
 
     def value(self, inputs: TensorDict, states: TensorDict) -> tuple[TensorDict, TensorDict]:
@@ -83,7 +83,7 @@ class ImageInstructionModelAC(Model):
 
     def policy_and_value(
         self, inputs: TensorDict, states: TensorDict
-    ) -> tuple[dict[str, Categorical], TensorDict, TensorDict]:
+    ) -> tuple[dict[str, Distribution], TensorDict, TensorDict]:
         features = self.features(inputs)
-        dists = {"action": categorical(self.policy_head(features))}
+        dists: dict[str, Distribution] = {"action": categorical(self.policy_head(features))}
         return dists, {"v_value": self.value_head(features)}, states

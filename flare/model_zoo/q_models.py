@@ -31,6 +31,8 @@ class SimpleModelQ(Model):
         embedding_dim: cosine features of each point ``tau``.
     """
 
+    frequencies: torch.Tensor  # a buffer, registered in __init__
+
     def __init__(
         self,
         dims: Sequence[int],

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import torch
 import torch.nn as nn
-from torch.distributions import Categorical
+from torch.distributions import Distribution
 
 from flare.framework.algorithm import Model, TensorDict
 from flare.framework.specs import SpecList
@@ -83,7 +83,7 @@ class SimpleRNNModelAC(_RecurrentBody):
 
     def policy(
         self, inputs: TensorDict, states: TensorDict
-    ) -> tuple[dict[str, Categorical], TensorDict]:
+    ) -> tuple[dict[str, Distribution], TensorDict]:
         next_states = self.next_states(inputs, states)
         return {"action": categorical(self.policy_head(next_states[STATE]))}, next_states
 
@@ -93,10 +93,10 @@ class SimpleRNNModelAC(_RecurrentBody):
 
     def policy_and_value(
         self, inputs: TensorDict, states: TensorDict
-    ) -> tuple[dict[str, Categorical], TensorDict, TensorDict]:
+    ) -> tuple[dict[str, Distribution], TensorDict, TensorDict]:
         next_states = self.next_states(inputs, states)
         memory = next_states[STATE]
-        dists = {"action": categorical(self.policy_head(memory))}
+        dists: dict[str, Distribution] = {"action": categorical(self.policy_head(memory))}
         return dists, {"v_value": self.value_head(memory)}, next_states
 
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import torch
 import torch.nn as nn
-from torch.distributions import Categorical
+from torch.distributions import Categorical, Distribution
 
 from flare.framework.algorithm import Model, TensorDict
 from flare.framework.specs import SpecList
@@ -66,7 +66,7 @@ class SimpleModelAC(Model):
 
     def policy(
         self, inputs: TensorDict, states: TensorDict
-    ) -> tuple[dict[str, Categorical], TensorDict]:
+    ) -> tuple[dict[str, Distribution], TensorDict]:
         logits = self.policy_head(self.perception_net(inputs[self.sensor_name]))
         return {"action": categorical(logits)}, states
 
@@ -75,7 +75,7 @@ class SimpleModelAC(Model):
 
     def policy_and_value(
         self, inputs: TensorDict, states: TensorDict
-    ) -> tuple[dict[str, Categorical], TensorDict, TensorDict]:
+    ) -> tuple[dict[str, Distribution], TensorDict, TensorDict]:
         features = self.perception_net(inputs[self.sensor_name])
-        dists = {"action": categorical(self.policy_head(features))}
+        dists: dict[str, Distribution] = {"action": categorical(self.policy_head(features))}
         return dists, {"v_value": self.value_head(features)}, states
