@@ -280,7 +280,7 @@ def test_both_objectives_decrease_and_rl_still_learns(no_stray_processes):
 
 def test_example_command_line(tmp_path):
     result = subprocess.run(
-        [sys.executable, "examples/catch.py", "--num-games", "3"]
+        [sys.executable, "examples/reward_prediction_example.py", "--num-games", "3"]
         + ["--num-agents", "2", "--log-dir", str(tmp_path)],
         cwd=ROOT,
         capture_output=True,
