@@ -57,3 +57,10 @@ check: test
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .ruff_cache
+
+# The quick tier: every test but those marked slow (learning runs on real games, example
+# command lines, long process tests), and the Node simulator's own; `make test` runs all.
+.PHONY: test-fast
+test-fast: $(STAMP) $(NODE_STAMP)
+	node --test $(GRIDWORLD)/test/
+	$(PY) -m pytest -m "not slow"

@@ -13,6 +13,9 @@ import pytest
 from flare.common.curves import moving_average
 from flare.experiments.cartpole import train_ppo, train_value_based
 
+# every test here trains a CartPole learner to its target (a minute each)
+pytestmark = pytest.mark.slow
+
 TARGET = 195.0
 NUM_AGENTS = 8
 

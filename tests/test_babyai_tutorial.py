@@ -1,6 +1,8 @@
 """The language-navigation tutorial's example runs end to end: `flare serve minigrid`, GFT
 agents with memory over RemoteEnv sessions, PPO on whole runs, a checkpoint and a curve."""
 
+import pytest
+
 from flare.bridge.launch import simulator_process
 from flare.common.curves import plot_reward_curve, read_games
 from flare.experiments import babyai as babyai_gft
@@ -8,6 +10,7 @@ from flare.experiments import babyai as babyai_gft
 LEVEL = "BabyAI-GoToLocalS5N2-v0"
 
 
+@pytest.mark.slow
 def test_gft_agents_train_over_grpc(tmp_path):
     with simulator_process(babyai_gft.serve_minigrid(LEVEL)) as address:
         manager = babyai_gft.train(
@@ -49,6 +52,7 @@ def test_the_blind_control_ignores_the_instruction():
     torch.testing.assert_close(logits[0], logits[1])
 
 
+@pytest.mark.slow
 def test_gft_agents_learn_to_follow_the_instruction():
     """Seeded, full batches (batch_wait_s=1): the same games on any machine. With the
     wrong-object rule an agent that ignores the words wins about half the games (the

@@ -34,6 +34,7 @@ RANDOM_RETURN = -1200.0  # acting at random; one game's return has a std of abou
 
 # ----- learning ---------------------------------------------------------------------------
 @pytest.mark.parametrize("noise", ["gaussian", "ou"])
+@pytest.mark.slow
 def test_ddpg_learns_pendulum_within_budget(noise, no_stray_processes):
     # Seeds 0-2 reach the target after 48-56 games (about 10,000 steps) with either noise;
     # the budget is 4 agents x 40 games (32,000 steps).
@@ -47,6 +48,7 @@ def test_ddpg_learns_pendulum_within_budget(noise, no_stray_processes):
     assert best >= experiments.DDPG_TARGET > RANDOM_RETURN + 700
 
 
+@pytest.mark.slow
 def test_gaussian_ac_learns_pendulum_within_budget(no_stray_processes):
     # Seeds 0-4 reach the target after 56-96 games (11,000-19,000 steps); the budget is
     # 8 agents x 30 games (48,000 steps).
@@ -62,6 +64,7 @@ def test_gaussian_ac_learns_pendulum_within_budget(no_stray_processes):
     "script, options",
     [("ddpg_example.py", ["--noise", "ou"]), ("gaussian_ac_example.py", [])],
 )
+@pytest.mark.slow
 def test_pendulum_examples_run(script, options, tmp_path):
     result = subprocess.run(
         [sys.executable, f"examples/{script}", "--num-games", "1", "--log-dir", str(tmp_path)]

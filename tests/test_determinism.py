@@ -81,7 +81,9 @@ def test_same_seed_same_games_and_parameters():
     assert not _same_parameters(first.parameters, initial)
 
 
-@pytest.mark.parametrize("start_method", ["fork", "forkserver"])
+@pytest.mark.parametrize(
+    "start_method", ["fork", pytest.param("forkserver", marks=pytest.mark.slow)]
+)
 def test_agents_that_start_late_still_join_the_first_batch(start_method):
     """Each process builds its envs and first requests, then waits until every process is
     ready: an env that takes a second to open (longer than batch_wait_s) does not split

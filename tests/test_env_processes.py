@@ -61,6 +61,7 @@ def _as_lists(response: pb.StepManyResponse) -> dict:
     }
 
 
+@pytest.mark.slow
 def test_worker_processes_step_exactly_like_the_server_process():
     factory = GymEnvFactory("CartPole-v0")
     local = serve(factory)
@@ -90,6 +91,7 @@ def test_worker_processes_step_exactly_like_the_server_process():
         farm.stop(0)
 
 
+@pytest.mark.slow
 def test_a_crashed_worker_costs_its_sessions_not_the_server():
     server = serve(make_env, settings=ServerSettings(env_processes=2, max_sessions=4))
     try:
@@ -124,6 +126,7 @@ def test_env_processes_need_a_picklable_factory():
         serve(lambda **config: ChainEnv(), settings=ServerSettings(env_processes=1))
 
 
+@pytest.mark.slow
 def test_a_server_that_cannot_bind_leaves_no_worker_behind():
     me = psutil.Process(os.getpid())
     before = {p.pid for p in me.children(recursive=True)}

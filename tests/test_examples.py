@@ -6,6 +6,9 @@ from pathlib import Path
 
 import pytest
 
+# every test here runs an example's command line in a fresh interpreter
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -32,6 +32,7 @@ def test_gridworld_passes_every_check_on_harder_levels(gridworld, level):
     assert [r for r in results if r.outcome != "PASS"] == []
 
 
+@pytest.mark.slow
 def test_check_sim_command_on_gridworld(gridworld):
     result = subprocess.run(
         [sys.executable, "-m", "flare", "check-sim", gridworld, "--config", "level=1"],
@@ -43,6 +44,7 @@ def test_check_sim_command_on_gridworld(gridworld):
     assert f"{len(CHECKS)} checks: {len(CHECKS)} passed, 0 failed" in result.stdout
 
 
+@pytest.mark.slow
 def test_agents_learn_to_follow_instructions(gridworld):
     # A policy that ignores the instruction ends on the named square as often as on the
     # other one (a random walk: ~45% each). Budget: 16 x 1500 games, stopping once the

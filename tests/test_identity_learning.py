@@ -175,16 +175,16 @@ def gaussian_ac(lr: float) -> dict[str, Any]:
 # algorithm: (CT settings from a learning rate, the rate, games per agent, env)
 CASES = {
     "simple_ac": (simple_ac, 1e-2, 40, "discrete"),
-    "ppo": (ppo, 1e-2, 40, "discrete"),
-    "off_policy_ac": (off_policy_ac, 1e-2, 40, "discrete"),
-    "dqn": (dqn, 1e-2, 40, "discrete"),
-    "sarsa": (sarsa, 1e-2, 40, "discrete"),
-    "c51": (c51, 1e-2, 40, "discrete"),
-    "qr_dqn": (qr_dqn, 1e-2, 40, "discrete"),
-    "iqn": (iqn, 1e-2, 40, "discrete"),
-    "sr_q": (sr_q, 1e-2, 40, "delayed"),
-    "ddpg": (ddpg, 1e-2, 40, "continuous"),
-    "gaussian_ac": (gaussian_ac, 1e-2, 40, "continuous"),
+    "ppo": (ppo, 1e-2, 30, "discrete"),
+    "off_policy_ac": (off_policy_ac, 1e-2, 25, "discrete"),
+    "dqn": (dqn, 1e-2, 25, "discrete"),
+    "sarsa": (sarsa, 1e-2, 25, "discrete"),
+    "c51": (c51, 1e-2, 25, "discrete"),
+    "qr_dqn": (qr_dqn, 1e-2, 25, "discrete"),
+    "iqn": (iqn, 1e-2, 25, "discrete"),
+    "sr_q": (sr_q, 1e-2, 30, "delayed"),
+    "ddpg": (ddpg, 1e-2, 30, "continuous"),
+    "gaussian_ac": (gaussian_ac, 1e-2, 30, "continuous"),
 }
 
 

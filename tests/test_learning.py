@@ -1,6 +1,7 @@
 """SimpleAC learns CartPole: the mean return of 100 games reaches 195 within a game budget."""
 
 import numpy as np
+import pytest
 import torch
 import torch.nn as nn
 import torch.optim as optim
@@ -22,6 +23,7 @@ def _shape_reward(x):
     return x / 100.0
 
 
+@pytest.mark.slow
 def test_simple_ac_solves_cartpole_within_budget(no_stray_processes):
     torch.manual_seed(1)
     mlp = nn.Sequential(

@@ -147,6 +147,9 @@ class _TwoSensorEnv(ChainEnv):
         _, rewards, game_over = super().step({"action": [1]}, actrep)
         return {"sensor": torch.zeros(2).numpy()}, rewards, game_over
 
+    def observation_dims(self):
+        return {"sensor": (2,)}
+
 
 def test_settings_errors_are_clear():
     with pytest.raises(ValueError, match="unknown setting"):

@@ -166,6 +166,7 @@ MEMORY_CASES = {"ac": 300, "ppo": 300, "q": 300}
 
 
 @pytest.mark.parametrize("algorithm", sorted(MEMORY_CASES))
+@pytest.mark.slow
 def test_only_the_agent_with_memory_recalls_the_cue(algorithm):
     games = MEMORY_CASES[algorithm]
     with_memory = memory_experiment.train(
@@ -175,6 +176,7 @@ def test_only_the_agent_with_memory_recalls_the_cue(algorithm):
     assert with_memory.reached_target and last >= 0.95, (algorithm, len(with_memory.stats), last)
 
 
+@pytest.mark.slow
 def test_the_same_agent_without_memory_stays_at_a_coin_flip():
     manager = memory_experiment.train(
         False, "ac", num_games=300, batch_wait_s=1.0, stop_at_success=0.95, print_interval_s=0

@@ -240,11 +240,13 @@ def _assert_solved(manager, budget: int) -> None:
     assert last_100 >= TARGET
 
 
+@pytest.mark.slow
 def test_off_policy_ac_solves_cartpole_195_within_800_games(no_stray_processes):
     manager = train_off_policy_ac(num_games=GAMES_PER_AGENT, seed=0, print_interval_s=0)
     _assert_solved(manager, NUM_AGENTS * GAMES_PER_AGENT)
 
 
+@pytest.mark.slow
 def test_sr_q_solves_cartpole_195_within_800_games(no_stray_processes):
     manager = train_sr_q(num_games=GAMES_PER_AGENT, seed=0, print_interval_s=0)
     _assert_solved(manager, NUM_AGENTS * GAMES_PER_AGENT)

@@ -249,6 +249,7 @@ GAMES_PER_AGENT = 500  # 8 agents: a budget of 4,000 games
 K = 200  # games compared at the start and at the end
 
 
+@pytest.mark.slow
 def test_both_objectives_decrease_and_rl_still_learns(no_stray_processes):
     """Seeded, full batches (batch_wait_s=1): the same games on any machine.
 
@@ -278,6 +279,7 @@ def test_both_objectives_decrease_and_rl_still_learns(no_stray_processes):
     assert accuracy[-K:].mean() > 0.9, summary
 
 
+@pytest.mark.slow
 def test_example_command_line(tmp_path):
     result = subprocess.run(
         [sys.executable, "examples/reward_prediction_example.py", "--num-games", "3"]

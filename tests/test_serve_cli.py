@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import psutil
+import pytest
 import torch
 import torch.nn as nn
 
@@ -106,6 +107,7 @@ def test_serve_bad_game_is_a_clear_error():
     assert "cannot build 'Nope-v9'" in result.stderr
 
 
+@pytest.mark.slow
 def test_agents_train_against_a_served_factory(no_stray_processes):
     with flare_serve("tests.scripts.sim_factory:make_env") as (_, address):
         manager = _remote_manager(address, num_agents=4, num_games=3, max_steps=5)
@@ -122,6 +124,7 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_training_survives_a_simulator_restart(no_stray_processes):
     port = _free_port()
     command = [
@@ -167,6 +170,7 @@ def test_training_survives_a_simulator_restart(no_stray_processes):
     assert all(r.length == 50 for r in manager.stats)  # none stored as a false game over
 
 
+@pytest.mark.slow
 def test_serve_with_env_processes_then_sigterm():
     with flare_serve("gym", "--game", "CartPole-v0", "--env-processes", "2") as (proc, address):
         workers = psutil.Process(proc.pid).children()

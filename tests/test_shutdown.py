@@ -21,6 +21,9 @@ from pathlib import Path
 import psutil
 import pytest
 
+# each run starts a learner and its agent processes, then stops it
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
