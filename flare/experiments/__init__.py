@@ -80,10 +80,12 @@ def train_on_env(
         agents_per_process=agents_per_process,
     )
     if agent_factory is None:
-        shaping = {} if reward_shaping_f is None else {"reward_shaping_f": reward_shaping_f}
+        shaping_f = reward_shaping_f
 
         def agent_factory(games: int) -> Agent:
-            return SimpleRLAgent(games, **shaping)
+            if shaping_f is None:
+                return SimpleRLAgent(games)
+            return SimpleRLAgent(games, reward_shaping_f=shaping_f)
 
     for i in range(num_agents):
         agent = agent_factory(num_games)

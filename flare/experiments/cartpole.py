@@ -28,7 +28,7 @@ from flare.algorithm_zoo.value_based import EpsilonGreedy, ValueBasedAlgorithm
 from flare.experiments import RewardShaping, add_common_flags, train_agents
 from flare.experiments import report as gym_report
 from flare.framework.agent import ExpReplayHelper, OnlineHelper
-from flare.framework.algorithm import Algorithm
+from flare.framework.algorithm import Algorithm, Model
 from flare.framework.manager import Manager
 from flare.model_zoo.q_models import SimpleModelQ
 from flare.model_zoo.simple_models import SimpleModelAC
@@ -135,7 +135,7 @@ VALUE_BASED: dict[str, tuple[type[ValueBasedAlgorithm], dict[str, Any], dict[str
 }
 
 
-def value_based_algorithm(name: str, model: nn.Module) -> ValueBasedAlgorithm:
+def value_based_algorithm(name: str, model: Model) -> ValueBasedAlgorithm:
     """Value-based algorithm ``name`` (a key of ``VALUE_BASED``) on ``model``."""
     if name not in VALUE_BASED:
         raise ValueError(f"unknown value-based algorithm {name!r}; one of {sorted(VALUE_BASED)}")
@@ -149,7 +149,7 @@ def value_based_algorithm(name: str, model: nn.Module) -> ValueBasedAlgorithm:
     )
 
 
-def value_based_settings(name: str, model: nn.Module, prioritized: bool = False) -> dict[str, Any]:
+def value_based_settings(name: str, model: Model, prioritized: bool = False) -> dict[str, Any]:
     """The CT settings of value-based algorithm ``name`` (a key of ``VALUE_BASED``) on
     ``model``, with uniform or ``prioritized`` replay."""
     algorithm = value_based_algorithm(name, model)

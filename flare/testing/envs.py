@@ -109,4 +109,4 @@ class PatternImageEnv(gym.Env):
 
 
 if "flare/PatternImage-v0" not in gym.registry:
-    gym.register("flare/PatternImage-v0", entry_point=PatternImageEnv)
+    gym.register("flare/PatternImage-v0", entry_point="flare.testing.envs:PatternImageEnv")
