@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import sys
 import threading
 import time
 
@@ -32,7 +31,7 @@ from flare.agent_zoo.simple_rl_agents import SimpleRLAgent
 from flare.algorithm_zoo.ppo import PPO
 from flare.algorithm_zoo.simple_algorithms import SimpleAC
 from flare.bridge import RemoteEnv
-from flare.bridge.launch import simulator_process
+from flare.bridge.launch import flare_command, simulator_process
 from flare.framework.agent import OnlineHelper
 from flare.framework.manager import Manager
 from flare.model_zoo.image_language_models import ImageInstructionModelAC
@@ -84,8 +83,7 @@ class OneHotImageModelAC(ImageInstructionModelAC):
 
 def serve_command(level: str) -> list[str]:
     return [
-        sys.executable, "-m", "flare", "serve", "minigrid", "--level", level,
-        "--address", "127.0.0.1:0",
+        *flare_command(), "serve", "minigrid", "--level", level, "--address", "127.0.0.1:0",
     ]  # fmt: skip
 
 

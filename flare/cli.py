@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -13,6 +15,7 @@ from flare.common.curves import first_reaching, plot_reward_curve, read_games, r
 
 if TYPE_CHECKING:
     from flare.env_zoo.registry import Adapter
+    from flare.framework.env import Env
 
 
 def _plot(args: argparse.Namespace) -> int:
@@ -50,6 +53,8 @@ def _serve(args: argparse.Namespace) -> int:
         factory, what = served.factory, served.description
     elif ":" in args.target:
         factory, what = load_factory(args.target), args.target
+        if args.env_processes:
+            factory = LoadedInEachProcess(args.target)
     else:
         raise ValueError(
             f"no adapter {args.target!r}: the bundled ones are {', '.join(adapter_names())}; "
@@ -59,12 +64,17 @@ def _serve(args: argparse.Namespace) -> int:
         max_sessions=args.max_sessions,
         idle_timeout_s=args.idle_timeout,
         max_message_bytes=args.max_message_mb * 1024 * 1024,
+        max_workers=args.max_workers,
+        max_streams=args.max_streams,
+        max_sessions_per_client=args.max_sessions_per_client,
+        keepalive_s=args.keepalive,
+        keepalive_timeout_s=args.keepalive_timeout,
         env_processes=args.env_processes,
     )
     if bool(args.tls_cert) != bool(args.tls_key):
         raise ValueError("--tls-cert and --tls-key go together")
     tls = TLSFiles(Path(args.tls_cert), Path(args.tls_key)) if args.tls_cert else None
-    token = Path(args.token_file).read_text().strip() if args.token_file else None
+    token = _read_token_file(args.token_file, args.command) if args.token_file else None
     server = serve(
         factory, args.address, settings=settings, tls=tls, token=token, insecure=args.insecure
     )
@@ -72,6 +82,26 @@ def _serve(args: argparse.Namespace) -> int:
     serve_until_signal(server)
     print("flare simulator stopped", flush=True)
     return 0
+
+
+@dataclass(frozen=True)
+class LoadedInEachProcess:
+    """``flare serve MODULE:FACTORY``'s factory as env worker processes get it: each loads
+    it as the server did (``load_factory``: the working directory searched for that import
+    alone). A pickled reference to the function would not do: the workers' ``sys.path``,
+    like the server's, has no working directory on it."""
+
+    target: str
+
+    def __call__(self, **config: Any) -> Env:
+        return _loaded(self.target)(**config)
+
+
+@functools.cache
+def _loaded(target: str) -> Callable[..., Env]:
+    from flare.bridge.factories import load_factory
+
+    return load_factory(target)
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -131,9 +161,39 @@ def _add_serve_options(serve: argparse.ArgumentParser) -> None:
     serve.add_argument("--address", default="127.0.0.1:50051", help="HOST:PORT (port 0: any)")
     serve.add_argument("--max-sessions", type=int, default=64, help="open sessions at once")
     serve.add_argument(
-        "--idle-timeout", type=float, default=300.0, help="close sessions idle this long (s)"
+        "--idle-timeout",
+        type=float,
+        default=300.0,
+        help="close sessions, and cancel streams, idle this long (s); 0: never",
     )
     serve.add_argument("--max-message-mb", type=int, default=64, help="largest message (MiB)")
+    serve.add_argument(
+        "--max-streams",
+        type=int,
+        default=None,
+        help="open streams at once, each with its own thread (default: max-sessions + 16)",
+    )
+    serve.add_argument(
+        "--max-sessions-per-client",
+        type=int,
+        default=0,
+        help="sessions (and streams) one client host may hold; 0: no quota",
+    )
+    serve.add_argument(
+        "--max-workers", type=int, default=16, help="threads for unary calls and health checks"
+    )
+    serve.add_argument(
+        "--keepalive",
+        type=float,
+        default=60.0,
+        help="ping each connection this often (s); one that does not answer is closed",
+    )
+    serve.add_argument(
+        "--keepalive-timeout",
+        type=float,
+        default=20.0,
+        help="how long a ping may go unanswered (s)",
+    )
     serve.add_argument(
         "--env-processes",
         type=int,
@@ -177,8 +237,27 @@ def _add_check_sim_parser(sub: Any) -> None:
         "--max-message-probe-mb", type=int, default=256, help="largest message sent (MiB)"
     )
     check.add_argument("--tls-root-cert", help="PEM certificate(s) to trust: connect over TLS")
-    check.add_argument("--token-file", help="a file holding the bearer token")
+    check.add_argument(
+        "--token-file",
+        help="a file holding the bearer token (beyond loopback: with --tls-root-cert, or "
+        "--insecure)",
+    )
+    check.add_argument(
+        "--insecure",
+        action="store_true",
+        help="send --token-file's token without TLS beyond loopback (a trusted network)",
+    )
     check.set_defaults(func=_check_sim)
+
+
+def _read_token_file(path: str, command: str) -> str:
+    """The token in ``path``, with a warning line on stderr when others may read the file."""
+    from flare.bridge.security import read_token_file, token_file_warning
+
+    warning = token_file_warning(Path(path))
+    if warning:
+        print(f"flare {command}: warning: {warning}", file=sys.stderr, flush=True)
+    return read_token_file(Path(path), warn=False)
 
 
 def _check_sim(args: argparse.Namespace) -> int:
@@ -204,11 +283,17 @@ def _check_sim(args: argparse.Namespace) -> int:
         if unknown:
             raise ValueError(f"unknown checks {unknown}; `flare check-sim --list` lists them")
         checks = tuple(known[name] for name in args.only)
+    if args.token_file:  # (before the file is read or the simulator reached)
+        from flare.bridge.security import check_token_channel
+
+        check_token_channel(
+            args.address, "token", bool(args.tls_root_cert), args.insecure, how="--insecure"
+        )
     target = Target(
         args.address,
         config=config,
         tls_root_cert=Path(args.tls_root_cert) if args.tls_root_cert else None,
-        token=Path(args.token_file).read_text().strip() if args.token_file else None,
+        token=_read_token_file(args.token_file, args.command) if args.token_file else None,
         timeout_s=args.timeout,
         max_sessions_probe=args.max_sessions_probe,
         max_message_probe_mb=args.max_message_probe_mb,
@@ -263,5 +348,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # `python -m flare.cli`: `python -m flare` is the safer way in
+    import os
+
+    # (what this module imported already came before this; from here on, as flare/__main__)
+    if not sys.flags.safe_path and sys.path and sys.path[0] in ("", os.getcwd()):
+        del sys.path[0]
     sys.exit(main())

@@ -6,14 +6,18 @@ from concurrent import futures
 from contextlib import contextmanager
 
 import grpc
+import numpy as np
 import pytest
+from grpc_health.v1 import health_pb2
 
 from flare.bridge import ServerSettings, serve
-from flare.bridge.errors import SimulatorError
+from flare.bridge.codec import decode, encode
+from flare.bridge.errors import SimulatorError, invalid
 from flare.bridge.factories import GymEnvFactory
-from flare.bridge.server import SimulatorServicer
+from flare.bridge.server import SERVICE_NAME, SimulatorServicer
 from flare.cli import main
 from flare.compliance import CHECKS, CheckFailed, Target, run_check, run_checks
+from flare.simulator.v1 import simulator_pb2 as pb
 from flare.simulator.v1 import simulator_pb2_grpc as pb_grpc
 from flare.testing import ChainEnv
 
@@ -57,6 +61,34 @@ class OverlongChain(ChainEnv):
         return type(spec)(spec.observations, spec.actions, spec.reward_names, 3)
 
 
+class EarlyTimeOutChain(ChainEnv):
+    """Takes config max_episode_steps and reports it in its spec, but times out one step
+    earlier."""
+
+    def __init__(self, max_episode_steps="5", seed=None):
+        self.limit = int(max_episode_steps)
+        super().__init__(goal=100, max_steps=self.limit - 1)
+
+    def spec(self):
+        spec = super().spec()
+        return type(spec)(spec.observations, spec.actions, spec.reward_names, self.limit)
+
+
+class NoLimitChain(ChainEnv):
+    """Refuses config max_episode_steps (an unknown key) and has no step limit of its own."""
+
+    def __init__(self, seed=None):
+        super().__init__(goal=2, max_steps=100)
+
+
+class MovingChain(ChainEnv):
+    """Every action moves (0 left, 1 right), so a step taken behind a twin's back shows."""
+
+    def step(self, actions, actrep=1):
+        move = 2 * np.asarray(actions["action"]).reshape(-1)[:1] - 1
+        return super().step({"action": move}, actrep)
+
+
 def _only(name):
     return [check for check in CHECKS if check.name == name]
 
@@ -66,6 +98,9 @@ def _only(name):
     [
         (UnseededChain, "seeded-reset", "differ at observation 0"),
         (OverlongChain, "episode-end", "ran past max_episode_steps=3"),
+        (EarlyTimeOutChain, "time-out", "a time-out after 2 steps; the limit is 3"),
+        # refuses the key: the fallback, the spec's own limit 3, is outlived
+        (OverlongChain, "time-out", "an episode is still running after 3 steps"),
     ],
 )
 def test_checks_catch_a_broken_env(env_class, check, fragment):
@@ -96,6 +131,88 @@ class IgnoresActrepServicer(SimulatorServicer):
         return super().Step(request, context)
 
 
+class AcceptsNoVersionServicer(SimulatorServicer):
+    """Serves a client that states no protocol version (0), as if it spoke version 1."""
+
+    def open(self, request, client=""):
+        if request.protocol_version == pb.PROTOCOL_VERSION_UNSPECIFIED:
+            request.protocol_version = pb.PROTOCOL_VERSION_1
+        return super().open(request, client)
+
+
+class RefusesNegativeSeedsServicer(SimulatorServicer):
+    """Takes only seeds >= 0."""
+
+    def open(self, request, client=""):
+        if request.HasField("seed") and request.seed < 0:
+            raise invalid(f"seed must be >= 0, got {request.seed}")
+        return super().open(request, client)
+
+
+class RowByRowServicer(SimulatorServicer):
+    """StepMany steps row after row, so a bad row leaves the rows before it stepped."""
+
+    def step_many(self, request):
+        for row, session_id in enumerate(request.session_ids):
+            step = pb.StepRequest(session_id=session_id, actrep=request.actrep)
+            for name, tensor in request.actions.items():
+                step.actions[name].CopyFrom(encode(decode(tensor)[row]))
+            self.get(session_id).step(step)
+        return super().step_many(request)
+
+
+class StreamOwnsSessionsServicer(SimulatorServicer):
+    """Closes a StepManyStream's sessions when the stream ends."""
+
+    def StepManyStream(self, request_iterator, context):  # noqa: N802
+        seen = set()
+
+        def remembered():
+            for request in request_iterator:
+                seen.update(request.session_ids)
+                yield request
+
+        try:
+            yield from super().StepManyStream(remembered(), context)
+        finally:
+            for session_id in seen:
+                self.close(session_id)
+
+
+class StepsTheNamedSessionServicer(SimulatorServicer):
+    """A Session stream's step that names another session steps that one (then fails)."""
+
+    def Session(self, request_iterator, context):  # noqa: N802
+        def forwarded():
+            for request in request_iterator:
+                if request.WhichOneof("request") == "step" and request.step.session_id:
+                    try:
+                        self.get(request.step.session_id).step(request.step)
+                    except SimulatorError:
+                        pass  # (its own session: the stream answers)
+                yield request
+
+        return super().Session(forwarded(), context)
+
+
+class EchoesIdsServicer(SimulatorServicer):
+    """Quotes an unknown session id whole (the message is cut to 1,024 characters)."""
+
+    def get(self, session_id):
+        try:
+            return super().get(session_id)
+        except SimulatorError:
+            raise SimulatorError(grpc.StatusCode.NOT_FOUND, f"no session {session_id}") from None
+
+
+class ClampsActrepServicer(SimulatorServicer):
+    """StepMany takes a negative actrep as 1."""
+
+    def step_many(self, request):
+        request.actrep = max(request.actrep, 0)
+        return super().step_many(request)
+
+
 class SloppyServicer(SimulatorServicer):
     """Answers an unknown session with INTERNAL instead of NOT_FOUND."""
 
@@ -107,10 +224,11 @@ class SloppyServicer(SimulatorServicer):
 
 
 @contextmanager
-def bare_server(servicer_class, **env_config):
-    """A server with only ``servicer_class`` (no health service); yields its address."""
+def bare_server(servicer_class, env_class=ChainEnv, **env_config):
+    """A server with only ``servicer_class`` (no health service, no reflection, gRPC's own
+    request parsing); yields its address."""
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
-    servicer = servicer_class(lambda **config: ChainEnv(**env_config), ServerSettings())
+    servicer = servicer_class(lambda **config: env_class(**env_config), ServerSettings())
     pb_grpc.add_SimulatorServicer_to_server(servicer, server)
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()
@@ -140,6 +258,60 @@ def test_checks_catch_a_broken_server(servicer_class, check, fragment):
     assert fragment in result.detail
 
 
+@pytest.mark.parametrize(
+    "servicer_class, check, fragment",
+    [
+        (SimulatorServicer, "reflection", "ServerReflectionInfo (ListServices) failed with UNIMP"),
+        (AcceptsNoVersionServicer, "protocol-version", "0 (UNSPECIFIED): expected FAILED_PREC"),
+        (SimulatorServicer, "malformed-request", "no StepRequest: expected INVALID_ARGUMENT, got "),
+        (RefusesNegativeSeedsServicer, "seeds", "seed -1: INVALID_ARGUMENT (seed must be >= 0"),
+        (RowByRowServicer, "step-many-atomic", "never reset was refused, yet it stepped row 0"),
+        (StreamOwnsSessionsServicer, "step-many-stream", "session_ids[0] is NOT_FOUND; the str"),
+        (StepsTheNamedSessionServicer, "stream-rules", "a step naming another session was refus"),
+        (EchoesIdsServicer, "long-session-id", "quotes more than 64 characters of the id"),
+        (ClampsActrepServicer, "negative-actrep", "StepMany with actrep=-1: expected INVALID_ARG"),
+    ],
+)
+def test_new_checks_catch_a_broken_server(servicer_class, check, fragment):
+    # MovingChain: every action moves, so the twin checks see any step behind their back
+    with bare_server(servicer_class, MovingChain, goal=100, max_steps=50) as address:
+        (result,) = run_checks(Target(address), _only(check))
+    assert result.outcome == "FAIL", result
+    assert fragment in result.detail
+
+
+def test_the_gym_adapter_honours_a_short_step_limit(gym_server):
+    # the config key is the conventional one: the time-out check asks for it, not falls back
+    detail = run_check(_only("time-out")[0], Target(gym_server.address))
+    assert "with config max_episode_steps=3 (spec: 3)" in detail
+
+
+def test_time_out_is_skipped_without_a_short_step_limit():
+    server = serve(NoLimitChain)
+    try:
+        (result,) = run_checks(Target(server.address), _only("time-out"))
+    finally:
+        server.stop(0)
+    assert result.outcome == "SKIP"
+    assert "the server offers no short step limit" in result.detail
+
+
+def test_health_says_what_it_asked_and_what_came_back(sloppy_address):
+    asked = "asked for '' and 'flare.simulator.v1.Simulator'"
+    (result,) = run_checks(Target(sloppy_address), _only("health"))  # (no health service)
+    assert result.outcome == "FAIL"
+    assert asked in result.detail and "'': UNIMPLEMENTED" in result.detail
+    server = serve(ChainEnv)
+    try:
+        server.health.set(SERVICE_NAME, health_pb2.HealthCheckResponse.NOT_SERVING)
+        (result,) = run_checks(Target(server.address), _only("health"))
+    finally:
+        server.stop(0)
+    assert result.outcome == "FAIL"
+    assert asked in result.detail
+    assert "'': SERVING, 'flare.simulator.v1.Simulator': NOT_SERVING" in result.detail
+
+
 def test_checks_catch_a_wrong_status_code(sloppy_address):
     with pytest.raises(CheckFailed, match="expected NOT_FOUND, got INTERNAL"):
         run_check(_only("unknown-session")[0], Target(sloppy_address))
@@ -159,6 +331,17 @@ def test_check_sim_cli_fails_on_a_broken_server(sloppy_address, capsys):
     assert lines[1].startswith("FAIL  health") and "UNIMPLEMENTED" in lines[1]
     assert lines[2].startswith("FAIL  unknown-session") and "got INTERNAL" in lines[2]
     assert lines[-1] == "2 checks: 0 passed, 2 failed, 0 skipped"
+
+
+def test_check_sim_cli_lists_every_check(capsys):
+    assert main(["check-sim", "--list"]) == 0
+    names = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
+    assert names == [check.name for check in CHECKS]
+    assert len(set(names)) == len(names)
+    for name in ("reflection", "malformed-request", "step-many-atomic", "step-many-stream"):
+        assert name in names
+    for name in ("time-out", "stream-rules", "seeds", "long-session-id", "negative-actrep"):
+        assert name in names
 
 
 def test_check_sim_cli_unreachable_and_bad_arguments(capsys):

@@ -122,6 +122,7 @@ def test_beyond_loopback_needs_tls_and_a_token_or_insecure(tls_files):
 def test_flare_serve_with_tls_and_token(tls_files, tmp_path):
     token_file = tmp_path / "token"
     token_file.write_text(TOKEN + "\n")
+    token_file.chmod(0o600)  # (a token file open to others is warned about, before the address)
     args = [
         "tests.scripts.sim_factory:make_env",
         "--tls-cert",

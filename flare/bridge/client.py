@@ -12,7 +12,7 @@ import numpy as np
 
 from flare.bridge.codec import decode, encode_into
 from flare.bridge.errors import SimulatorError
-from flare.bridge.security import bearer
+from flare.bridge.security import bearer, check_token_channel
 from flare.bridge.specs import spec_from_proto
 from flare.bridge.stream import StreamSession
 from flare.framework.env import ActionDict, Env, EnvInterrupted, ObservationDict, RewardDict
@@ -53,7 +53,10 @@ class RemoteEnv(Env):
             session closes when the stream ends) instead of unary calls.
         reconnect_timeout_s: how long ``reset`` keeps trying to reach a lost simulator.
         tls_root_cert: a PEM file of the certificate(s) to trust; connects over TLS.
-        token: the simulator's bearer token, sent with every call.
+        token: the simulator's bearer token, sent with every call. Without TLS it may
+            go only to a loopback address (127.0.0.0/8, ::1, localhost): elsewhere the
+            network could read it, so that is a ``ValueError``, before any connection.
+        insecure: send ``token`` without TLS beyond loopback anyway (a trusted network).
     """
 
     def __init__(
@@ -66,8 +69,10 @@ class RemoteEnv(Env):
         reconnect_timeout_s: float = 60.0,
         tls_root_cert: str | None = None,
         token: str | None = None,
+        insecure: bool = False,
         **config: Any,
     ) -> None:
+        check_token_channel(address, token, tls=tls_root_cert is not None, insecure=insecure)
         self.address = address
         self.timeout_s = timeout_s
         self.reconnect_timeout_s = reconnect_timeout_s

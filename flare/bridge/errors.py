@@ -4,6 +4,18 @@ from __future__ import annotations
 
 import grpc
 
+from flare.bridge.quoting import MAX_DETAILS, MAX_QUOTED, bounded, quoted
+
+__all__ = [
+    "MAX_DETAILS",
+    "MAX_QUOTED",
+    "SimulatorError",
+    "bounded",
+    "invalid",
+    "precondition",
+    "quoted",
+]
+
 
 class SimulatorError(Exception):
     """A simulator call failed with a gRPC status; ``code`` says which, the message why."""

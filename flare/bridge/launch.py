@@ -56,10 +56,16 @@ def _pass_on(stream: IO[str]) -> None:
         sys.stdout.write(line)
 
 
+def flare_command() -> list[str]:
+    """``python -P -m flare``: this interpreter's ``flare`` command. ``-P`` (Python 3.11's
+    safe path) keeps the working directory off ``sys.path``, so no file there can shadow a
+    module the server imports."""
+    return [sys.executable, "-P", "-m", "flare"]
+
+
 def flare_serve_gym(game: str) -> list[str]:
     """The command of ``flare serve gym --game GAME`` on a free loopback port."""
-    flare = [sys.executable, "-m", "flare"]
-    return [*flare, "serve", "gym", "--game", game, "--address", "127.0.0.1:0"]
+    return [*flare_command(), "serve", "gym", "--game", game, "--address", "127.0.0.1:0"]
 
 
 def gridworld_command() -> list[str]:

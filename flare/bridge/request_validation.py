@@ -21,7 +21,7 @@ from flare.bridge.codec import (
     dtype_to_proto,
     encode_into,
 )
-from flare.bridge.errors import SimulatorError, invalid
+from flare.bridge.errors import SimulatorError, invalid, quoted
 from flare.framework.env_spec import ArraySpec, Discrete, EnvSpec, Language
 from flare.simulator.v1 import simulator_pb2 as pb
 
@@ -176,7 +176,7 @@ class SpecChecks:
         known = [action.name for action in self.actions]
         for name in tensors:
             if name not in known:
-                raise invalid(f"unknown action {name!r}; the spec's actions are {known}")
+                raise invalid(f"unknown action {quoted(name)}; the spec's actions are {known}")
 
     def observations_of(self, observations: object) -> dict[str, np.ndarray]:
         if type(observations) is not dict and not isinstance(observations, Mapping):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hmac
+import ipaddress
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +16,8 @@ from flare.simulator.v1 import SERVICE_NAME
 
 SIMULATOR_SERVICE = SERVICE_NAME  # (its earlier name here)
 AUTH_HEADER = "authorization"
+
+logger = logging.getLogger(__name__)
 
 _Request = TypeVar("_Request")
 _Response = TypeVar("_Response")
@@ -46,15 +50,12 @@ class TokenAuthInterceptor(grpc.ServerInterceptor):
             raise ValueError("the bearer token must not be empty")
         self._expected = f"Bearer {token}".encode()
 
-        def deny(request: object, context: grpc.ServicerContext) -> NoReturn:
-            context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or wrong bearer token")
-
-        self._deny_unary: grpc.RpcMethodHandler[Any, Any] = grpc.unary_unary_rpc_method_handler(
-            deny
-        )
-        self._deny_stream: grpc.RpcMethodHandler[Any, Any] = grpc.stream_stream_rpc_method_handler(
-            deny
-        )
+        self._denials: dict[tuple[bool, bool], grpc.RpcMethodHandler[Any, Any]] = {
+            (False, False): grpc.unary_unary_rpc_method_handler(_deny),
+            (False, True): grpc.unary_stream_rpc_method_handler(_deny),
+            (True, False): grpc.stream_unary_rpc_method_handler(_deny),
+            (True, True): grpc.stream_stream_rpc_method_handler(_deny),
+        }
 
     def intercept_service(
         self,
@@ -69,6 +70,91 @@ class TokenAuthInterceptor(grpc.ServerInterceptor):
         # a key without the "-bin" suffix always has a str value; the stubs say str | bytes
         if hmac.compare_digest(presented.encode(), self._expected):  # type: ignore[union-attr]
             return continuation(handler_call_details)
-        if handler_call_details.method.endswith("/Session"):
-            return self._deny_stream
-        return self._deny_unary
+        handler = continuation(handler_call_details)
+        if handler is None:  # an unknown method: UNIMPLEMENTED, as without a token
+            return None
+        # the denial must stream as the method does (a unary denial of a stream never answers)
+        return self._denials[(handler.request_streaming, handler.response_streaming)]
+
+
+def _deny(request: object, context: grpc.ServicerContext) -> NoReturn:
+    context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or wrong bearer token")
+
+
+# ----- the client's side: where a token may go, and the file it comes from -----------------
+def is_loopback_address(address: str) -> bool:
+    """Whether the gRPC target ``address`` stays on this machine (127.0.0.0/8, ::1,
+    localhost, a unix socket), where a token sent without TLS is seen by no network.
+
+    Accepts ``host:port``, ``[v6]:port`` and the ``dns:``, ``ipv4:``, ``ipv6:`` and
+    ``unix:`` schemes; anything it cannot read counts as beyond loopback.
+    """
+    if address.startswith(("unix:", "unix-abstract:")):
+        return True
+    scheme, sep, rest = address.partition(":")
+    if sep and scheme in ("ipv4", "ipv6"):
+        targets = rest.split(",")
+    elif sep and scheme == "dns":
+        if rest.startswith("//"):  # dns://[authority]/host:port
+            _, slash, rest = rest[2:].partition("/")
+            if not slash:
+                return False
+        targets = [rest]
+    else:
+        targets = [address]
+    return all(_is_loopback_host(_host_of(target)) for target in targets)
+
+
+def _host_of(target: str) -> str:
+    if target.startswith("["):  # [v6]:port
+        return target[1:].partition("]")[0]
+    if target.count(":") > 1:  # a bare IPv6 address, without a port
+        return target
+    return target.partition(":")[0]
+
+
+def _is_loopback_host(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_token_channel(
+    address: str, token: str | None, tls: bool, insecure: bool, how: str = "insecure=True"
+) -> None:
+    """Refuse to send a bearer token in the clear beyond loopback: anyone on the path could
+    read it and call the simulator. ``how`` names the override in the error."""
+    if token and not tls and not insecure and not is_loopback_address(address):
+        raise ValueError(
+            f"refusing to send the bearer token to {address!r} without TLS, where the network "
+            f"can read it: connect over TLS (tls_root_cert, --tls-root-cert), or pass {how} "
+            "if this network is trusted"
+        )
+
+
+def token_file_warning(path: Path) -> str | None:
+    """A warning when the token file is open to its group or others (mode & 0o077): the
+    token is a password to the simulator."""
+    mode = Path(path).stat().st_mode & 0o777
+    if not mode & 0o077:
+        return None
+    return (
+        f"the token file {path} is open to its group or others (mode {mode:04o}); "
+        f"keep it to its owner: chmod 600 {path}"
+    )
+
+
+def read_token_file(path: Path, warn: bool = True) -> str:
+    """The bearer token in ``path`` (white space stripped); logs ``token_file_warning``
+    unless ``warn`` is false (the command line prints it instead)."""
+    if warn:
+        warning = token_file_warning(path)
+        if warning:
+            logger.warning(warning)
+    token = Path(path).read_text().strip()
+    if not token:
+        raise ValueError(f"the token file {path} is empty")
+    return token

@@ -21,9 +21,10 @@ from grpc_reflection.v1alpha import reflection
 
 from flare.bridge.security import TLSFiles, TokenAuthInterceptor
 from flare.bridge.server_settings import ServerSettings
+from flare.bridge.service_handlers import add_simulator_service
 from flare.bridge.servicer import EnvFactory, SimulatorServicer
+from flare.bridge.stream_admission import StreamAdmission
 from flare.simulator.v1 import SERVICE_NAME
-from flare.simulator.v1 import simulator_pb2_grpc as pb_grpc
 
 __all__ = [
     "SERVICE_NAME",
@@ -42,12 +43,18 @@ class SimulatorServer:
     """A running simulator server: its address, its servicer, and how to stop it."""
 
     def __init__(
-        self, server: grpc.Server, servicer: SimulatorServicer, health_servicer, address: str
+        self,
+        server: grpc.Server,
+        servicer: SimulatorServicer,
+        health_servicer: health.HealthServicer,
+        address: str,
+        streams: StreamAdmission,
     ) -> None:
         self.server = server
         self.servicer = servicer
         self.health = health_servicer
         self.address = address
+        self.streams = streams
         self._stop_reaper = threading.Event()
         self._reaper = threading.Thread(target=self._reap, name="flare-idle-reaper", daemon=True)
         self._reaper.start()
@@ -60,7 +67,11 @@ class SimulatorServer:
         timeout = self.servicer.settings.idle_timeout_s
         interval = min(max(timeout / 4, 0.05), 5.0) if timeout > 0 else 5.0
         while not self._stop_reaper.wait(interval):
-            self.servicer.reap_idle()
+            try:
+                self.servicer.reap_idle()
+                self.streams.reap_idle()
+            except Exception:  # noqa: BLE001 - the reaper must outlive any one failure
+                logger.exception("the idle reaper failed once; it goes on")
 
     def stop(self, grace: float = 5.0) -> None:
         """Graceful: report NOT_SERVING, let in-flight calls finish, then close every session."""
@@ -111,7 +122,7 @@ def serve(
         )
     servicer = SimulatorServicer(env_factory, settings)  # starts any env workers
     try:
-        server, health_servicer = _grpc_server(servicer, token)
+        server, health_servicer, streams = _grpc_server(servicer, token)
         port = _bind(server, address, tls)
         server.start()
     except BaseException:
@@ -119,7 +130,7 @@ def serve(
         raise
     for service in ("", SERVICE_NAME):
         health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
-    running = SimulatorServer(server, servicer, health_servicer, f"{host}:{port}")
+    running = SimulatorServer(server, servicer, health_servicer, f"{host}:{port}", streams)
     logger.info("simulator serving on %s", running.address)
     if block:
         serve_until_signal(running)
@@ -128,20 +139,23 @@ def serve(
 
 def _grpc_server(
     servicer: SimulatorServicer, token: str | None
-) -> tuple[grpc.Server, health.HealthServicer]:
+) -> tuple[grpc.Server, health.HealthServicer, StreamAdmission]:
     """The gRPC server with the simulator, the health service and reflection."""
     settings = servicer.settings
-    options = [
-        ("grpc.max_receive_message_length", settings.max_message_bytes),
-        ("grpc.max_send_message_length", settings.max_message_bytes),
-        ("grpc.so_reuseport", 0),
-    ]
-    server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=settings.max_workers),
-        options=options,
-        interceptors=[TokenAuthInterceptor(token)] if token else [],
+    streams = StreamAdmission(
+        settings.stream_limit, settings.max_sessions_per_client, settings.idle_timeout_s
     )
-    pb_grpc.add_SimulatorServicer_to_server(servicer, server)
+    interceptors: list[grpc.ServerInterceptor] = [streams]
+    if token:
+        interceptors.insert(0, TokenAuthInterceptor(token))  # refused before admitted
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=settings.threads, thread_name_prefix="flare-rpc"),
+        options=_server_options(settings),
+        interceptors=interceptors,
+        # past this many calls at once (running or queued) gRPC answers RESOURCE_EXHAUSTED
+        maximum_concurrent_rpcs=settings.stream_limit + 4 * settings.max_workers,
+    )
+    add_simulator_service(servicer, server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
@@ -152,7 +166,32 @@ def _grpc_server(
         ),
         server,
     )
-    return server, health_servicer
+    return server, health_servicer, streams
+
+
+# A client may ping this often without calls in flight (RemoteEnv never pings on its own;
+# gRPC's default, 5 minutes, makes a pinging client's channel fail with "too many pings").
+MIN_CLIENT_PING_INTERVAL_MS = 10_000
+
+
+def _server_options(settings: ServerSettings) -> list[tuple[str, int]]:
+    options = [
+        ("grpc.max_receive_message_length", settings.max_message_bytes),
+        ("grpc.max_send_message_length", settings.max_message_bytes),
+        ("grpc.so_reuseport", 0),
+        # ping every connection (also between calls) and close it when no answer comes:
+        # a stopped or cut-off client's streams then end and free their threads
+        ("grpc.keepalive_time_ms", int(settings.keepalive_s * 1000)),
+        ("grpc.keepalive_timeout_ms", int(settings.keepalive_timeout_s * 1000)),
+        # (gRPC >= 1.6x waits for any ping's answer this long, keepalive's included)
+        ("grpc.http2.ping_timeout_ms", int(settings.keepalive_timeout_s * 1000)),
+        ("grpc.keepalive_permit_without_calls", 1),
+        ("grpc.http2.max_pings_without_data", 0),
+        ("grpc.http2.min_ping_interval_without_data_ms", MIN_CLIENT_PING_INTERVAL_MS),
+    ]
+    if settings.idle_timeout_s > 0:  # a connection with no call for this long is closed
+        options.append(("grpc.max_connection_idle_ms", int(settings.idle_timeout_s * 2000)))
+    return options
 
 
 def _refuse_a_busy_port(address: str) -> None:

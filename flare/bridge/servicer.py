@@ -7,6 +7,7 @@ Each call is checked and answered here; the sessions themselves live in a
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import partial
@@ -14,12 +15,13 @@ from typing import NoReturn
 
 import grpc
 
-from flare.bridge.errors import SimulatorError, invalid, precondition
+from flare.bridge.errors import SimulatorError, bounded, invalid, precondition, quoted
 from flare.bridge.server_settings import ServerSettings
-from flare.bridge.session import Session, open_session
+from flare.bridge.session import Session, check_actrep, open_session
 from flare.bridge.session_registry import SessionRegistry, TooManySessions, UnknownSession
 from flare.bridge.specs import spec_to_proto
 from flare.bridge.step_many import step_sessions
+from flare.bridge.stream_admission import client_of
 from flare.bridge.workers import WorkerPool, WorkerSession
 from flare.framework.env import Env
 from flare.simulator.v1 import simulator_pb2 as pb
@@ -28,6 +30,14 @@ from flare.simulator.v1 import simulator_pb2_grpc as pb_grpc
 logger = logging.getLogger(__name__)
 
 EnvFactory = Callable[..., Env]
+
+_SEED_BITS = (1 << 64) - 1
+
+
+def env_seed(seed: int) -> int:
+    """The seed an env factory gets for a wire seed: every int64 maps to a distinct
+    non-negative int (two's complement), since Gymnasium and numpy refuse negative seeds."""
+    return seed & _SEED_BITS
 
 
 class SimulatorServicer(pb_grpc.SimulatorServicer):
@@ -43,19 +53,26 @@ class SimulatorServicer(pb_grpc.SimulatorServicer):
             self.workers.open if self.workers is not None else partial(open_session, env_factory)
         )
         self.sessions: SessionRegistry[Session | WorkerSession] = SessionRegistry(
-            opener, settings.max_sessions, settings.idle_timeout_s
+            opener,
+            settings.max_sessions,
+            settings.idle_timeout_s,
+            settings.max_sessions_per_client,
         )
+        # the stream that owns each session opened on a Session stream: a session closed
+        # by the reaper cancels its stream, which would otherwise wait for the client
+        self._streams: dict[str, grpc.ServicerContext] = {}
+        self._streams_lock = threading.Lock()
 
     # ----- sessions -----------------------------------------------------------------------
-    def open(self, request: pb.OpenSessionRequest) -> Session | WorkerSession:
+    def open(self, request: pb.OpenSessionRequest, client: str = "") -> Session | WorkerSession:
         if request.protocol_version != pb.PROTOCOL_VERSION_1:
             raise precondition(
                 f"protocol_version {request.protocol_version} is not supported; "
                 f"this server speaks {pb.PROTOCOL_VERSION_1} (PROTOCOL_VERSION_1)"
             )
-        seed = request.seed if request.HasField("seed") else None
+        seed = env_seed(request.seed) if request.HasField("seed") else None
         try:
-            return self.sessions.open(dict(request.config), seed)
+            return self.sessions.open(dict(request.config), seed, client)
         except TooManySessions as err:
             raise SimulatorError(grpc.StatusCode.RESOURCE_EXHAUSTED, str(err)) from None
 
@@ -84,8 +101,15 @@ class SimulatorServicer(pb_grpc.SimulatorServicer):
         return self.sessions.num_specs
 
     def reap_idle(self, now: float | None = None) -> list[str]:
-        """Close idle sessions and forget those lost with a dead env worker."""
-        return self.sessions.reap_idle(now)
+        """Close idle sessions and forget those lost with a dead env worker; a reaped
+        session's stream is cancelled (its client sees CANCELLED) and its thread freed."""
+        reaped = self.sessions.reap_idle(now)
+        with self._streams_lock:
+            streams = [self._streams.pop(sid, None) for sid in reaped]
+        for context in streams:
+            if context is not None:
+                context.cancel()
+        return reaped
 
     # ----- RPCs ---------------------------------------------------------------------------
     @staticmethod
@@ -96,7 +120,7 @@ class SimulatorServicer(pb_grpc.SimulatorServicer):
         self, request: pb.OpenSessionRequest, context: grpc.ServicerContext
     ) -> pb.OpenSessionResponse:
         with _status(context):
-            return self._opened(self.open(request))
+            return self._opened(self.open(request, client_of(context)))
 
     def CloseSession(  # noqa: N802
         self, request: pb.CloseSessionRequest, context: grpc.ServicerContext
@@ -104,7 +128,7 @@ class SimulatorServicer(pb_grpc.SimulatorServicer):
         with _status(context):
             if not self.close(request.session_id):
                 raise SimulatorError(
-                    grpc.StatusCode.NOT_FOUND, f"no session {request.session_id!r}"
+                    grpc.StatusCode.NOT_FOUND, f"no session {quoted(request.session_id)}"
                 )
             return pb.CloseSessionResponse()
 
@@ -160,6 +184,12 @@ class SimulatorServicer(pb_grpc.SimulatorServicer):
                     f"StepMany: session_ids[{index}] has another spec than session_ids[0]"
                 )
         actions = sessions[0].checks.decode_actions(request.actions, batch=len(ids))
+        check_actrep(request.actrep)
+        for index, session in enumerate(sessions):  # every row can step before any does
+            try:
+                session.check_running()
+            except SimulatorError as err:
+                raise SimulatorError(err.code, f"session_ids[{index}]: {err.message}") from None
         if self.workers is not None:
             # with workers, every session the registry opens is a WorkerSession: a link
             # between two attributes that the types cannot state (and no check per call)
@@ -183,15 +213,21 @@ class SimulatorServicer(pb_grpc.SimulatorServicer):
                     response = pb.SessionResponse()
                     which = request.WhichOneof("request")
                     if which == "step" and session is not None:
+                        if request.step.session_id and request.step.session_id != session.id:
+                            raise _another_session(request.step.session_id)
                         session.step(request.step, response.step)
                     elif which == "open":
                         if session is not None:
                             raise precondition("this stream already has a session")
-                        session = self.open(request.open)
+                        session = self.open(request.open, client_of(context))
+                        with self._streams_lock:
+                            self._streams[session.id] = context
                         response.open.CopyFrom(self._opened(session))
                     elif session is None:
                         raise precondition("the first message of a stream must be `open`")
                     elif which == "reset":
+                        if request.reset.session_id and request.reset.session_id != session.id:
+                            raise _another_session(request.reset.session_id)
                         response.reset.CopyFrom(session.reset())
                     else:
                         raise invalid("empty SessionRequest")
@@ -200,7 +236,16 @@ class SimulatorServicer(pb_grpc.SimulatorServicer):
                 yield response
         finally:
             if session is not None:  # the stream ended: so does its session
+                with self._streams_lock:
+                    self._streams.pop(session.id, None)
                 self.close(session.id)
+
+
+def _another_session(session_id: str) -> SimulatorError:
+    return invalid(
+        f"session_id {quoted(session_id)} names another session than this stream's own "
+        "(leave it empty on a Session stream)"
+    )
 
 
 @contextmanager
@@ -215,6 +260,6 @@ def _status(context: grpc.ServicerContext) -> Iterator[None]:
 def _abort(context: grpc.ServicerContext, err: Exception) -> NoReturn:
     """End the call with the error's status (a bug must cost one call, not the server)."""
     if isinstance(err, SimulatorError):
-        context.abort(err.code, err.message)
+        context.abort(err.code, bounded(err.message))
     logger.error("unexpected error in a simulator call", exc_info=err)
-    context.abort(grpc.StatusCode.INTERNAL, f"{type(err).__name__}: {err}")
+    context.abort(grpc.StatusCode.INTERNAL, bounded(f"{type(err).__name__}: {err}"))

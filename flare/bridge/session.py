@@ -22,6 +22,18 @@ from flare.framework.env_spec import EnvSpec
 from flare.simulator.v1 import simulator_pb2 as pb
 
 
+def not_running(session_id: str) -> SimulatorError:
+    return precondition(
+        f"session {session_id}: step before reset, or after the episode ended "
+        "(game over or time-out); call Reset first"
+    )
+
+
+def check_actrep(actrep: int) -> None:
+    if actrep < 0:
+        raise invalid(f"actrep must be >= 0 (0 means 1), got {actrep}")
+
+
 def _internal(what: str, err: BaseException) -> SimulatorError:
     return broken(f"{what} raised {type(err).__name__}: {err}")
 
@@ -73,6 +85,11 @@ class WireCalls:
 
     checks: SpecChecks
 
+    def check_running(self) -> None:
+        """FAILED_PRECONDITION unless an episode is running: StepMany checks every row with
+        this before it steps any, so a bad row never leaves the others stepped."""
+        raise NotImplementedError
+
     def reset_arrays(self) -> dict[str, np.ndarray]:
         raise NotImplementedError
 
@@ -111,6 +128,11 @@ class Session(WireCalls):
             )
         self.last_used = time.monotonic()
 
+    def check_running(self) -> None:
+        self.touch()
+        if not self._episode_running:
+            raise not_running(self.id)
+
     def reset_arrays(self) -> dict[str, np.ndarray]:
         """Start an episode; the observations, checked against the spec."""
         with self.lock:
@@ -126,15 +148,11 @@ class Session(WireCalls):
 
     def step_arrays(self, actions: dict[str, np.ndarray], actrep: int) -> StepResult:
         """One step with already-checked actions; the results, checked against the spec."""
-        if actrep < 0:
-            raise invalid(f"actrep must be >= 0 (0 means 1), got {actrep}")
+        check_actrep(actrep)
         with self.lock:
             self.touch()
             if not self._episode_running:
-                raise precondition(
-                    f"session {self.id}: step before reset, or after the episode ended "
-                    "(game over or time-out); call Reset first"
-                )
+                raise not_running(self.id)
             try:
                 observations, rewards, game_over = self.env.step(actions, actrep or 1)
                 time_out = bool(self.env.time_out())

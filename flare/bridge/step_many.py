@@ -53,7 +53,8 @@ def step_sessions(
     With ``auto_reset`` an ended episode is reset at once: its row then holds the new
     episode's first observation and ``final_observations`` the ended one's last.
     An error names its row (``session_ids[i]``, ``i`` from ``rows`` when the sessions
-    are a subset of a call's); rows before it have stepped.
+    are a subset of a call's). The caller checks every row first (``check_running``), so
+    only an environment's own failure (INTERNAL) can come after some rows have stepped.
     """
     n = len(sessions)
     checks = sessions[0].checks

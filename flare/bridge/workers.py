@@ -22,9 +22,9 @@ from typing import Any
 import grpc
 import numpy as np
 
-from flare.bridge.errors import SimulatorError
+from flare.bridge.errors import SimulatorError, quoted
 from flare.bridge.request_validation import SpecChecks
-from flare.bridge.session import Session, StepResult, WireCalls, open_session
+from flare.bridge.session import Session, StepResult, WireCalls, not_running, open_session
 from flare.bridge.step_many import BatchResult, merge_batches, step_sessions
 from flare.framework.env import Env
 from flare.framework.env_spec import EnvSpec
@@ -85,7 +85,9 @@ def _hosted(sessions: dict[str, Session], session_id: str) -> Session:
     try:
         return sessions[session_id]
     except KeyError:  # closed (or reaped) while the request was on its way
-        raise SimulatorError(grpc.StatusCode.NOT_FOUND, f"no session {session_id!r}") from None
+        raise SimulatorError(
+            grpc.StatusCode.NOT_FOUND, f"no session {quoted(session_id)}"
+        ) from None
 
 
 # ----- in the server process --------------------------------------------------------------
@@ -168,6 +170,9 @@ class WorkerSession(WireCalls):
         self.checks = SpecChecks.of(spec)
         self.last_used = time.monotonic()
         self._closed = False
+        # the worker's episode state, mirrored here so StepMany can check every row before
+        # it sends any; True when unknown (after an error), leaving the worker to decide
+        self._episode_running = False
 
     @property
     def closed(self) -> bool:
@@ -185,13 +190,27 @@ class WorkerSession(WireCalls):
             )
         self.last_used = time.monotonic()
 
+    def check_running(self) -> None:
+        self.touch()
+        if not self._episode_running:
+            raise not_running(self.id)
+
     def reset_arrays(self) -> dict[str, np.ndarray]:
         self.touch()
-        return self.worker.call("reset", self.id)
+        self._episode_running = True  # (unknown until the answer; see __init__)
+        observations = self.worker.call("reset", self.id)
+        return observations
 
     def step_arrays(self, actions: dict[str, np.ndarray], actrep: int) -> StepResult:
         self.touch()
-        return self.worker.call("step", self.id, actions, actrep)
+        self._episode_running = True
+        result = self.worker.call("step", self.id, actions, actrep)
+        self._episode_running = not (result.game_over or result.time_out)
+        return result
+
+    def stepped(self, game_over: int, time_out: bool, was_reset: bool) -> None:
+        """A StepMany row's outcome, for the mirror of the episode state."""
+        self._episode_running = was_reset or not (game_over or time_out)
 
     def close(self) -> None:
         if self._closed:
@@ -287,8 +306,14 @@ class WorkerPool:
             for worker in workers:
                 worker.lock.release()
         if error is not None:
+            for session in sessions:  # which rows stepped is unknown: the workers decide
+                session._episode_running = True
             raise error
-        return merge_batches(len(sessions), parts)
+        merged = merge_batches(len(sessions), parts)
+        resets = set(merged.reset_rows)
+        for row, session in enumerate(sessions):
+            session.stepped(int(merged.game_over[row]), bool(merged.time_out[row]), row in resets)
+        return merged
 
     def stop(self) -> None:
         for worker in self.workers:

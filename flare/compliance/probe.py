@@ -95,18 +95,28 @@ class Probe:
         return method(request, timeout=timeout_s or self.target.timeout_s, metadata=self.metadata)
 
     # ----- sessions ---------------------------------------------------------------------
-    def open_request(self, seed: int | None = None) -> pb.OpenSessionRequest:
+    def open_request(
+        self, seed: int | None = None, config: Mapping[str, str] | None = None
+    ) -> pb.OpenSessionRequest:
+        """An OpenSession of the target's config (or ``config``, when given)."""
         request = pb.OpenSessionRequest(
-            protocol_version=pb.PROTOCOL_VERSION_1, config=self.target.config
+            protocol_version=pb.PROTOCOL_VERSION_1,
+            config=self.target.config if config is None else config,
         )
         if seed is not None:
             request.seed = seed
         return request
 
-    def open(self, seed: int | None = None) -> tuple[str, EnvSpec]:
-        opened = self.call(self.stub.OpenSession, self.open_request(seed))
+    def open(
+        self, seed: int | None = None, config: Mapping[str, str] | None = None
+    ) -> tuple[str, EnvSpec]:
+        opened = self.call(self.stub.OpenSession, self.open_request(seed, config))
         self._opened.append(opened.session_id)
         return opened.session_id, spec_from_proto(opened.spec)
+
+    def track(self, session_id: str) -> None:
+        """Close this session with the others (one a check opened by a raw call)."""
+        self._opened.append(session_id)
 
     def close(self, session_id: str) -> None:
         self.call(self.stub.CloseSession, pb.CloseSessionRequest(session_id=session_id))

@@ -1,8 +1,10 @@
-"""Gymnasium environments behind FLARE's ``Env`` interface."""
+"""Gymnasium environments behind FLARE's ``Env`` interface, and the ``gym`` adapter of
+``flare serve`` (a client's session config is bounded there: see ``GymEnvFactory``)."""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -17,7 +19,7 @@ from gymnasium.wrappers import (
     ResizeObservation,
 )
 
-from flare.env_zoo.registry import Adapter, ServedEnv, config_flag, config_positive_int
+from flare.env_zoo.registry import Adapter, ServedEnv, config_flag, config_int, registered_id
 from flare.framework.env import (
     ALIVE,
     FAILURE,
@@ -240,10 +242,34 @@ def _is_image_space(space: gym.Space) -> bool:
 
 
 # ----- the `gym` adapter of `flare serve` ----------------------------------------------------
+# Limits of a session's config (a client's, so untrusted): no config makes the server
+# allocate more than one bounded frame stack per session, or run an unbounded episode.
+MAX_FRAME_SIDE = 1024  # height and width of a GymEnvImage frame, in pixels
+MAX_CONTEXTS = 64  # stacked frames
+MAX_IMAGE_VALUES = 4 * 1024 * 1024  # contexts x channels x height x width (16 MiB as float32)
+MAX_EPISODE_STEPS = 1_000_000  # max_episode_steps of a game that registers no limit
+
+
 @dataclass(frozen=True)
 class GymEnvFactory:
     """Builds ``GymEnv`` (or ``GymEnvImage`` with ``image``) sessions; the client's config
-    strings override these defaults, key by key."""
+    strings override these defaults, key by key.
+
+    A client's config is untrusted, so it is bounded:
+
+    - ``game_name``: a Gymnasium id registered in the server's registry (exactly, with its
+      version), this factory's ``game_name``, or one of ``allowed_games``. An id with a
+      ``module:`` part is never taken from a client otherwise: ``gymnasium.make`` would
+      import that module in the server.
+    - ``height`` and ``width``: 1 to ``MAX_FRAME_SIDE`` (1024); ``contexts``: 1 to
+      ``MAX_CONTEXTS`` (64); and the stacked image at most ``MAX_IMAGE_VALUES`` (4 Mi)
+      values, contexts x channels (1 gray, 3 colour) x height x width.
+    - ``max_episode_steps`` (optional): shortens episodes, 1 to the game's registered
+      limit (``MAX_EPISODE_STEPS``, 1,000,000, for a game without one).
+
+    A refused value is a ``ValueError`` naming the key and the limit (the client gets
+    INVALID_ARGUMENT).
+    """
 
     game_name: str | None = None
     image: bool = False
@@ -251,6 +277,7 @@ class GymEnvFactory:
     width: int = 84
     gray: bool = False
     contexts: int = 4
+    allowed_games: frozenset[str] = frozenset()
 
     def __call__(
         self,
@@ -260,6 +287,7 @@ class GymEnvFactory:
         width: str | int | None = None,
         gray: str | bool | None = None,
         contexts: str | int | None = None,
+        max_episode_steps: str | int | None = None,
         seed: int | None = None,
     ) -> Env:
         game = game_name or self.game_name
@@ -267,30 +295,80 @@ class GymEnvFactory:
             raise ValueError(
                 "no game: start the server with --game or send game_name in the config"
             )
-        if not config_flag("image", self.image if image is None else image):
-            return GymEnv(game, seed=seed)
-        return GymEnvImage(
-            game,
-            contexts=config_positive_int(
-                "contexts", self.contexts if contexts is None else contexts
-            ),
-            height=config_positive_int("height", self.height if height is None else height),
-            width=config_positive_int("width", self.width if width is None else width),
-            gray=config_flag("gray", self.gray if gray is None else gray),
-            seed=seed,
+        allowed = {*self.allowed_games, *([self.game_name] if self.game_name else [])}
+        registered_id(
+            "game_name", game, allowed, default_option="--game", allow_option="--allow-game"
         )
+        make_kwargs: dict[str, Any] = {}
+        if max_episode_steps is not None:
+            make_kwargs["max_episode_steps"] = config_int(
+                "max_episode_steps", max_episode_steps, 1, _episode_limit(game)
+            )
+        if not config_flag("image", self.image if image is None else image):
+            return GymEnv(game, seed=seed, **make_kwargs)
+        sizes = {
+            "contexts": config_int(
+                "contexts", self.contexts if contexts is None else contexts, 1, MAX_CONTEXTS
+            ),
+            "height": config_int(
+                "height", self.height if height is None else height, 1, MAX_FRAME_SIDE
+            ),
+            "width": config_int("width", self.width if width is None else width, 1, MAX_FRAME_SIDE),
+        }
+        colour = not config_flag("gray", self.gray if gray is None else gray)
+        values = sizes["contexts"] * (3 if colour else 1) * sizes["height"] * sizes["width"]
+        if values > MAX_IMAGE_VALUES:
+            raise ValueError(
+                f"contexts x {'3 colours' if colour else '1 gray'} x height x width must be at "
+                f"most {MAX_IMAGE_VALUES}, got {values}"
+            )
+        return GymEnvImage(game, gray=not colour, seed=seed, **sizes, **make_kwargs)
+
+
+def _episode_limit(game: str) -> int:
+    """The most steps a client may ask of ``game``'s episodes: its registered limit, or
+    ``MAX_EPISODE_STEPS`` when it has none. (``game`` is allowed: when it names a module,
+    ``gymnasium.make`` imports it too.)"""
+    module, _, name = game.rpartition(":")
+    if module:
+        importlib.import_module(module)
+    spec = gym.registry.get(name)
+    limit = spec.max_episode_steps if spec is not None else None
+    return int(limit) if limit else MAX_EPISODE_STEPS
 
 
 _IMAGE_DEFAULTS = {"height": 84, "width": 84, "contexts": 4}
+_IMAGE_LIMITS = {"height": MAX_FRAME_SIDE, "width": MAX_FRAME_SIDE, "contexts": MAX_CONTEXTS}
 
 
 def _add_gym_options(group: argparse._ArgumentGroup) -> None:
-    group.add_argument("--game", required=True, help="the Gymnasium id, e.g. CartPole-v0")
+    group.add_argument(
+        "--game",
+        required=True,
+        help="the Gymnasium id, e.g. CartPole-v1 (MODULE:ID imports MODULE first); clients "
+        "may also name any registered id",
+    )
+    group.add_argument(
+        "--allow-game",
+        action="append",
+        metavar="ID",
+        help="also let clients ask for this id, e.g. MODULE:ID (MODULE is imported when one "
+        "does; no other MODULE:ID is); repeatable",
+    )
     group.add_argument("--image", action="store_true", help="serve GymEnvImage frames")
-    group.add_argument("--height", type=int, help="--image: frame height (default: 84)")
-    group.add_argument("--width", type=int, help="--image: frame width (default: 84)")
+    group.add_argument(
+        "--height", type=int, help=f"--image: frame height, 1 to {MAX_FRAME_SIDE} (default: 84)"
+    )
+    group.add_argument(
+        "--width", type=int, help=f"--image: frame width, 1 to {MAX_FRAME_SIDE} (default: 84)"
+    )
     group.add_argument("--gray", action="store_true", help="--image: gray frames")
-    group.add_argument("--contexts", type=int, help="--image: stacked frames (default: 4)")
+    group.add_argument(
+        "--contexts",
+        type=int,
+        help=f"--image: stacked frames, 1 to {MAX_CONTEXTS}; contexts x channels x height x "
+        f"width at most {MAX_IMAGE_VALUES} (default: 4)",
+    )
 
 
 def _build_gym(args: argparse.Namespace) -> ServedEnv:
@@ -303,8 +381,9 @@ def _build_gym(args: argparse.Namespace) -> ServedEnv:
         for name, default in _IMAGE_DEFAULTS.items()
     }
     for name, value in sizes.items():
-        config_positive_int(f"--{name}", value)
-    factory = GymEnvFactory(args.game, args.image, gray=args.gray, **sizes)
+        config_int(f"--{name}", value, 1, _IMAGE_LIMITS[name])
+    allowed = frozenset(getattr(args, "allow_game", None) or ())
+    factory = GymEnvFactory(args.game, args.image, gray=args.gray, allowed_games=allowed, **sizes)
     try:  # build one env now, so a bad game name fails here and not in the first session
         factory().close()
     except Exception as err:  # noqa: BLE001 - gymnasium raises its own error types

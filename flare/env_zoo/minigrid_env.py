@@ -36,8 +36,9 @@ from minigrid.envs.babyai.core.levelgen import LevelGen
 from minigrid.envs.babyai.core.roomgrid_level import RoomGridLevel
 from minigrid.envs.babyai.core.verifier import GoToInstr
 
+from flare.bridge.quoting import quoted
 from flare.env_zoo.gym_env import GymEnv
-from flare.env_zoo.registry import Adapter, ServedEnv, config_flag, config_positive_int
+from flare.env_zoo.registry import Adapter, ServedEnv, config_flag, config_int, registered_id
 from flare.framework.env import ALIVE, FAILURE, SUCCESS, Env, ObservationDict
 from flare.framework.env_spec import ArraySpec, Discrete, EnvSpec, Language
 
@@ -187,7 +188,7 @@ class MiniGridEnv(GymEnv):
         **make_kwargs: Any,
     ) -> None:
         if actions not in ("auto", "navigation", "all"):
-            raise ValueError(f"actions must be auto, navigation or all, got {actions!r}")
+            raise ValueError(f"actions must be auto, navigation or all, got {quoted(actions)}")
         if instruction_length < 1:
             raise ValueError(f"instruction_length must be >= 1, got {instruction_length}")
         self.level = level
@@ -317,16 +318,27 @@ roomgrid_level.print = _rejection_note  # type: ignore[attr-defined]  # (shadows
 
 
 # ----- the `minigrid` adapter of `flare serve` -----------------------------------------------
+MAX_INSTRUCTION_LENGTH = 128  # tokens of a client's instruction_length (BabyAI's longest: ~30)
+
+
 @dataclass(frozen=True)
 class MiniGridEnvFactory:
     """Builds ``MiniGridEnv`` sessions (BabyAI / MiniGrid levels); the client's config
-    strings (``level``, ``actions``, ``instruction_length``) override these defaults, key
-    by key, and the session's seed seeds the level."""
+    strings (``level``, ``actions``, ``instruction_length``, ``wrong_object_ends``) override
+    these defaults, key by key, and the session's seed seeds the level.
+
+    A client's config is untrusted, so it is bounded: ``level`` is a MiniGrid or BabyAI
+    level of the ``minigrid`` package (registered id, exactly, with its version), this
+    factory's ``level`` or one of ``allowed_levels`` (never another ``module:`` id, which
+    ``gymnasium.make`` would import); ``instruction_length`` is 1 to
+    ``MAX_INSTRUCTION_LENGTH`` (128). A refused value is a ``ValueError`` naming it.
+    """
 
     level: str | None = None
     actions: str = "auto"
     instruction_length: int | None = None
     wrong_object_ends: bool = False
+    allowed_levels: frozenset[str] = frozenset()
 
     def __call__(
         self,
@@ -339,13 +351,25 @@ class MiniGridEnvFactory:
         name = level or self.level
         if not name:
             raise ValueError("no level: start the server with --level or send level in the config")
+        allowed = {*self.allowed_levels, *([self.level] if self.level else [])}
+        registered_id(
+            "level",
+            name,
+            allowed,
+            default_option="--level",
+            allow_option="--allow-level",
+            package="minigrid",
+        )
         length = self.instruction_length if instruction_length is None else instruction_length
         return MiniGridEnv(
             name,
             seed=seed,
             actions=actions or self.actions,
-            instruction_length=config_positive_int(
-                "instruction_length", DEFAULT_INSTRUCTION_LENGTH if length is None else length
+            instruction_length=config_int(
+                "instruction_length",
+                DEFAULT_INSTRUCTION_LENGTH if length is None else length,
+                1,
+                MAX_INSTRUCTION_LENGTH,
             ),
             wrong_object_ends=(
                 self.wrong_object_ends
@@ -360,7 +384,15 @@ def _add_minigrid_options(group: argparse._ArgumentGroup) -> None:
         "--level",
         required=True,
         help="a BabyAI level id, e.g. BabyAI-GoToLocalS6N2-v0 (a MiniGrid level works when "
-        "its missions use only BabyAI's words; the server checks one at start)",
+        "its missions use only BabyAI's words; the server checks one at start); clients may "
+        "also name any level of the minigrid package",
+    )
+    group.add_argument(
+        "--allow-level",
+        action="append",
+        metavar="ID",
+        help="also let clients ask for this level, e.g. MODULE:ID of another package's "
+        "levels (MODULE is imported when one does; no other MODULE:ID is); repeatable",
     )
     group.add_argument(
         "--actions",
@@ -372,7 +404,7 @@ def _add_minigrid_options(group: argparse._ArgumentGroup) -> None:
         "--instruction-length",
         type=int,
         default=DEFAULT_INSTRUCTION_LENGTH,
-        help="tokens per instruction",
+        help=f"tokens per instruction, 1 to {MAX_INSTRUCTION_LENGTH}",
     )
     group.add_argument(
         "--wrong-object-ends",
@@ -383,7 +415,11 @@ def _add_minigrid_options(group: argparse._ArgumentGroup) -> None:
 
 def _build_minigrid(args: argparse.Namespace) -> ServedEnv:
     factory = MiniGridEnvFactory(
-        args.level, args.actions, args.instruction_length, args.wrong_object_ends
+        args.level,
+        args.actions,
+        args.instruction_length,
+        args.wrong_object_ends,
+        frozenset(getattr(args, "allow_level", None) or ()),
     )
     try:  # build and reset one env now: a bad level or mission fails here, not later
         env = factory()

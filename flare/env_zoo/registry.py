@@ -12,9 +12,11 @@ from __future__ import annotations
 import argparse
 import importlib
 import pkgutil
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
+from flare.bridge.quoting import quoted
 from flare.framework.env import Env
 
 MODULE_SUFFIX = "_env"
@@ -78,6 +80,11 @@ def find_adapter(name: str) -> Adapter | None:
 
 
 # ----- reading a session's config strings ---------------------------------------------------
+# A session's config comes from the network: whatever a client sends, the server must not
+# spend unbounded memory or time on it, nor echo it back whole in an error.
+MAX_INT_CHARS = 20  # longest string read as a number: int() of a huge one is a CPU bomb
+MAX_ID_CHARS = 128  # longest game or level id a client may name
+
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
@@ -86,19 +93,94 @@ def config_flag(name: str, value: str | bool) -> bool:
     """A yes/no value of a session config (config values travel as strings)."""
     if isinstance(value, bool):
         return value
-    if value.lower() in _TRUE:
-        return True
-    if value.lower() in _FALSE:
-        return False
-    raise ValueError(f"{name} must be true or false, got {value!r}")
+    if len(value) <= MAX_INT_CHARS:
+        if value.lower() in _TRUE:
+            return True
+        if value.lower() in _FALSE:
+            return False
+    raise ValueError(f"{name} must be true or false, got {quoted(value)}")
+
+
+def config_int(name: str, value: str | int, low: int, high: int) -> int:
+    """A whole number from ``low`` to ``high`` of a session config or an option.
+
+    Every number a client sends is bounded, so no config can make the server allocate a
+    giant frame or stack; a string longer than 20 characters is refused before ``int()``
+    reads it. The error names the key and the bounds.
+    """
+    if isinstance(value, str):
+        if len(value) > MAX_INT_CHARS:
+            raise ValueError(
+                f"{name} must be an integer from {low} to {high}, "
+                f"got a string of {len(value)} characters"
+            )
+        try:
+            number = int(value)
+        except ValueError:
+            raise ValueError(
+                f"{name} must be an integer from {low} to {high}, got {quoted(value)}"
+            ) from None
+    elif isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    else:
+        raise ValueError(f"{name} must be an integer from {low} to {high}, got {value!r}")
+    if not low <= number <= high:
+        raise ValueError(f"{name} must be an integer from {low} to {high}, got {number}")
+    return number
 
 
 def config_positive_int(name: str, value: str | int) -> int:
-    """A whole number >= 1 of a session config or an option."""
-    try:
-        number = int(value)
-    except ValueError:
-        raise ValueError(f"{name} must be an integer, got {value!r}") from None
-    if number < 1:
-        raise ValueError(f"{name} must be >= 1, got {number}")
-    return number
+    """A whole number >= 1 of a session config or an option, with no upper bound: for a
+    trusted value only (a client's config takes ``config_int`` with its limit)."""
+    return config_int(name, value, 1, sys.maxsize)
+
+
+def registered_id(
+    key: str,
+    value: str,
+    allowed: Collection[str],
+    *,
+    default_option: str,
+    allow_option: str,
+    package: str | None = None,
+) -> str:
+    """``value`` when the server may make it for a client, else a ``ValueError`` naming it.
+
+    ``gymnasium.make("module:Env")`` imports ``module`` first, so a client naming such an
+    id would run that module's code in the server. A client may name an id registered in
+    Gymnasium's registry, exactly as registered (installed packages registered those, and
+    the code they run is theirs); with ``package``, only an id whose entry point is in that
+    package. Any other id, and every id with a ``module:`` part, only when it is in
+    ``allowed``: the server's own default (``default_option``) and ``allow_option``'s list.
+    """
+    if value in allowed:
+        return value
+    if len(value) > MAX_ID_CHARS:
+        raise ValueError(f"{key} {quoted(value)} is longer than {MAX_ID_CHARS} characters")
+    how = (
+        f"the server's operator can allow it with {allow_option} ID (repeatable) "
+        f"or serve it with {default_option} ID"
+    )
+    if ":" in value:
+        raise ValueError(f"{key} {quoted(value)} names a module to import, not allowed: {how}")
+    import gymnasium as gym  # (only the adapters that serve Gymnasium ids pay for it)
+
+    spec = gym.registry.get(value)
+    if spec is None:
+        raise ValueError(
+            f"{key} {quoted(value)} is not a registered Gymnasium id (with its version, "
+            f"e.g. CartPole-v1), not allowed: {how}"
+        )
+    if package is not None and not _entry_point_in(spec.entry_point, package):
+        raise ValueError(
+            f"{key} {quoted(value)} is not registered by {package}, not allowed: {how}"
+        )
+    return value
+
+
+def _entry_point_in(entry_point: object, package: str) -> bool:
+    if isinstance(entry_point, str):
+        module = entry_point.partition(":")[0]
+    else:
+        module = getattr(entry_point, "__module__", "") or ""
+    return module == package or module.startswith(f"{package}.")

@@ -10,8 +10,6 @@ whole runs. See docs/tutorial-language-navigation.md.
 
 from __future__ import annotations
 
-import sys
-
 import numpy as np
 import torch
 import torch.optim as optim
@@ -19,6 +17,7 @@ import torch.optim as optim
 from flare.agent_zoo.simple_rl_agents import SimpleRNNRLAgent
 from flare.algorithm_zoo.ppo import PPO
 from flare.bridge import RemoteEnv
+from flare.bridge.launch import flare_command
 from flare.common.curves import moving_average
 from flare.experiments import train_on_env
 from flare.framework.agent import OnlineHelper
@@ -33,9 +32,9 @@ WINDOW = 100
 def serve_minigrid(level: str, wrong_object_ends: bool = True) -> list[str]:
     """The command of ``flare serve minigrid --level LEVEL [--wrong-object-ends]`` on a
     free loopback port."""
-    flare = [sys.executable, "-m", "flare"]
     strict = ["--wrong-object-ends"] if wrong_object_ends else []
-    return [*flare, "serve", "minigrid", "--level", level, *strict, "--address", "127.0.0.1:0"]
+    serve = [*flare_command(), "serve", "minigrid", "--level", level, *strict]
+    return [*serve, "--address", "127.0.0.1:0"]
 
 
 class BlindGFTModelAC(GFTModelAC):

@@ -3,10 +3,11 @@
 // INVALID_ARGUMENT and its message says the field and what the spec wants (the wording
 // matches FLARE's Python server, so both read alike).
 
-const { invalid } = require('./errors');
+const { invalid, quoted } = require('./errors');
 const { TensorError, decode, dtypeName, dtypeOf, formatShape } = require('./tensors');
 
-const quote = (name) => `'${name}'`; // names as Python's repr writes them
+// Names as Python's repr writes them; a client's (an unknown action) at most 64 characters.
+const quote = quoted;
 
 class ActionCheck {
   constructor(spec) {

@@ -45,11 +45,17 @@ function levelSettings(level) {
   return settings;
 }
 
+/** A level's own step limit, 4 * G. */
+function levelStepLimit(level) {
+  return 4 * levelSettings(level).size;
+}
+
 /**
  * What a level looks like to a learner: observations, actions, rewards, step limit.
  * Plain data with dtype names; the server turns it into an EnvSpec message.
+ * @param {number} [maxSteps] a shorter step limit than the level's own (checked by GridWorld)
  */
-function describe(level) {
+function describe(level, maxSteps = undefined) {
   const { size } = levelSettings(level);
   return {
     observations: [
@@ -63,7 +69,7 @@ function describe(level) {
     ],
     actions: [{ name: 'action', dtype: 'int64', shape: [1], kind: { discrete: { num_values: MOVES.length } } }],
     reward_names: ['reward'],
-    max_episode_steps: 4 * size,
+    max_episode_steps: maxSteps === undefined ? 4 * size : maxSteps,
   };
 }
 
@@ -72,14 +78,20 @@ class GridWorld {
    * @param {string|number} level '1', '2' or '3'
    * @param {Random} [random] the stream every reset draws from (one per session, so a
    *   seeded session's episodes follow each other deterministically)
+   * @param {number} [maxSteps] the step limit, 1 .. the level's own 4 * G (the default)
    */
-  constructor(level, random = new Random()) {
+  constructor(level, random = new Random(), maxSteps = undefined) {
     const settings = levelSettings(level);
+    const limit = 4 * settings.size;
+    const steps = maxSteps === undefined ? limit : maxSteps;
+    if (!Number.isInteger(steps) || steps < 1 || steps > limit) {
+      throw new RangeError(`maxSteps ${maxSteps} is outside 1..${limit} (level ${level}'s limit)`);
+    }
     this.level = String(level);
     this.size = settings.size;
     this.numTargets = settings.targets;
     this.numWalls = settings.walls;
-    this.maxSteps = 4 * settings.size;
+    this.maxSteps = steps;
     this.random = random;
     this.running = false;
   }
@@ -113,6 +125,8 @@ class GridWorld {
       reward += moved.reward;
       gameOver = moved.gameOver;
       this.steps += 1;
+      // A game over on the limit's own step wins: the episode ended by the game, and a
+      // learner must not bootstrap through it as it would through a time-out.
       timeOut = gameOver === 0 && this.steps >= this.maxSteps;
       if (gameOver !== 0 || timeOut) {
         this.running = false;
@@ -235,5 +249,6 @@ module.exports = {
   MOVES,
   describe,
   levelSettings,
+  levelStepLimit,
   allReachable,
 };

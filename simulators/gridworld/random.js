@@ -5,6 +5,27 @@
 const crypto = require('crypto');
 
 const UINT32 = 2 ** 32;
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
+
+/**
+ * A seed's 64 bits. The wire's int64 arrives as a decimal string (a JS number cannot hold
+ * all 64 bits), negative ones included; as two's complement every int64 gets its own
+ * 64 bits, so no two seeds share a stream. Anything but an int64 is a RangeError, not a
+ * silent wrap-around or BigInt's '' -> 0n.
+ */
+function seedBits(seed) {
+  let value;
+  try {
+    value = typeof seed === 'string' && seed.trim() === '' ? null : BigInt(seed);
+  } catch (err) {
+    value = null; // not an integer: a fraction, NaN, 'abc'
+  }
+  if (value === null || value < INT64_MIN || value > INT64_MAX) {
+    throw new RangeError(`seed ${String(seed).slice(0, 64)} is not an int64`);
+  }
+  return BigInt.asUintN(64, value);
+}
 
 class Random {
   /**
@@ -12,10 +33,7 @@ class Random {
    *   null or undefined draws a seed from the OS, so the stream is unpredictable.
    */
   constructor(seed) {
-    const bits =
-      seed === null || seed === undefined
-        ? crypto.randomBytes(8).readBigUInt64LE(0)
-        : BigInt.asUintN(64, BigInt(seed));
+    const bits = seed === null || seed === undefined ? crypto.randomBytes(8).readBigUInt64LE(0) : seedBits(seed);
     this.a = Number(bits & 0xffffffffn) >>> 0;
     this.b = Number(bits >> 32n) >>> 0;
     this.c = 0x9e3779b9; // a fixed constant keeps seeds 0 and 1 far apart after warm-up
@@ -55,4 +73,4 @@ class Random {
   }
 }
 
-module.exports = { Random };
+module.exports = { Random, seedBits };

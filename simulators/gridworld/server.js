@@ -4,7 +4,8 @@
 // standard health and reflection services.
 //
 //   node simulators/gridworld/server.js [--address HOST:PORT] [--max-sessions N]
-//        [--idle-timeout S] [--max-message-mb M] [--insecure]
+//        [--max-sessions-per-client N] [--idle-timeout S] [--keepalive-s S]
+//        [--keepalive-timeout-s S] [--max-message-mb M] [--insecure]
 //
 // The proto is loaded at run time from the repository's protos/ directory (never a
 // copy), so this server always speaks the contract checked into the repository.
@@ -18,25 +19,36 @@ const protoLoader = require('@grpc/proto-loader');
 const { ReflectionService } = require('@grpc/reflection');
 const { HealthImplementation, protoPath: HEALTH_PROTO } = require('grpc-health-check');
 
-const { toStatus, invalid, notFound, precondition, SimulatorError } = require('./errors');
+const { toStatus, invalid, notFound, precondition, cancelled, quoted, SimulatorError } = require('./errors');
 const { Registry } = require('./sessions');
 const { DType, dtypeOf } = require('./tensors');
+const { utf8Checker } = require('./wire');
 
 const PROTO_ROOT = path.resolve(__dirname, '../../protos');
 const PROTO_FILE = 'flare/simulator/v1/simulator.proto';
 const SERVICE_NAME = 'flare.simulator.v1.Simulator';
+const PACKAGE = SERVICE_NAME.slice(0, SERVICE_NAME.lastIndexOf('.'));
 // int64 as strings: a seed may use all 64 bits, which a JS number cannot hold.
 const LOADER_OPTIONS = { keepCase: true, longs: String, enums: Number, defaults: true, oneofs: true };
 const SHUTDOWN_GRACE_MS = 5000; // in-flight calls get this long before they are cut
+// Client pings more often than this are unwelcome (C-core's policy option; see keepalive()).
+const MIN_CLIENT_PING_INTERVAL_MS = 10000;
+const MAX_TIMER_MS = 2 ** 31 - 1; // Node fires a longer timer at once (and grpc-js would drop the connection)
 
-const USAGE = `usage: node server.js [--address HOST:PORT] [--max-sessions N] [--idle-timeout S]
+const USAGE = `usage: node server.js [--address HOST:PORT] [--max-sessions N] [--max-sessions-per-client N]
+                      [--idle-timeout S] [--keepalive-s S] [--keepalive-timeout-s S]
                       [--max-message-mb M] [--insecure]
 
-  --address HOST:PORT   where to listen (default 127.0.0.1:50052; port 0 picks a free port)
-  --max-sessions N      open sessions at once; one more is RESOURCE_EXHAUSTED (default 64)
-  --idle-timeout S      close sessions unused for S seconds; 0 never (default 300)
-  --max-message-mb M    the largest message received or sent, in MiB (default 4)
-  --insecure            allow an address beyond loopback (this server has no TLS)`;
+  --address HOST:PORT          where to listen (default 127.0.0.1:50052; port 0 picks a free port)
+  --max-sessions N             open sessions at once; one more is RESOURCE_EXHAUSTED (default 64)
+  --max-sessions-per-client N  open sessions of one client host; one more is RESOURCE_EXHAUSTED
+                               (default 0: no quota)
+  --idle-timeout S             close sessions unused for S seconds; 0 never (default 300);
+                               a Session stream whose session is reaped so ends CANCELLED
+  --keepalive-s S              ping each connection every S seconds (default 60)
+  --keepalive-timeout-s S      close a connection whose ping is unanswered for S seconds (default 20)
+  --max-message-mb M           the largest message received or sent, in MiB (default 4)
+  --insecure                   allow an address beyond loopback (this server has no TLS)`;
 
 // ----- command line ------------------------------------------------------------------------
 
@@ -46,7 +58,10 @@ function parseArguments(argv) {
     options: {
       address: { type: 'string', default: '127.0.0.1:50052' },
       'max-sessions': { type: 'string', default: '64' },
+      'max-sessions-per-client': { type: 'string', default: '0' },
       'idle-timeout': { type: 'string', default: '300' },
+      'keepalive-s': { type: 'string', default: '60' },
+      'keepalive-timeout-s': { type: 'string', default: '20' },
       'max-message-mb': { type: 'string', default: '4' },
       insecure: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
@@ -58,6 +73,9 @@ function parseArguments(argv) {
     if (values[flag].trim() === '' || !check(value)) throw new Error(`--${flag}: bad value '${values[flag]}'`);
     return value;
   };
+  // Seconds as whole milliseconds a timer can hold: at least 1 ms, at most about 24.8 days.
+  const milliseconds = (flag) =>
+    Math.round(1000 * number(flag, (v) => Number.isFinite(v) && Math.round(1000 * v) >= 1 && 1000 * v <= MAX_TIMER_MS));
   const address = values.address;
   const colon = address.lastIndexOf(':');
   if (colon <= 0 || !/^\d+$/.test(address.slice(colon + 1))) {
@@ -68,10 +86,25 @@ function parseArguments(argv) {
     address,
     host: address.slice(0, colon),
     maxSessions: number('max-sessions', (v) => Number.isInteger(v) && v >= 1),
+    maxSessionsPerClient: number('max-sessions-per-client', (v) => Number.isInteger(v) && v >= 0),
     idleTimeoutS: number('idle-timeout', (v) => Number.isFinite(v) && v >= 0),
+    keepaliveMs: milliseconds('keepalive-s'),
+    keepaliveTimeoutMs: milliseconds('keepalive-timeout-s'),
     maxMessageBytes: Math.floor(number('max-message-mb', (v) => Number.isFinite(v) && v > 0) * 1024 * 1024),
     insecure: values.insecure,
   };
+}
+
+/**
+ * The host of a call's peer, the client the per-client quota counts. grpc-js writes a TCP
+ * peer as ADDRESS:PORT (an IPv6 address unbracketed, but always with its port); the port
+ * goes, as each connection has its own, and an IPv4-mapped IPv6 address becomes its IPv4
+ * one, so a host is one client on any listener.
+ */
+function peerHost(peer) {
+  const bracketed = /^\[(.*)\](?::\d+)?$/.exec(peer);
+  const host = bracketed ? bracketed[1] : peer.replace(/^(.*[.:].*):\d+$/, '$1');
+  return host.replace(/^::ffff:(\d+\.\d+\.\d+\.\d+)$/i, '$1');
 }
 
 /** Whether a host is this machine only (no TLS here, so anything else needs --insecure). */
@@ -122,12 +155,58 @@ function specMessage(spec) {
 
 const opened = (session) => ({ session_id: session.id, spec: specMessage(session.spec) });
 
-/** A unary handler from a function of the request; any throw becomes the call's status. */
+// ----- requests that do not parse ---------------------------------------------------------
+//
+// grpc-js answers a request its deserializer throws on with INTERNAL, which says "the
+// server is broken"; the contract's answer is INVALID_ARGUMENT, the client's fault. So the
+// service is registered with deserializers that never throw: bytes that do not parse
+// become a marker the handlers refuse with the right status. A string field that is not
+// UTF-8 does not parse either (protobufjs lets it through; see wire.js).
+
+/** What a request that did not parse becomes (one frozen marker per request type). */
+class Unparseable {
+  constructor(typeName) {
+    this.typeName = typeName;
+    Object.freeze(this);
+  }
+}
+
+/** The Simulator service of `definition` with deserializers that return an Unparseable instead of throwing. */
+function tolerantService(definition) {
+  const utf8 = utf8Checker(definition, PACKAGE);
+  const tolerant = {};
+  for (const [name, method] of Object.entries(definition[SERVICE_NAME])) {
+    const typeName = `${PACKAGE}.${method.requestType.type.name}`;
+    const marker = new Unparseable(typeName);
+    const deserialize = method.requestDeserialize;
+    tolerant[name] = {
+      ...method,
+      requestDeserialize: (bytes) => {
+        let request;
+        try {
+          request = deserialize(bytes);
+        } catch (err) {
+          return marker;
+        }
+        return utf8(typeName, bytes) ? request : marker;
+      },
+    };
+  }
+  return tolerant;
+}
+
+/** The request, or INVALID_ARGUMENT if it did not parse. */
+function parsed(request) {
+  if (request instanceof Unparseable) throw invalid(`the request could not be parsed as ${request.typeName}`);
+  return request;
+}
+
+/** A unary handler from a function of the request (and call); any throw becomes the call's status. */
 function unary(handle) {
   return (call, callback) => {
     let response;
     try {
-      response = handle(call.request);
+      response = handle(parsed(call.request), call);
     } catch (err) {
       callback(statusOf(err));
       return;
@@ -144,12 +223,22 @@ function send(call, message) {
   }
 }
 
+/** On a Session stream, a reset's or step's session_id is empty or the stream's own. */
+function checkOwnSession(session, sessionId, which) {
+  if (sessionId !== '' && sessionId !== undefined && sessionId !== session.id) {
+    throw invalid(
+      `SessionRequest.${which}.session_id ${quoted(sessionId)} names another session; ` +
+        `leave it empty or give this stream's own (${session.id})`,
+    );
+  }
+}
+
 function simulatorHandlers(registry) {
   return {
-    OpenSession: unary((request) => opened(registry.open(request))),
+    OpenSession: unary((request, call) => opened(registry.open(request, peerHost(call.getPeer())))),
 
     CloseSession: unary((request) => {
-      if (!registry.close(request.session_id)) throw notFound(`no session '${request.session_id}'`);
+      if (!registry.close(request.session_id)) throw notFound(`no session ${quoted(request.session_id)}`);
       return {};
     }),
 
@@ -169,7 +258,7 @@ function simulatorHandlers(registry) {
         if (finished) return;
         let response;
         try {
-          response = registry.stepMany(request);
+          response = registry.stepMany(parsed(request));
         } catch (err) {
           finished = true;
           call.emit('error', statusOf(err));
@@ -188,32 +277,46 @@ function simulatorHandlers(registry) {
     },
 
     // The stream owns one session: `open` first, then resets and steps; the session is
-    // closed when the stream ends, is cancelled, or fails.
+    // closed when the stream ends, is cancelled, or fails. The idle reaper may close it
+    // first (a paused client): the stream then ends CANCELLED, as the Python server's does.
     Session(call) {
       let session = null;
       let finished = false;
       const finish = () => {
         finished = true;
-        if (session !== null) registry.close(session.id);
+        if (session !== null) registry.close(session.id, 'its Session stream ended');
         session = null;
+      };
+      const reaped = (id) => () => {
+        if (finished) return;
+        finish();
+        const idle = `${registry.idleTimeoutS}s`;
+        call.emit('error', statusOf(cancelled(`session ${id} was closed after being idle for over ${idle}`)));
       };
       const answer = (request) => {
         const which = request.request;
         if (which === 'open') {
           if (session !== null) throw precondition('this stream already has a session');
-          session = registry.open(request.open);
+          session = registry.open(request.open, peerHost(call.getPeer()));
+          session.onReaped = reaped(session.id);
           return { open: opened(session) };
         }
         if (session === null) throw precondition('the first message of a stream must be `open`');
-        if (which === 'step') return { step: session.step(request.step) };
-        if (which === 'reset') return { reset: session.reset() };
+        if (which === 'step') {
+          checkOwnSession(session, request.step.session_id, 'step');
+          return { step: session.step(request.step) };
+        }
+        if (which === 'reset') {
+          checkOwnSession(session, request.reset.session_id, 'reset');
+          return { reset: session.reset() };
+        }
         throw invalid('empty SessionRequest');
       };
       call.on('data', (request) => {
         if (finished) return;
         let response;
         try {
-          response = answer(request);
+          response = answer(parsed(request));
         } catch (err) {
           finish();
           call.emit('error', statusOf(err));
@@ -232,6 +335,23 @@ function simulatorHandlers(registry) {
 }
 
 // ----- start and stop ---------------------------------------------------------------------
+
+/**
+ * The server's keepalive: it pings every connection, so one whose client paused or vanished
+ * (no FIN ever came) is closed and its streams end, freeing their sessions before the idle
+ * reaper would. grpc-js's server pings whether or not calls are open and honours only the
+ * first two options; the last two are C-core's names for the same policy as the Python
+ * server's (pings without calls allowed; client pings at most every 10 s), set so both
+ * servers read alike. grpc-js itself does not police client pings.
+ */
+function keepalive({ keepaliveMs, keepaliveTimeoutMs }) {
+  return {
+    'grpc.keepalive_time_ms': keepaliveMs,
+    'grpc.keepalive_timeout_ms': keepaliveTimeoutMs,
+    'grpc.keepalive_permit_without_calls': 1,
+    'grpc.http2.min_ping_interval_without_data_ms': MIN_CLIENT_PING_INTERVAL_MS,
+  };
+}
 
 function main(argv) {
   let options;
@@ -254,12 +374,17 @@ function main(argv) {
   }
 
   const protos = loadProtos();
-  const registry = new Registry({ maxSessions: options.maxSessions, idleTimeoutS: options.idleTimeoutS });
+  const registry = new Registry({
+    maxSessions: options.maxSessions,
+    maxSessionsPerClient: options.maxSessionsPerClient,
+    idleTimeoutS: options.idleTimeoutS,
+  });
   const server = new grpc.Server({
     'grpc.max_receive_message_length': options.maxMessageBytes,
     'grpc.max_send_message_length': options.maxMessageBytes,
+    ...keepalive(options),
   });
-  server.addService(protos.simulator[SERVICE_NAME], simulatorHandlers(registry));
+  server.addService(tolerantService(protos.simulator), simulatorHandlers(registry));
   const health = new HealthImplementation({ '': 'NOT_SERVING', [SERVICE_NAME]: 'NOT_SERVING' });
   health.addToServer(server);
   new ReflectionService({ ...protos.simulator, ...protos.health }).addToServer(server);
@@ -320,4 +445,4 @@ function main(argv) {
 
 if (require.main === module) main(process.argv.slice(2));
 
-module.exports = { parseArguments, isLoopback, specMessage, loadProtos };
+module.exports = { parseArguments, isLoopback, peerHost, keepalive, tolerantService, specMessage, loadProtos };

@@ -1,7 +1,8 @@
 'use strict';
 // Sessions: one grid world each, plus the episode rules of the contract (reset before
-// step, no step after the episode ended), the session limit, the idle timeout, and
-// StepMany's batching. Plain objects in and out; server.js only does the gRPC plumbing.
+// step, no step after the episode ended), the session limit and the per-client quota,
+// the idle timeout, and StepMany's batching. Plain objects in and out; server.js only
+// does the gRPC plumbing.
 //
 // Node runs one call at a time, so a check made before stepping still holds while
 // stepping: StepMany checks every row first and then steps, and a bad request never
@@ -10,37 +11,69 @@
 const crypto = require('crypto');
 
 const { SpecChecks } = require('./checks');
-const { invalid, notFound, precondition, exhausted, internal, SimulatorError } = require('./errors');
-const { GridWorld, LEVELS, describe } = require('./game');
+const { invalid, notFound, precondition, exhausted, internal, quoted, SimulatorError } = require('./errors');
+const { GridWorld, LEVELS, describe, levelStepLimit } = require('./game');
 const { Random } = require('./random');
 const { NUMERIC, dtypeOf, encode, product } = require('./tensors');
 
 const PROTOCOL_VERSION_1 = 1;
-const CONFIG_KEYS = ['level'];
+const CONFIG_KEYS = ['level', 'max_episode_steps'];
 const DEFAULT_LEVEL = '1';
+const MAX_STEPS_CHARS = 20; // an int64's digits and sign: a longer value is not a step count
 
-// One spec and one set of checks per level, shared by its sessions.
+// One spec and one set of checks per (level, step limit), shared by its sessions; at most
+// 4 * G specs per level, so the cache stays small. StepMany compares specs by identity.
 const SPECS = new Map();
-function specOf(level) {
-  if (!SPECS.has(level)) {
-    const spec = describe(level);
-    SPECS.set(level, { spec, checks: new SpecChecks(spec) });
+function specOf(level, maxSteps = levelStepLimit(level)) {
+  const key = `${level}/${maxSteps}`;
+  if (!SPECS.has(key)) {
+    const spec = describe(level, maxSteps);
+    SPECS.set(key, { spec, checks: new SpecChecks(spec) });
   }
-  return SPECS.get(level);
+  return SPECS.get(key);
 }
 
-/** The level a config asks for; a key or value this simulator does not know is INVALID_ARGUMENT. */
-function levelOf(config) {
-  for (const key of Object.keys(config || {})) {
+const has = (object, key) => Object.prototype.hasOwnProperty.call(object, key);
+
+/**
+ * What a config asks for: the level, and the step limit (`max_episode_steps`, the level's
+ * own when absent). A key or value this simulator does not know is INVALID_ARGUMENT.
+ * @returns {{level: string, maxSteps: number}}
+ */
+function configOf(config) {
+  const given = config || {};
+  for (const key of Object.keys(given)) {
     if (!CONFIG_KEYS.includes(key)) {
-      throw invalid(`config key '${key}' is unknown; this simulator takes only 'level' ('1', '2' or '3')`);
+      throw invalid(
+        `config key ${quoted(key)} is unknown; this simulator takes only 'level' ('1', '2' or '3') ` +
+          "and 'max_episode_steps'",
+      );
     }
   }
-  const level = config && config.level !== undefined ? config.level : DEFAULT_LEVEL;
-  if (!Object.prototype.hasOwnProperty.call(LEVELS, level)) {
-    throw invalid(`config 'level': '${level}' is not one of '1', '2', '3'`);
+  const level = has(given, 'level') ? given.level : DEFAULT_LEVEL;
+  if (!has(LEVELS, level)) throw invalid(`config 'level': ${quoted(level)} is not one of '1', '2', '3'`);
+  const maxSteps = has(given, 'max_episode_steps') ? maxStepsOf(given.max_episode_steps, level) : levelStepLimit(level);
+  return { level, maxSteps };
+}
+
+// What Python's int() reads (ASCII digits only): the Python server parses the key so.
+const INTEGER = /^\s*[+-]?[0-9]+(?:_[0-9]+)*\s*$/;
+
+/** A `max_episode_steps` value: a decimal integer 1 .. the level's own limit. */
+function maxStepsOf(text, level) {
+  const limit = levelStepLimit(level);
+  // The length first: a long value is refused without being parsed.
+  if (text.length > MAX_STEPS_CHARS || !INTEGER.test(text)) {
+    throw invalid(`config 'max_episode_steps': ${quoted(text)} is not an integer`);
   }
-  return level;
+  const value = Number(text.trim().replace(/_/g, ''));
+  if (value < 1 || value > limit) {
+    throw invalid(
+      `config 'max_episode_steps': ${value} is outside 1..${limit} ` +
+        `(level ${level}'s own limit is ${limit}; the config can only shorten it)`,
+    );
+  }
+  return value;
 }
 
 /** Observations by name as wire tensors (`rows` > 0: that many instances stacked). */
@@ -53,19 +86,29 @@ function observationTensors(spec, observations, rows = 0) {
 }
 
 class Session {
-  constructor(id, level, seed) {
+  /**
+   * @param {string} id
+   * @param {{level: string, maxSteps: number}} config
+   * @param {string|bigint|number|null} seed any int64, or null for a random one
+   * @param {string} [client] who opened it (its host), for the per-client quota
+   */
+  constructor(id, { level, maxSteps }, seed, client = '') {
     this.id = id;
     this.level = level;
-    ({ spec: this.spec, checks: this.checks } = specOf(level));
+    this.client = client;
+    ({ spec: this.spec, checks: this.checks } = specOf(level, maxSteps));
     // One random stream for the session: the first reset uses the seed, later ones go on.
-    this.game = new GridWorld(level, new Random(seed));
+    this.game = new GridWorld(level, new Random(seed), maxSteps);
     this.lastUsed = Date.now();
     this.closed = false;
+    this.closedWhy = null;
+    // Called once if the idle reaper closes the session (a Session stream ends itself).
+    this.onReaped = null;
   }
 
   /** Mark the session used now; a closed one (e.g. reaped while idle) is NOT_FOUND. */
   touch() {
-    if (this.closed) throw notFound(`session ${this.id} was closed (idle past the timeout)`);
+    if (this.closed) throw notFound(`session ${this.id} was closed (${this.closedWhy})`);
     this.lastUsed = Date.now();
   }
 
@@ -119,8 +162,9 @@ class Session {
     };
   }
 
-  close() {
+  close(why = 'by CloseSession') {
     this.closed = true;
+    this.closedWhy = why;
     this.game.running = false;
   }
 }
@@ -132,23 +176,44 @@ function checkActrep(actrep) {
 }
 
 class Registry {
-  /** @param {{maxSessions: number, idleTimeoutS: number}} settings */
-  constructor({ maxSessions = 64, idleTimeoutS = 300 } = {}) {
+  /**
+   * @param {{maxSessions: number, maxSessionsPerClient: number, idleTimeoutS: number}} settings
+   *   maxSessionsPerClient 0 means no quota
+   */
+  constructor({ maxSessions = 64, maxSessionsPerClient = 0, idleTimeoutS = 300 } = {}) {
     this.maxSessions = maxSessions;
+    this.maxSessionsPerClient = maxSessionsPerClient;
     this.idleTimeoutS = idleTimeoutS;
     this.sessions = new Map();
+    this.perClient = new Map(); // client -> its open sessions (only while > 0)
   }
 
   get size() {
     return this.sessions.size;
   }
 
-  /** A new session for an OpenSessionRequest. */
-  open(request) {
+  /** How many sessions `client` has open. */
+  sessionsOf(client) {
+    return this.perClient.get(client) || 0;
+  }
+
+  /**
+   * A new session for an OpenSessionRequest.
+   * @param {string} [client] who asks (its host): one client may not take every slot
+   */
+  open(request, client = '') {
     if (request.protocol_version !== PROTOCOL_VERSION_1) {
       throw precondition(
         `protocol_version ${request.protocol_version} is not supported; ` +
           `this server speaks ${PROTOCOL_VERSION_1} (PROTOCOL_VERSION_1)`,
+      );
+    }
+    // The quota first: a client over it should hear that its own sessions are the cause.
+    const quota = this.maxSessionsPerClient;
+    if (quota > 0 && this.sessionsOf(client) >= quota) {
+      throw exhausted(
+        `client ${quoted(client)} already has its quota of ${quota} open sessions ` +
+          '(--max-sessions-per-client); close one first',
       );
     }
     if (this.sessions.size >= this.maxSessions) {
@@ -157,41 +222,45 @@ class Registry {
           'close one or use another server',
       );
     }
-    const level = levelOf(request.config);
+    const config = configOf(request.config);
     // `seed` is proto3 `optional`: present (even 0) only when the client set it.
     const seed = request.seed === undefined || request.seed === null ? null : request.seed;
-    const session = new Session(crypto.randomUUID().replace(/-/g, ''), level, seed);
+    const session = new Session(crypto.randomUUID().replace(/-/g, ''), config, seed, client);
     this.sessions.set(session.id, session);
+    this.perClient.set(client, this.sessionsOf(client) + 1);
     return session;
   }
 
   get(sessionId) {
     const session = this.sessions.get(sessionId);
-    if (session === undefined) throw notFound(`no session '${sessionId}'`);
+    if (session === undefined) throw notFound(`no session ${quoted(sessionId)}`);
     return session;
   }
 
-  /** Close a session; false when there is none of that id. */
-  close(sessionId) {
+  /** Close a session (`why` for whoever still holds it); false when there is none of that id. */
+  close(sessionId, why = 'by CloseSession') {
     const session = this.sessions.get(sessionId);
     if (session === undefined) return false;
     this.sessions.delete(sessionId);
-    session.close();
+    const left = this.sessionsOf(session.client) - 1;
+    if (left > 0) this.perClient.set(session.client, left);
+    else this.perClient.delete(session.client); // no entry per client ever seen
+    session.close(why);
     return true;
   }
 
   closeAll() {
-    for (const id of [...this.sessions.keys()]) this.close(id);
+    for (const id of [...this.sessions.keys()]) this.close(id, 'the server is stopping');
   }
 
   /** Close sessions unused for longer than the idle timeout; their ids. */
   reapIdle(now = Date.now()) {
     if (!(this.idleTimeoutS > 0)) return [];
-    const stale = [...this.sessions.values()]
-      .filter((session) => now - session.lastUsed > this.idleTimeoutS * 1000)
-      .map((session) => session.id);
-    for (const id of stale) this.close(id);
-    return stale;
+    const stale = [...this.sessions.values()].filter((session) => now - session.lastUsed > this.idleTimeoutS * 1000);
+    for (const session of stale) this.close(session.id, 'idle past the timeout');
+    // Told once all are closed, so a failing hook cannot leave a stale session open.
+    for (const session of stale) if (session.onReaped !== null) session.onReaped();
+    return stale.map((session) => session.id);
   }
 
   /** A StepMany request's answer: every check first, then every row stepped. */
@@ -201,7 +270,7 @@ class Registry {
     if (new Set(ids).size !== ids.length) throw invalid('StepMany: each session may appear once per call');
     const sessions = ids.map((id) => this.get(id)); // every NOT_FOUND before any step
     sessions.forEach((session, i) => {
-      if (session.level !== sessions[0].level) {
+      if (session.spec !== sessions[0].spec) { // specs are shared: same level and step limit
         throw invalid(`StepMany: session_ids[${i}] has another spec than session_ids[0]`);
       }
     });
@@ -273,4 +342,4 @@ function onRow(i, work) {
   }
 }
 
-module.exports = { Registry, Session, levelOf, specOf, observationTensors, PROTOCOL_VERSION_1 };
+module.exports = { Registry, Session, configOf, specOf, observationTensors, PROTOCOL_VERSION_1 };

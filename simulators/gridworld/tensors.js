@@ -62,9 +62,16 @@ function dtypeOf(name) {
   return dtype;
 }
 
-/** A shape as Python prints a list: [2, 1]. */
+const SHAPE_DIMS_SHOWN = 8; // a client's shape may have any number of dims: show this many
+
+/**
+ * A shape as Python prints a list: [2, 1]. A longer one than any spec here has shows its
+ * first dims and how many there were, [1, 1, 1, 1, 1, 1, 1, 1, ...(5000 dims)], so an
+ * error message stays small whatever the client sent.
+ */
 function formatShape(shape) {
-  return `[${shape.join(', ')}]`;
+  if (shape.length <= SHAPE_DIMS_SHOWN) return `[${shape.join(', ')}]`;
+  return `[${shape.slice(0, SHAPE_DIMS_SHOWN).join(', ')}, ...(${shape.length} dims)]`;
 }
 
 /**

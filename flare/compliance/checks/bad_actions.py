@@ -1,15 +1,25 @@
-"""Checks that a Step with spoiled actions (names, dtypes, shapes, ranges, bytes) is
-INVALID_ARGUMENT and harms no other session."""
+"""Checks that a spoiled request (actions' names, dtypes, shapes, ranges and bytes; bytes
+that are no message at all; a negative actrep) is INVALID_ARGUMENT and harms no other
+session."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+import grpc
 import numpy as np
 
 from flare.bridge.codec import encode
-from flare.compliance.checks.base import CODE, Send, bad_input, step_with, valid_tensors
-from flare.compliance.probe import CheckSkipped, Probe
+from flare.compliance.checks.base import (
+    CODE,
+    SERVICE,
+    Send,
+    bad_input,
+    step_many_request,
+    step_with,
+    valid_tensors,
+)
+from flare.compliance.probe import CheckSkipped, Probe, valid_actions
 from flare.framework.env_spec import ArraySpec, Discrete, EnvSpec, Language
 from flare.simulator.v1 import simulator_pb2 as pb
 
@@ -101,3 +111,47 @@ def malformed_bytes(probe: Probe) -> str:
         tensor.data = tensor.data + b"\x00"  # one byte too many for its shape
 
     return _bad_actions(probe, "tensor bytes that do not fit the shape", alter)
+
+
+GARBAGE = b"\xff\xff\xff\xff"
+"""Request bytes no message parses: a field tag whose varint never ends."""
+
+
+def malformed_request(probe: Probe) -> str:
+    """Bytes that do not parse as the method's message are the client's mistake
+    (INVALID_ARGUMENT), not the server's (INTERNAL, gRPC's own answer when parsing raises):
+    on a unary call (Step) and on a stream (Session). The calls pass bytes through, as
+    they come (no serializers)."""
+    timeout, metadata = probe.target.timeout_s, probe.metadata
+
+    def unary(_: str, __: EnvSpec) -> Send:
+        call: grpc.UnaryUnaryMultiCallable[bytes, bytes] = probe.channel.unary_unary(
+            f"/{SERVICE}/Step"
+        )
+        return lambda: call(GARBAGE, timeout=timeout, metadata=metadata)
+
+    def stream(_: str, __: EnvSpec) -> Send:
+        call: grpc.StreamStreamMultiCallable[bytes, bytes] = probe.channel.stream_stream(
+            f"/{SERVICE}/Session"
+        )
+        return lambda: list(call(iter([GARBAGE]), timeout=timeout, metadata=metadata))
+
+    bad_input(probe, CODE.INVALID_ARGUMENT, "a Step whose bytes are no StepRequest", unary)
+    bad_input(probe, CODE.INVALID_ARGUMENT, "a Session message of bytes that do not parse", stream)
+    return f"{len(GARBAGE)} unparsable bytes to Step and to a Session stream: INVALID_ARGUMENT"
+
+
+def negative_actrep(probe: Probe) -> str:
+    """actrep=-1 (0 means 1; a negative count means nothing) on Step and on StepMany."""
+
+    def step(session_id: str, spec: EnvSpec) -> Send:
+        return step_with(probe, session_id, valid_tensors(spec), actrep=-1)
+
+    def step_many(session_id: str, spec: EnvSpec) -> Send:
+        actions = [valid_actions(spec, np.random.default_rng(0))]
+        request = step_many_request([session_id], actions, actrep=-1)
+        return lambda: probe.call(probe.stub.StepMany, request)
+
+    bad_input(probe, CODE.INVALID_ARGUMENT, "a Step with actrep=-1", step)
+    bad_input(probe, CODE.INVALID_ARGUMENT, "a StepMany with actrep=-1", step_many)
+    return "actrep=-1 is INVALID_ARGUMENT on Step and on StepMany, and another session steps on"

@@ -1,22 +1,14 @@
 """Checks of stepping one episode after another: Reset, Step, actrep, seeds, episode ends
-and StepMany."""
+and time-outs."""
 
 from __future__ import annotations
 
+import grpc
 import numpy as np
 
-from flare.bridge.codec import decode, encode
 from flare.compliance.checks.base import CODE, play, same_observations
-from flare.compliance.probe import (
-    CheckFailed,
-    CheckSkipped,
-    Probe,
-    Step,
-    action_plan,
-    decoded,
-    valid_actions,
-)
-from flare.simulator.v1 import simulator_pb2 as pb
+from flare.compliance.probe import CheckFailed, CheckSkipped, Probe, action_plan, valid_actions
+from flare.framework.env_spec import EnvSpec
 
 
 def reset_then_step(probe: Probe) -> str:
@@ -57,23 +49,49 @@ def actrep(probe: Probe, attempts: int = 20) -> str:
                 raise CheckFailed(f"actrep=3 reward {name!r} is not the sum of three steps'")
         if (once.game_over, once.time_out) != (steps[-1].game_over, steps[-1].time_out):
             raise CheckFailed("actrep=3 ends the episode differently from three single steps")
-        fresh, _ = probe.open(seed=7)
-        probe.reset(fresh)
-        with probe.expect_status(CODE.INVALID_ARGUMENT, "Step with actrep=-1"):
-            probe.step(fresh, actions, actrep=-1)
-        return f"actrep=3 equals {len(steps)} single steps, rewards summed; actrep=-1 refused"
+        return f"actrep=3 equals {len(steps)} single steps, rewards summed"
     raise CheckSkipped(f"no action in {attempts} tries moved the observation over three steps")
 
 
 def seeded_reset(probe: Probe) -> str:
-    first, spec = probe.open(seed=123)
-    second, _ = probe.open(seed=123)
-    plan = action_plan(spec, seed=1, length=30)
+    length = _same_episodes(probe, seed=123)
+    return f"two sessions with one seed agree over {length} steps (with resets)"
+
+
+def _same_episodes(probe: Probe, seed: int, length: int = 30) -> int:
+    """Two sessions of one seed follow one plan: every observation must agree."""
+    first, spec = probe.open(seed=seed)
+    second, _ = probe.open(seed=seed)
+    plan = action_plan(spec, seed=1, length=length)
     a, b = play(probe, first, plan), play(probe, second, plan)
     for t, (x, y) in enumerate(zip(a, b, strict=True)):
         if not same_observations(x, y):
-            raise CheckFailed(f"two sessions with seed 123 differ at observation {t}")
-    return f"two sessions with one seed agree over {len(plan)} steps (with resets)"
+            raise CheckFailed(f"two sessions with seed {seed} differ at observation {t}")
+    return length
+
+
+EXTREME_SEEDS = (-1, -(2**63), 2**63 - 1)
+"""Seeds a server must take like any other: every int64 is valid, negative ones included."""
+
+
+def seeds(probe: Probe) -> str:
+    """Negative and extreme int64 seeds open, reset and step (a server whose env takes only
+    non-negative seeds must map them, not refuse them), and a negative seed is a seed: two
+    sessions of it play the same episode."""
+    rng = np.random.default_rng(8)
+    for seed in EXTREME_SEEDS:
+        try:
+            session_id, spec = probe.open(seed=seed)
+            probe.reset(session_id)
+            probe.step(session_id, valid_actions(spec, rng))
+        except grpc.RpcError as err:
+            raise CheckFailed(
+                f"seed {seed}: {err.code().name} ({err.details()}); every int64 is a valid seed"
+            ) from None
+    length = _same_episodes(probe, seed=-12345, length=20)
+    return (
+        f"seeds {list(EXTREME_SEEDS)} play; two sessions of seed -12345 agree over {length} steps"
+    )
 
 
 def episode_end(probe: Probe) -> str:
@@ -107,56 +125,78 @@ def episode_end(probe: Probe) -> str:
     return f"{len(ended)} episodes ended ({', '.join(kinds)}); stepping past an end refused"
 
 
-def step_many(probe: Probe, rows: int = 3, max_steps: int = 200) -> str:
-    """Batched sessions against twins stepped one by one, until an auto-reset was seen."""
-    batched = [probe.open(seed=300 + i) for i in range(rows)]
-    single = [probe.open(seed=300 + i) for i in range(rows)]
-    spec = batched[0][1]
-    for session_id, _ in batched + single:
+SHORT_LIMIT = 3
+"""The step limit the time-out check asks for (config ``max_episode_steps``)."""
+
+
+def time_out(probe: Probe, episodes: int = 20) -> str:
+    """The time-out path: with a short step limit (asked for, or the spec's own when the
+    server refuses the key), an episode that reaches the limit ends with time_out at exactly
+    that length (earlier game overs are fine, never both at once), and a step after it is
+    FAILED_PRECONDITION."""
+    config = {**probe.target.config, "max_episode_steps": str(SHORT_LIMIT)}
+    try:
+        session_id, spec = probe.open(seed=9, config=config)
+    except grpc.RpcError as err:
+        if err.code() != CODE.INVALID_ARGUMENT:
+            raise CheckFailed(
+                f"OpenSession with max_episode_steps={SHORT_LIMIT}: expected a session or "
+                f"INVALID_ARGUMENT, got {err.code().name} ({err.details()})"
+            ) from None
+        session_id, spec = probe.open(seed=9)
+        limit = spec.max_episode_steps
+        if not 0 < limit <= probe.target.episode_steps_probe:
+            raise CheckSkipped(
+                f"the server offers no short step limit: config max_episode_steps is refused "
+                f"({err.details()}), and the spec's own limit is {limit or 'none'}"
+            ) from None
+        how = f"the spec's own max_episode_steps={limit} (config max_episode_steps refused)"
+    else:
+        limit = spec.max_episode_steps
+        if not 1 <= limit <= SHORT_LIMIT:
+            raise CheckFailed(
+                f"config max_episode_steps={SHORT_LIMIT} was accepted, but the spec reports "
+                f"max_episode_steps={limit}, not 1..{SHORT_LIMIT}"
+            )
+        how = f"config max_episode_steps={SHORT_LIMIT} (spec: {limit})"
+    return _until_time_out(probe, session_id, spec, limit, episodes, how)
+
+
+def _until_time_out(
+    probe: Probe, session_id: str, spec: EnvSpec, limit: int, episodes: int, how: str
+) -> str:
+    """Play episodes (at most ``episodes``, and a bounded number of steps) until one times
+    out; every end is checked on the way."""
+    rng = np.random.default_rng(9)
+    budget = max(limit, probe.target.episode_steps_probe)
+    probe.reset(session_id)
+    game_overs: list[int] = []
+    length = 0
+    for _ in range(budget):
+        step = probe.step(session_id, valid_actions(spec, rng))
+        length += 1
+        if step.game_over != 0 and step.time_out:
+            raise CheckFailed(f"step {length} is both a game over and a time-out ({how})")
+        if step.time_out and length != limit:
+            raise CheckFailed(f"a time-out after {length} steps; the limit is {limit} ({how})")
+        if length >= limit and not step.ended:
+            raise CheckFailed(f"an episode is still running after {length} steps ({how})")
+        if not step.ended:
+            continue
+        end = "a time-out" if step.time_out else f"a game over ({step.game_over})"
+        with probe.expect_status(CODE.FAILED_PRECONDITION, f"Step after {end}"):
+            probe.step(session_id, valid_actions(spec, rng))
+        if step.time_out:
+            return (
+                f"with {how}: episode {len(game_overs) + 1} timed out at step {limit} "
+                f"(after {len(game_overs)} earlier game overs); a step after it refused"
+            )
+        game_overs.append(length)
+        if len(game_overs) >= episodes:
+            break
         probe.reset(session_id)
-    rng = np.random.default_rng(3)
-    resets = 0
-    for t in range(max_steps):
-        actions = [valid_actions(spec, rng) for _ in range(rows)]
-        request = pb.StepManyRequest(session_ids=[s for s, _ in batched], auto_reset=True)
-        for action in spec.actions:
-            stacked = np.stack([a[action.name] for a in actions])
-            request.actions[action.name].CopyFrom(encode(stacked))
-        answer = probe.call(probe.stub.StepMany, request)
-        reset_rows = list(answer.reset_rows)
-        if reset_rows != sorted(set(reset_rows)):
-            raise CheckFailed(f"reset_rows {reset_rows} are not increasing")
-        finals = decoded(answer.final_observations)
-        for row, (session_id, _) in enumerate(single):
-            alone = probe.step(session_id, actions[row])
-            got = _row(answer, row)
-            if alone.ended != (row in reset_rows):
-                raise CheckFailed(f"step {t}: row {row} ended alone but not batched, or back")
-            first = got.observations
-            if row in reset_rows:  # the row holds the new episode; the end is in finals
-                got.observations = {k: v[reset_rows.index(row)] for k, v in finals.items()}
-                if not same_observations(first, probe.reset(session_id)):
-                    raise CheckFailed(f"step {t}: row {row} is not its new episode's start")
-            if not _same_step(got, alone):
-                raise CheckFailed(f"step {t}: StepMany row {row} differs from Step")
-        resets += len(reset_rows)
-        if resets and t >= 9:
-            return f"StepMany over {rows} sessions equals Step on each, {resets} auto-resets"
-    raise CheckFailed(f"no episode ended in {max_steps} StepMany calls with auto_reset")
-
-
-def _same_step(x: Step, y: Step) -> bool:
-    return (
-        same_observations(x.observations, y.observations)
-        and x.rewards.keys() == y.rewards.keys()
-        and all(np.allclose(x.rewards[k], y.rewards[k]) for k in x.rewards)
-        and (x.game_over, x.time_out) == (y.game_over, y.time_out)
+        length = 0
+    raise CheckSkipped(
+        f"with {how}, no episode reached the limit: {len(game_overs)} ended by game over "
+        f"first (lengths {game_overs})"
     )
-
-
-def _row(answer: pb.StepManyResponse, row: int) -> Step:
-    observations = {k: v[row] for k, v in decoded(answer.observations).items()}
-    rewards = {k: v[row] for k, v in decoded(answer.rewards).items()}
-    game_over = decode(answer.game_over)[row]
-    time_out = decode(answer.time_out)[row]
-    return Step(observations, rewards, int(game_over), bool(time_out))

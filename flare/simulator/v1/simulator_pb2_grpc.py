@@ -29,11 +29,19 @@ class SimulatorStub:
     """A simulator: many environment instances (sessions) served over gRPC.
 
     Errors are gRPC statuses whose message names the field at fault:
-    INVALID_ARGUMENT (unknown action name, wrong dtype or shape, discrete action out of
-    range, malformed tensor bytes), NOT_FOUND (unknown session), FAILED_PRECONDITION
-    (step before reset or after the episode ended, protocol version mismatch),
-    RESOURCE_EXHAUSTED (too many sessions, message too large), INTERNAL (the
-    environment raised). A bad request never affects another session.
+    INVALID_ARGUMENT (request bytes that do not parse as the method's message, unknown
+    action name, wrong dtype or shape, discrete action out of range, malformed tensor
+    bytes, a refused config, a negative actrep), NOT_FOUND (unknown or closed session),
+    FAILED_PRECONDITION (step before reset or after the episode ended, protocol version
+    mismatch), RESOURCE_EXHAUSTED (too many sessions or open streams, a client past its
+    quota, message too large), UNAUTHENTICATED (a missing or wrong bearer token, when the
+    server wants one), INTERNAL (the environment itself failed; never the client's
+    mistake). A bad request never affects another session. A status message quotes at
+    most 64 characters of anything the client sent.
+
+    A server also serves the standard grpc.health.v1.Health service, reporting SERVING
+    for the service names "" (the server) and "flare.simulator.v1.Simulator", and gRPC
+    server reflection (grpc.reflection.v1alpha) listing this service.
     """
 
     def __init__(self, channel):
@@ -88,11 +96,19 @@ class SimulatorServicer:
     """A simulator: many environment instances (sessions) served over gRPC.
 
     Errors are gRPC statuses whose message names the field at fault:
-    INVALID_ARGUMENT (unknown action name, wrong dtype or shape, discrete action out of
-    range, malformed tensor bytes), NOT_FOUND (unknown session), FAILED_PRECONDITION
-    (step before reset or after the episode ended, protocol version mismatch),
-    RESOURCE_EXHAUSTED (too many sessions, message too large), INTERNAL (the
-    environment raised). A bad request never affects another session.
+    INVALID_ARGUMENT (request bytes that do not parse as the method's message, unknown
+    action name, wrong dtype or shape, discrete action out of range, malformed tensor
+    bytes, a refused config, a negative actrep), NOT_FOUND (unknown or closed session),
+    FAILED_PRECONDITION (step before reset or after the episode ended, protocol version
+    mismatch), RESOURCE_EXHAUSTED (too many sessions or open streams, a client past its
+    quota, message too large), UNAUTHENTICATED (a missing or wrong bearer token, when the
+    server wants one), INTERNAL (the environment itself failed; never the client's
+    mistake). A bad request never affects another session. A status message quotes at
+    most 64 characters of anything the client sent.
+
+    A server also serves the standard grpc.health.v1.Health service, reporting SERVING
+    for the service names "" (the server) and "flare.simulator.v1.Simulator", and gRPC
+    server reflection (grpc.reflection.v1alpha) listing this service.
     """
 
     def OpenSession(self, request, context):
@@ -208,11 +224,19 @@ class Simulator:
     """A simulator: many environment instances (sessions) served over gRPC.
 
     Errors are gRPC statuses whose message names the field at fault:
-    INVALID_ARGUMENT (unknown action name, wrong dtype or shape, discrete action out of
-    range, malformed tensor bytes), NOT_FOUND (unknown session), FAILED_PRECONDITION
-    (step before reset or after the episode ended, protocol version mismatch),
-    RESOURCE_EXHAUSTED (too many sessions, message too large), INTERNAL (the
-    environment raised). A bad request never affects another session.
+    INVALID_ARGUMENT (request bytes that do not parse as the method's message, unknown
+    action name, wrong dtype or shape, discrete action out of range, malformed tensor
+    bytes, a refused config, a negative actrep), NOT_FOUND (unknown or closed session),
+    FAILED_PRECONDITION (step before reset or after the episode ended, protocol version
+    mismatch), RESOURCE_EXHAUSTED (too many sessions or open streams, a client past its
+    quota, message too large), UNAUTHENTICATED (a missing or wrong bearer token, when the
+    server wants one), INTERNAL (the environment itself failed; never the client's
+    mistake). A bad request never affects another session. A status message quotes at
+    most 64 characters of anything the client sent.
+
+    A server also serves the standard grpc.health.v1.Health service, reporting SERVING
+    for the service names "" (the server) and "flare.simulator.v1.Simulator", and gRPC
+    server reflection (grpc.reflection.v1alpha) listing this service.
     """
 
     @staticmethod

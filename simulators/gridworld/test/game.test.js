@@ -8,8 +8,8 @@ const { GridWorld, LEVELS, COLOR_RGB, AGENT_RGB, WALL_RGB, describe, allReachabl
 const { Random } = require('../random');
 
 /** A level-1 game with a hand-made layout (border walls only). */
-function placed({ agent, targets, goal = 0 }) {
-  const game = new GridWorld('1', new Random(0));
+function placed({ agent, targets, goal = 0, maxSteps = undefined }) {
+  const game = new GridWorld('1', new Random(0), maxSteps);
   game.reset();
   game.agent = agent;
   game.targets = targets;
@@ -143,6 +143,37 @@ test('a game over on the last step is not a time-out', () => {
   const game = placed({ agent: { row: 1, col: 1 }, targets: [{ row: 2, col: 1, color: 0 }] });
   for (let t = 1; t < 20; t++) game.step(0);
   assert.deepEqual(game.step(1), { reward: 1, gameOver: 1, timeOut: false });
+});
+
+test('a shorter step limit: the time-out comes at it, and a game over on it still wins', () => {
+  const idle = placed({ agent: { row: 1, col: 1 }, targets: [{ row: 3, col: 3, color: 0 }], maxSteps: 3 });
+  assert.deepEqual(idle.step(0), { reward: 0, gameOver: 0, timeOut: false });
+  assert.deepEqual(idle.step(0, 10), { reward: 0, gameOver: 0, timeOut: true });
+  assert.equal(idle.steps, 3);
+  // The agent reaches a target on the limit's own step: the game over wins, no time-out.
+  // The agent ends on the target at (3, 1): the goal (goal 0), or a trap (goal 1).
+  const targets = [{ row: 3, col: 1, color: 0 }, { row: 1, col: 3, color: 1 }];
+  for (const [goal, gameOver, reward] of [[0, 1, 1], [1, -1, -1]]) {
+    const game = placed({ agent: { row: 1, col: 1 }, targets, goal, maxSteps: 3 });
+    assert.deepEqual(game.step(0), { reward: 0, gameOver: 0, timeOut: false }); // into the wall
+    assert.deepEqual(game.step(1), { reward: 0, gameOver: 0, timeOut: false });
+    const onto = gameOver > 0 ? 'goal' : 'trap';
+    assert.deepEqual(game.step(1), { reward, gameOver, timeOut: false }, `step 3 of 3 onto the ${onto}`);
+    assert.equal(game.running, false);
+  }
+  // With actrep the repeats stop at the limit too, and the same rule holds.
+  const repeated = placed({ agent: { row: 1, col: 1 }, targets: [{ row: 3, col: 1, color: 0 }], maxSteps: 2 });
+  assert.deepEqual(repeated.step(1, 5), { reward: 1, gameOver: 1, timeOut: false });
+  assert.equal(repeated.steps, 2);
+});
+
+test('the step limit must be 1 .. the level\'s own', () => {
+  for (const bad of [0, -1, 21, 1.5, NaN]) {
+    assert.throws(() => new GridWorld('1', new Random(0), bad), RangeError, String(bad));
+  }
+  assert.equal(new GridWorld('1', new Random(0), 20).maxSteps, 20);
+  assert.equal(new GridWorld('3', new Random(0)).maxSteps, 36);
+  assert.equal(describe('2', 5).max_episode_steps, 5);
 });
 
 test('actrep repeats the action, summing rewards, and stops at the end', () => {

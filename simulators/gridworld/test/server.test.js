@@ -2,49 +2,15 @@
 // The server end to end: a real process on a free port, a grpc-js client, SIGTERM.
 
 const assert = require('node:assert/strict');
-const { spawn } = require('node:child_process');
-const path = require('node:path');
-const readline = require('node:readline');
 const { test } = require('node:test');
 
 const grpc = require('@grpc/grpc-js');
-const protoLoader = require('@grpc/proto-loader');
 const { service: HealthService } = require('grpc-health-check');
 
 const { encode } = require('../tensors');
+const { Simulator, start, call } = require('./support');
 
-const SERVER = path.resolve(__dirname, '../server.js');
-const definition = protoLoader.loadSync('flare/simulator/v1/simulator.proto', {
-  keepCase: true,
-  longs: String,
-  enums: Number,
-  defaults: true,
-  oneofs: true,
-  includeDirs: [path.resolve(__dirname, '../../../protos')],
-});
-const Simulator = grpc.makeGenericClientConstructor(definition['flare.simulator.v1.Simulator']);
 const Health = grpc.makeGenericClientConstructor(HealthService);
-
-/** Start the server; resolves with the process and the address it printed. */
-function start(args = []) {
-  const child = spawn(process.execPath, [SERVER, '--address', '127.0.0.1:0', ...args], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const lines = readline.createInterface({ input: child.stdout });
-  const output = [];
-  lines.on('line', (line) => output.push(line));
-  return new Promise((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`server exited with ${code}`)));
-    lines.once('line', (line) => {
-      const match = /^gridworld simulator listening on (\S+:\d+)$/.exec(line);
-      if (match) resolve({ child, address: match[1], output });
-      else reject(new Error(`unexpected first line: ${line}`));
-    });
-  });
-}
-
-const call = (client, method, request) =>
-  new Promise((resolve, reject) => client[method](request, (err, response) => (err ? reject(err) : resolve(response))));
 
 test('serves the contract, health, and stops cleanly on SIGTERM', async () => {
   const { child, address, output } = await start(['--max-sessions', '2']);
@@ -106,4 +72,39 @@ test('the Session stream answers in order and ends with a status on a bad reques
     client.close();
     child.kill('SIGTERM');
   }
+});
+
+test('the command line: quota and keepalive flags, their defaults and bad values', () => {
+  const { parseArguments, keepalive } = require('../server');
+  const defaults = parseArguments([]);
+  assert.equal(defaults.maxSessionsPerClient, 0);
+  assert.equal(defaults.keepaliveMs, 60000);
+  assert.equal(defaults.keepaliveTimeoutMs, 20000);
+  assert.deepEqual(keepalive(defaults), {
+    'grpc.keepalive_time_ms': 60000,
+    'grpc.keepalive_timeout_ms': 20000,
+    'grpc.keepalive_permit_without_calls': 1,
+    'grpc.http2.min_ping_interval_without_data_ms': 10000,
+  });
+  const set = parseArguments(['--max-sessions-per-client', '3', '--keepalive-s', '0.5', '--keepalive-timeout-s', '2']);
+  assert.deepEqual([set.maxSessionsPerClient, set.keepaliveMs, set.keepaliveTimeoutMs], [3, 500, 2000]);
+  for (const bad of [
+    ['--max-sessions-per-client', '1.5'],
+    ['--max-sessions-per-client=-1'],
+    ['--keepalive-s', '0'],
+    ['--keepalive-s', 'soon'],
+    ['--keepalive-timeout-s', '0'],
+    ['--keepalive-timeout-s', '1e9'], // past what a Node timer holds
+  ]) {
+    assert.throws(() => parseArguments(bad), /^Error: --(max-sessions-per-client|keepalive)/, bad.join(' '));
+  }
+});
+
+test('a peer is counted by its host: the port goes, IPv6 and IPv4-mapped addresses too', () => {
+  const { peerHost } = require('../server');
+  assert.equal(peerHost('127.0.0.1:54321'), '127.0.0.1');
+  assert.equal(peerHost('::1:54321'), '::1');
+  assert.equal(peerHost('[::1]:54321'), '::1');
+  assert.equal(peerHost('::ffff:10.1.2.3:443'), '10.1.2.3');
+  assert.equal(peerHost('unknown'), 'unknown');
 });

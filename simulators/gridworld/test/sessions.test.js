@@ -8,7 +8,7 @@ const { status } = require('@grpc/grpc-js');
 const { Registry } = require('../sessions');
 const { decode, encode } = require('../tensors');
 
-const open = (registry, extra = {}) => registry.open({ protocol_version: 1, config: {}, ...extra });
+const open = (registry, extra = {}, client = '') => registry.open({ protocol_version: 1, config: {}, ...extra }, client);
 const action = (...values) => ({ action: encode('int64', [values.length], BigInt64Array.from(values.map(BigInt))) });
 const batch = (...values) => ({
   action: encode('int64', [values.length, 1], BigInt64Array.from(values.map(BigInt))),
@@ -110,4 +110,141 @@ test('idle sessions are reaped; a reaped session is NOT_FOUND', () => {
   const never = new Registry({ idleTimeoutS: 0 });
   open(never);
   assert.deepEqual(never.reapIdle(Date.now() + 1e9), []);
+});
+
+test('protocol_version 0 (UNSPECIFIED) and unknown versions are FAILED_PRECONDITION', () => {
+  const registry = new Registry();
+  for (const version of [0, 2, 99]) {
+    const request = { protocol_version: version, config: {} };
+    rejects(() => registry.open(request), status.FAILED_PRECONDITION, `protocol_version ${version}`);
+  }
+  assert.equal(registry.size, 0);
+});
+
+test('the per-client quota: counted by client, freed by close and by the reaper; 0 is none', () => {
+  const registry = new Registry({ maxSessions: 10, maxSessionsPerClient: 2, idleTimeoutS: 1 });
+  const mine = [open(registry, {}, '10.0.0.1'), open(registry, {}, '10.0.0.1')];
+  rejects(() => open(registry, {}, '10.0.0.1'), status.RESOURCE_EXHAUSTED, "client '10.0.0.1' already has its quota of 2");
+  open(registry, {}, '10.0.0.2'); // another client has its own quota
+  registry.close(mine[0].id);
+  open(registry, {}, '10.0.0.1');
+  assert.equal(registry.sessionsOf('10.0.0.1'), 2);
+  registry.reapIdle(Date.now() + 1500);
+  assert.equal(registry.sessionsOf('10.0.0.1'), 0);
+  assert.equal(registry.perClient.size, 0, 'no entry kept for a client without sessions');
+  const unlimited = new Registry({ maxSessions: 5 });
+  for (let i = 0; i < 5; i++) open(unlimited, {}, '10.0.0.1');
+  rejects(() => open(unlimited, {}, '10.0.0.1'), status.RESOURCE_EXHAUSTED, 'maximum of 5 sessions');
+});
+
+test('config max_episode_steps: shortens the limit, the spec says so; bad values name the key', () => {
+  const registry = new Registry();
+  const short = open(registry, { config: { level: '2', max_episode_steps: '4' }, seed: '1' });
+  assert.equal(short.spec.max_episode_steps, 4);
+  assert.equal(open(registry, { config: { level: '2' } }).spec.max_episode_steps, 28);
+  assert.equal(open(registry, { config: { max_episode_steps: '20' } }).spec.max_episode_steps, 20);
+  // What Python's int() reads: leading zeros, a sign, spaces around, underscores between digits.
+  for (const [text, steps] of [['007', 7], ['+5', 5], [' 6 ', 6], ['1_0', 10]]) {
+    assert.equal(open(registry, { config: { max_episode_steps: text } }).spec.max_episode_steps, steps, text);
+  }
+  short.reset();
+  let result;
+  for (let t = 0; t < 4; t++) {
+    result = short.step({ actions: action(0) });
+    if (result.game_over !== 0 || result.time_out) break;
+  }
+  assert.ok(result.game_over !== 0 || result.time_out, 'ended within 4 steps');
+  assert.ok(short.game.steps <= 4);
+  const bad = [
+    ['0', 'is outside 1..28'],
+    ['-5', 'is outside 1..28'],
+    ['29', "level 2's own limit is 28"],
+    ['1.5', "'1.5' is not an integer"],
+    ['', "'' is not an integer"],
+    ['1__0', "'1__0' is not an integer"],
+    ['_10', "'_10' is not an integer"],
+    ['0x10', "'0x10' is not an integer"],
+    ['4e1', "'4e1' is not an integer"],
+    ['0'.repeat(20) + '4', 'is not an integer'], // 21 characters, even if its value is 4
+    ['9'.repeat(20), 'is outside 1..28'],
+  ];
+  for (const [value, fragment] of bad) {
+    const config = { level: '2', max_episode_steps: value };
+    rejects(() => open(registry, { config }), status.INVALID_ARGUMENT, `config 'max_episode_steps': `);
+    rejects(() => open(registry, { config }), status.INVALID_ARGUMENT, fragment);
+  }
+});
+
+test('StepMany: another step limit is another spec', () => {
+  const registry = new Registry();
+  const [a, b] = [open(registry), open(registry, { config: { max_episode_steps: '5' } })];
+  [a, b].forEach((s) => s.reset());
+  rejects(
+    () => registry.stepMany({ session_ids: [a.id, b.id], actions: batch(1, 1) }),
+    status.INVALID_ARGUMENT,
+    'session_ids[1] has another spec',
+  );
+  const c = open(registry, { config: { max_episode_steps: '5' } });
+  c.reset();
+  registry.stepMany({ session_ids: [b.id, c.id], actions: batch(1, 1) });
+});
+
+test('StepMany: a failing later row leaves the earlier rows unstepped (twin of the same seed)', () => {
+  const registry = new Registry();
+  const [a, twin, fresh] = [open(registry, { seed: '-77' }), open(registry, { seed: '-77' }), open(registry)];
+  a.reset();
+  twin.reset();
+  for (const auto_reset of [false, true]) {
+    rejects(
+      () => registry.stepMany({ session_ids: [a.id, fresh.id], actions: batch(3, 3), auto_reset }),
+      status.FAILED_PRECONDITION,
+      'session_ids[1]: session',
+    );
+  }
+  rejects(
+    () => registry.stepMany({ session_ids: [a.id, twin.id], actions: batch(3, 3), actrep: -1 }),
+    status.INVALID_ARGUMENT,
+    'actrep',
+  );
+  assert.equal(a.game.steps, 0);
+  for (const move of [3, 1, 2, 0]) {
+    const [mine, theirs] = [a, twin].map((s) => s.step({ actions: action(move) }));
+    assert.deepEqual(mine, theirs);
+    if (mine.game_over !== 0 || mine.time_out) break;
+  }
+});
+
+test('the reaper tells a reaped session (a Session stream ends itself); a closed one says why', () => {
+  const registry = new Registry({ idleTimeoutS: 1 });
+  const watched = open(registry);
+  const calls = [];
+  watched.onReaped = () => calls.push(watched.id);
+  const closed = open(registry);
+  registry.close(closed.id);
+  rejects(() => closed.reset(), status.NOT_FOUND, 'was closed (by CloseSession)');
+  registry.reapIdle(Date.now() + 1500);
+  assert.deepEqual(calls, [watched.id]);
+  rejects(() => watched.reset(), status.NOT_FOUND, 'was closed (idle past the timeout)');
+});
+
+test('messages quote at most 64 characters of a client string', () => {
+  const registry = new Registry();
+  const long = 'k'.repeat(100000);
+  const quotedLong = `'${'k'.repeat(64)}'...(100000 chars)`;
+  for (const work of [
+    () => registry.get(long),
+    () => open(registry, { config: { [long]: '1' } }),
+    () => open(registry, { config: { level: long } }),
+    () => open(registry, { config: { max_episode_steps: long } }),
+    () => registry.stepMany({ session_ids: [long], actions: batch(1) }),
+  ]) {
+    assert.throws(work, (err) => err.message.includes(quotedLong) && err.message.length < 300);
+  }
+  const session = open(registry);
+  session.reset();
+  const unknown = { [long]: action(1).action };
+  rejects(() => session.step({ actions: unknown }), status.INVALID_ARGUMENT, `unknown action ${quotedLong}`);
+  // Characters are code points: an emoji is one, and a pair is never cut in half.
+  rejects(() => registry.get('😀'.repeat(65)), status.NOT_FOUND, `'${'😀'.repeat(64)}'...(65 chars)`);
+  rejects(() => registry.get('x'.repeat(64)), status.NOT_FOUND, `no session '${'x'.repeat(64)}'`);
 });
