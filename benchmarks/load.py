@@ -157,6 +157,10 @@ def cycling(address: str, cycles: int) -> dict:
     }
 
 
+def _cpu_s(times) -> float:
+    return times.user + times.system
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sessions", type=int, default=64)
@@ -177,7 +181,11 @@ def main() -> None:
         server = server_process(address)
         time.sleep(1.0)
         before = Footprint.of(server)
+        client = psutil.Process()
+        cpu = server.cpu_times(), client.cpu_times()
         load = stepping(address, args.sessions, args.seconds)
+        load["server_cpu_s"] = round(_cpu_s(server.cpu_times()) - _cpu_s(cpu[0]), 2)
+        load["clients_cpu_s"] = round(_cpu_s(client.cpu_times()) - _cpu_s(cpu[1]), 2)
         during = Footprint.of(server)
         cycles = cycling(address, args.cycles)
         time.sleep(1.0)  # closed streams' threads go back to the pool

@@ -22,6 +22,7 @@ from multiprocessing.connection import Connection, wait
 from typing import cast
 
 import numpy as np
+import torch
 
 from flare.framework.batch import LearnBatch, concat_arrays, split_arrays, take_rows
 from flare.framework.computation_task import ComputationTask
@@ -98,12 +99,17 @@ def stack_blocks(blocks: Sequence[PredictBatch]) -> PredictBatch:
 class ComputationDataProcessor:
     """Serves one ComputationTask to many agents from a background thread."""
 
-    def __init__(self, ct: ComputationTask, batch_wait_s: float = 0.01) -> None:
+    def __init__(
+        self, ct: ComputationTask, batch_wait_s: float = 0.01, torch_threads: int | None = None
+    ) -> None:
         if batch_wait_s < 0:
             raise ValueError(f"batch_wait_s must be >= 0, got {batch_wait_s}")
         self.ct = ct
         self.name = ct.name
         self.batch_wait_s = batch_wait_s
+        # OpenMP's thread count is per thread: the Manager's setting does not reach this
+        # thread, whose forward and backward passes would otherwise spin on every core
+        self.torch_threads = torch_threads
         self.stats = CDPStats()
         self.error: str | None = None
         self._conns: dict[int, Connection] = {}  # agent id -> its process's pipe
@@ -180,6 +186,8 @@ class ComputationDataProcessor:
             raise TypeError(f"CDP {self.name!r} got an unknown message {message!r}")
 
     def _run(self) -> None:
+        if self.torch_threads is not None:
+            torch.set_num_threads(self.torch_threads)
         pending = PendingRequests()
         first_at = 0.0
         try:

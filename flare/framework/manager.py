@@ -172,7 +172,7 @@ class Manager:
         go = ctx.Event()  # set once every agent process is ready to send its first requests
         reports: mp.Queue = ctx.Queue()
         cdps = {
-            name: ComputationDataProcessor(self.cts[name], s.batch_wait_s)
+            name: ComputationDataProcessor(self.cts[name], s.batch_wait_s, self.torch_threads)
             for name, s in self.settings.items()
         }
         metrics = MetricsLogger(
