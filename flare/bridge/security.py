@@ -102,7 +102,7 @@ def is_loopback_address(address: str) -> bool:
         targets = [rest]
     else:
         targets = [address]
-    return all(_is_loopback_host(_host_of(target)) for target in targets)
+    return all(is_loopback_host(_host_of(target)) for target in targets)
 
 
 def _host_of(target: str) -> str:
@@ -113,7 +113,10 @@ def _host_of(target: str) -> str:
     return target.partition(":")[0]
 
 
-def _is_loopback_host(host: str) -> bool:
+def is_loopback_host(host: str) -> bool:
+    """Whether ``host`` (a name or an address, IPv6 with or without brackets) is this
+    machine only."""
+    host = host.strip("[]")
     if host.lower() == "localhost":
         return True
     try:

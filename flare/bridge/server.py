@@ -8,7 +8,6 @@ graceful stop.
 from __future__ import annotations
 
 import errno
-import ipaddress
 import logging
 import signal
 import socket
@@ -19,7 +18,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from flare.bridge.security import TLSFiles, TokenAuthInterceptor
+from flare.bridge.security import TLSFiles, TokenAuthInterceptor, is_loopback_host
 from flare.bridge.server_settings import ServerSettings
 from flare.bridge.service_handlers import add_simulator_service
 from flare.bridge.servicer import EnvFactory, SimulatorServicer
@@ -84,16 +83,6 @@ class SimulatorServer:
         self.server.wait_for_termination()
 
 
-def _is_loopback(host: str) -> bool:
-    host = host.strip("[]")
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def serve(
     env_factory: EnvFactory,
     address: str = "127.0.0.1:0",
@@ -114,7 +103,7 @@ def serve(
     """
     settings = settings or ServerSettings()
     host = address.rsplit(":", 1)[0]
-    if not _is_loopback(host) and not insecure and not (tls and token):
+    if not is_loopback_host(host) and not insecure and not (tls and token):
         raise ValueError(
             f"refusing to serve on {host!r} without TLS and a bearer token: bind 127.0.0.1, "
             "give tls= and token= (--tls-cert, --tls-key, --token-file), or pass "

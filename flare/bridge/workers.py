@@ -198,8 +198,7 @@ class WorkerSession(WireCalls):
     def reset_arrays(self) -> dict[str, np.ndarray]:
         self.touch()
         self._episode_running = True  # (unknown until the answer; see __init__)
-        observations = self.worker.call("reset", self.id)
-        return observations
+        return self.worker.call("reset", self.id)
 
     def step_arrays(self, actions: dict[str, np.ndarray], actrep: int) -> StepResult:
         self.touch()
@@ -211,6 +210,11 @@ class WorkerSession(WireCalls):
     def stepped(self, game_over: int, time_out: bool, was_reset: bool) -> None:
         """A StepMany row's outcome, for the mirror of the episode state."""
         self._episode_running = was_reset or not (game_over or time_out)
+
+    def forget_episode_state(self) -> None:
+        """A StepMany that failed part-way: whether this row stepped is unknown, so the
+        worker's own check decides next time."""
+        self._episode_running = True
 
     def close(self) -> None:
         if self._closed:
@@ -306,8 +310,8 @@ class WorkerPool:
             for worker in workers:
                 worker.lock.release()
         if error is not None:
-            for session in sessions:  # which rows stepped is unknown: the workers decide
-                session._episode_running = True
+            for session in sessions:
+                session.forget_episode_state()
             raise error
         merged = merge_batches(len(sessions), parts)
         resets = set(merged.reset_rows)
