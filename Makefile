@@ -34,8 +34,8 @@ demo: $(STAMP)
 		--log-dir runs/demo --model-dir runs/demo
 	$(VENV)/bin/flare plot runs/demo --threshold 195
 
-# Regenerate the committed Python stubs and docs/wire-reference.md from protos/ (tests
-# fail when either is stale).
+# Regenerate the committed Python stubs, docs/wire-reference.md and docs/learner-reference.md
+# from protos/ (tests fail when any is stale).
 proto: $(STAMP)
 	$(PY) scripts/run_codegen.py
 	$(PY) scripts/proto_reference.py

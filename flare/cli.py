@@ -134,6 +134,12 @@ def build_parser(adapter: Adapter | None = None) -> argparse.ArgumentParser:
     plot.set_defaults(func=_plot)
     _add_serve_parser(sub, adapter)
     _add_check_sim_parser(sub)
+    from flare.learner.train_command import add_train_parser
+
+    add_train_parser(sub, _HelpFormatter)
+    from flare.learner.commands import add_learner_parsers
+
+    add_learner_parsers(sub, _HelpFormatter, _read_token_file)
     return parser
 
 
@@ -236,17 +242,9 @@ def _add_check_sim_parser(sub: Any) -> None:
     check.add_argument(
         "--max-message-probe-mb", type=int, default=256, help="largest message sent (MiB)"
     )
-    check.add_argument("--tls-root-cert", help="PEM certificate(s) to trust: connect over TLS")
-    check.add_argument(
-        "--token-file",
-        help="a file holding the bearer token (beyond loopback: with --tls-root-cert, or "
-        "--insecure)",
-    )
-    check.add_argument(
-        "--insecure",
-        action="store_true",
-        help="send --token-file's token without TLS beyond loopback (a trusted network)",
-    )
+    from flare.learner.commands import add_client_trust_options
+
+    add_client_trust_options(check)
     check.set_defaults(func=_check_sim)
 
 

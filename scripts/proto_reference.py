@@ -1,8 +1,8 @@
-"""Write the wire contract's message reference (Markdown) from the proto's comments.
+"""Write each contract's message reference (Markdown) from its proto's comments.
 
-    python scripts/proto_reference.py            # writes docs/wire-reference.md
+    python scripts/proto_reference.py   # writes docs/wire-reference.md, docs/learner-reference.md
 
-The proto is the single source of truth; tests/test_proto_stubs.py fails when the
+The protos are the single source of truth; tests/test_proto_stubs.py fails when a
 reference is stale. Comments directly above a declaration document it.
 """
 
@@ -16,10 +16,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 PROTO = ROOT / "protos" / "flare" / "simulator" / "v1" / "simulator.proto"
 REFERENCE = ROOT / "docs" / "wire-reference.md"
+LEARNER_PROTO = ROOT / "protos" / "flare" / "learner" / "v1" / "learner.proto"
+LEARNER_REFERENCE = ROOT / "docs" / "learner-reference.md"
+# each proto, and the reference written from it
+REFERENCES = {PROTO: REFERENCE, LEARNER_PROTO: LEARNER_REFERENCE}
 
 BLOCK = re.compile(r"^(message|enum|service|oneof)\s+(\w+)\s*\{")
 FIELD = re.compile(r"^(?:(repeated|optional)\s+)?([\w.<>, ]+?)\s+(\w+)\s*=\s*(\d+);")
 VALUE = re.compile(r"^(\w+)\s*=\s*(-?\d+);")
+PACKAGE = re.compile(r"^package\s+([\w.]+);", re.MULTILINE)
 RPC = re.compile(r"^rpc\s+(\w+)\s*\((stream\s+)?(\w+)\)\s*returns\s*\((stream\s+)?(\w+)\)")
 
 
@@ -89,11 +94,11 @@ def parse(text: str) -> tuple[str, list[Block]]:
     return header[0], blocks
 
 
-def render(header: str, blocks: list[Block], source: str) -> str:
+def render(header: str, blocks: list[Block], source: str, package: str) -> str:
     heads = {"message": ["field", "type", "number"], "enum": ["value", "number"]}
     heads["service"] = ["rpc", "request", "response"]
     lines = [
-        "# Wire reference: `flare.simulator.v1`",
+        f"# Wire reference: `{package}`",
         "",
         f"Generated from `{source}` by `python scripts/proto_reference.py`; do not edit.",
         "",
@@ -112,15 +117,21 @@ def render(header: str, blocks: list[Block], source: str) -> str:
     return "\n".join(lines)
 
 
-def reference() -> str:
-    header, blocks = parse(PROTO.read_text())
-    return render(header, blocks, str(PROTO.relative_to(ROOT)))
+def reference(proto: Path = PROTO) -> str:
+    """The Markdown reference of ``proto`` (the simulator contract by default)."""
+    text = proto.read_text()
+    package = PACKAGE.search(text)
+    if package is None:
+        raise ValueError(f"{proto} declares no package")
+    header, blocks = parse(text)
+    return render(header, blocks, str(proto.relative_to(ROOT)), package.group(1))
 
 
 def main() -> int:
-    REFERENCE.parent.mkdir(parents=True, exist_ok=True)
-    REFERENCE.write_text(reference())
-    print(f"wrote {REFERENCE.relative_to(ROOT)}")
+    for proto, path in REFERENCES.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(reference(proto))
+        print(f"wrote {path.relative_to(ROOT)}")
     return 0
 
 

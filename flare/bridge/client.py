@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import time
-from pathlib import Path
 from typing import Any
 
 import grpc
@@ -12,7 +11,7 @@ import numpy as np
 
 from flare.bridge.codec import decode, encode_into
 from flare.bridge.errors import SimulatorError
-from flare.bridge.security import bearer, check_token_channel
+from flare.bridge.security import bearer, check_token_channel, open_channel
 from flare.bridge.specs import spec_from_proto
 from flare.bridge.stream import StreamSession
 from flare.framework.env import ActionDict, Env, EnvInterrupted, ObservationDict, RewardDict
@@ -81,11 +80,7 @@ class RemoteEnv(Env):
             ("grpc.max_receive_message_length", max_message_bytes),
             ("grpc.max_send_message_length", max_message_bytes),
         ]
-        if tls_root_cert is not None:
-            credentials = grpc.ssl_channel_credentials(Path(tls_root_cert).read_bytes())
-            self._channel = grpc.secure_channel(address, credentials, options=options)
-        else:
-            self._channel = grpc.insecure_channel(address, options=options)
+        self._channel = open_channel(address, tls_root_cert, options)
         self._stub = pb_grpc.SimulatorStub(self._channel)
         self._open_request = pb.OpenSessionRequest(
             protocol_version=pb.PROTOCOL_VERSION_1, config={k: str(v) for k, v in config.items()}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Self
+
 import grpc
 
 from flare.bridge.quoting import MAX_DETAILS, MAX_QUOTED, bounded, quoted
@@ -10,6 +12,7 @@ __all__ = [
     "MAX_DETAILS",
     "MAX_QUOTED",
     "SimulatorError",
+    "WireError",
     "bounded",
     "invalid",
     "precondition",
@@ -17,8 +20,9 @@ __all__ = [
 ]
 
 
-class SimulatorError(Exception):
-    """A simulator call failed with a gRPC status; ``code`` says which, the message why."""
+class WireError(Exception):
+    """A gRPC call failed with a status; ``code`` says which, the message why (the base of
+    the simulator's and the learner's errors)."""
 
     def __init__(self, code: grpc.StatusCode, message: str) -> None:
         super().__init__(f"{code.name}: {message}")
@@ -26,8 +30,12 @@ class SimulatorError(Exception):
         self.message = message
 
     @classmethod
-    def from_rpc_error(cls, error: grpc.RpcError) -> SimulatorError:
+    def from_rpc_error(cls, error: grpc.RpcError) -> Self:
         return cls(error.code(), error.details() or "")
+
+
+class SimulatorError(WireError):
+    """A simulator call failed with a gRPC status; ``code`` says which, the message why."""
 
 
 def invalid(message: str) -> SimulatorError:

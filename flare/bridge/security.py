@@ -5,7 +5,7 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
@@ -42,13 +42,15 @@ def bearer(token: str) -> tuple[tuple[str, str], ...]:
 
 
 class TokenAuthInterceptor(grpc.ServerInterceptor):
-    """Simulator calls must carry ``authorization: Bearer <token>``; health checks and
-    reflection stay open, so load balancers and grpcurl still work."""
+    """Calls of ``service`` (the simulator's by default) must carry ``authorization:
+    Bearer <token>``; health checks and reflection stay open, so load balancers and grpcurl
+    still work."""
 
-    def __init__(self, token: str) -> None:
+    def __init__(self, token: str, service: str = SERVICE_NAME) -> None:
         if not token:
             raise ValueError("the bearer token must not be empty")
         self._expected = f"Bearer {token}".encode()
+        self._guarded = f"/{service}/"
 
         self._denials: dict[tuple[bool, bool], grpc.RpcMethodHandler[Any, Any]] = {
             (False, False): grpc.unary_unary_rpc_method_handler(_deny),
@@ -64,7 +66,7 @@ class TokenAuthInterceptor(grpc.ServerInterceptor):
         ],
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler[_Request, _Response] | None:
-        if not handler_call_details.method.startswith(f"/{SERVICE_NAME}/"):
+        if not handler_call_details.method.startswith(self._guarded):
             return continuation(handler_call_details)
         presented = dict(handler_call_details.invocation_metadata or ()).get(AUTH_HEADER, "")
         # a key without the "-bin" suffix always has a str value; the stubs say str | bytes
@@ -82,6 +84,17 @@ def _deny(request: object, context: grpc.ServicerContext) -> NoReturn:
 
 
 # ----- the client's side: where a token may go, and the file it comes from -----------------
+def open_channel(
+    address: str, tls_root_cert: str | Path | None = None, options: Sequence[tuple[str, Any]] = ()
+) -> grpc.Channel:
+    """A channel to ``address``: over TLS, trusting the PEM file ``tls_root_cert``, when it
+    is given; in the clear otherwise."""
+    if tls_root_cert is not None:
+        credentials = grpc.ssl_channel_credentials(Path(tls_root_cert).read_bytes())
+        return grpc.secure_channel(address, credentials, options=options)
+    return grpc.insecure_channel(address, options=options)
+
+
 def is_loopback_address(address: str) -> bool:
     """Whether the gRPC target ``address`` stays on this machine (127.0.0.0/8, ::1,
     localhost, a unix socket), where a token sent without TLS is seen by no network.

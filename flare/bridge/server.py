@@ -7,21 +7,26 @@ graceful stop.
 
 from __future__ import annotations
 
-import errno
 import logging
 import signal
-import socket
 import threading
 from concurrent import futures
 
 import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
+from grpc_health.v1 import health
 
-from flare.bridge.security import TLSFiles, TokenAuthInterceptor, is_loopback_host
+from flare.bridge.security import TLSFiles, TokenAuthInterceptor
 from flare.bridge.server_settings import ServerSettings
 from flare.bridge.service_handlers import add_simulator_service
 from flare.bridge.servicer import EnvFactory, SimulatorServicer
+from flare.bridge.serving import (
+    add_health_and_reflection,
+    bind,
+    connection_options,
+    host_of_address,
+    refuse_untrusted_exposure,
+    set_serving,
+)
 from flare.bridge.stream_admission import StreamAdmission
 from flare.simulator.v1 import SERVICE_NAME
 
@@ -102,24 +107,18 @@ def serve(
     down gracefully.
     """
     settings = settings or ServerSettings()
-    host = address.rsplit(":", 1)[0]
-    if not is_loopback_host(host) and not insecure and not (tls and token):
-        raise ValueError(
-            f"refusing to serve on {host!r} without TLS and a bearer token: bind 127.0.0.1, "
-            "give tls= and token= (--tls-cert, --tls-key, --token-file), or pass "
-            "insecure=True (--insecure) if this network is trusted"
-        )
+    refuse_untrusted_exposure(address, tls, token, insecure)
     servicer = SimulatorServicer(env_factory, settings)  # starts any env workers
     try:
         server, health_servicer, streams = _grpc_server(servicer, token)
-        port = _bind(server, address, tls)
+        port = bind(server, address, tls)
         server.start()
     except BaseException:
         servicer.shutdown()  # no worker process outlives a failed start
         raise
-    for service in ("", SERVICE_NAME):
-        health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
-    running = SimulatorServer(server, servicer, health_servicer, f"{host}:{port}", streams)
+    set_serving(health_servicer, ("", SERVICE_NAME))
+    address = f"{host_of_address(address)}:{port}"
+    running = SimulatorServer(server, servicer, health_servicer, address, streams)
     logger.info("simulator serving on %s", running.address)
     if block:
         serve_until_signal(running)
@@ -139,82 +138,18 @@ def _grpc_server(
         interceptors.insert(0, TokenAuthInterceptor(token))  # refused before admitted
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=settings.threads, thread_name_prefix="flare-rpc"),
-        options=_server_options(settings),
+        options=connection_options(
+            settings.max_message_bytes,
+            settings.keepalive_s,
+            settings.keepalive_timeout_s,
+            settings.idle_timeout_s,
+        ),
         interceptors=interceptors,
         # past this many calls at once (running or queued) gRPC answers RESOURCE_EXHAUSTED
         maximum_concurrent_rpcs=settings.stream_limit + 4 * settings.max_workers,
     )
     add_simulator_service(servicer, server)
-    health_servicer = health.HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    reflection.enable_server_reflection(
-        (
-            SERVICE_NAME,
-            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-            reflection.SERVICE_NAME,
-        ),
-        server,
-    )
-    return server, health_servicer, streams
-
-
-# A client may ping this often without calls in flight (RemoteEnv never pings on its own;
-# gRPC's default, 5 minutes, makes a pinging client's channel fail with "too many pings").
-MIN_CLIENT_PING_INTERVAL_MS = 10_000
-
-
-def _server_options(settings: ServerSettings) -> list[tuple[str, int]]:
-    options = [
-        ("grpc.max_receive_message_length", settings.max_message_bytes),
-        ("grpc.max_send_message_length", settings.max_message_bytes),
-        ("grpc.so_reuseport", 0),
-        # ping every connection (also between calls) and close it when no answer comes:
-        # a stopped or cut-off client's streams then end and free their threads
-        ("grpc.keepalive_time_ms", int(settings.keepalive_s * 1000)),
-        ("grpc.keepalive_timeout_ms", int(settings.keepalive_timeout_s * 1000)),
-        # (gRPC >= 1.6x waits for any ping's answer this long, keepalive's included)
-        ("grpc.http2.ping_timeout_ms", int(settings.keepalive_timeout_s * 1000)),
-        ("grpc.keepalive_permit_without_calls", 1),
-        ("grpc.http2.max_pings_without_data", 0),
-        ("grpc.http2.min_ping_interval_without_data_ms", MIN_CLIENT_PING_INTERVAL_MS),
-    ]
-    if settings.idle_timeout_s > 0:  # a connection with no call for this long is closed
-        options.append(("grpc.max_connection_idle_ms", int(settings.idle_timeout_s * 2000)))
-    return options
-
-
-def _refuse_a_busy_port(address: str) -> None:
-    """Say so in one line when the port is taken (gRPC would also log a C-level error)."""
-    host, _, port = address.rpartition(":")
-    if not port.isdigit() or int(port) == 0:
-        return
-    try:
-        infos = socket.getaddrinfo(host.strip("[]"), int(port), type=socket.SOCK_STREAM)
-    except socket.gaierror as err:
-        raise OSError(f"could not bind {address}: {err}") from None
-    for family, kind, proto, _, sockaddr in infos:
-        with socket.socket(family, kind, proto) as probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gRPC binds
-            try:
-                probe.bind(sockaddr)
-            except OSError as err:
-                if err.errno == errno.EADDRINUSE:
-                    raise OSError(f"port {port} is already in use ({address})") from None
-                raise OSError(f"could not bind {address}: {err.strerror}") from None
-
-
-def _bind(server: grpc.Server, address: str, tls: TLSFiles | None) -> int:
-    _refuse_a_busy_port(address)
-    try:
-        if tls is not None:
-            port = server.add_secure_port(address, tls.server_credentials())
-        else:
-            port = server.add_insecure_port(address)
-    except RuntimeError as err:  # grpcio raises on a busy or bad address
-        raise OSError(f"could not bind {address}: {err}") from None
-    if port == 0:
-        raise OSError(f"could not bind {address}")
-    return port
+    return server, add_health_and_reflection(server, SERVICE_NAME), streams
 
 
 def serve_until_signal(server: SimulatorServer, grace: float = 5.0) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TextIO
 
 from flare.framework.reports import GameRecord
+from flare.framework.run_events import RunPosition
 
 CSV_COLUMNS = ("game", "agent", "return", "length", "wall_s", "success", "cost")
 
@@ -54,6 +55,15 @@ class MetricsLogger:
             if is_new:
                 self._csv.writerow(CSV_COLUMNS)
                 self._csv_file.flush()
+
+    def resume(self, position: RunPosition) -> None:
+        """Go on from a continued run's totals and stop window."""
+        self.games = position.games
+        self.steps = position.env_steps
+        self._steps_at_last_print = self.steps
+        self.returns.extend(position.recent_returns)
+        self.successes.extend(position.recent_successes)
+        self.costs.extend(position.recent_costs)
 
     @property
     def mean_return(self) -> float:

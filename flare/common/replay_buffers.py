@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
+from flare.common.snapshots import experiences_from, experiences_state
 from flare.common.sum_tree import PriorityTree
 from flare.framework.experience import Experience
 
@@ -44,6 +46,17 @@ class ReplayBuffer:
         self._items[slot] = experience
         self._start = (self._start + 1) % self.capacity
         return slot
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything stored, for a run's checkpoint (see ``flare.common.snapshots``)."""
+        return {"items": experiences_state(self._items), "start": self._start}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        items = experiences_from(state["items"])
+        if len(items) > self.capacity:
+            raise ValueError(f"a snapshot of {len(items)} experiences; capacity {self.capacity}")
+        self._items = items
+        self._start = int(state["start"])
 
     def __getitem__(self, index: int) -> Experience:
         """Logical index: 0 is the oldest experience."""
@@ -113,6 +126,18 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         if previous is not None and self._items[previous].has_successor:
             self.tree.set(previous, self.max_priority**self.alpha)
         return slot
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            **super().state_dict(),
+            "max_priority": self.max_priority,
+            "tree": self.tree.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.max_priority = float(state["max_priority"])
+        self.tree.load_state_dict(state["tree"])
 
     def sample_prioritized(
         self, num: int, rng: random.Random, beta: float

@@ -19,6 +19,17 @@ class PriorityTree:
         self._sums = np.zeros(2 * self._leaves)
         self._mins = np.full(2 * self._leaves, np.inf)
 
+    def state_dict(self) -> dict[str, np.ndarray]:
+        return {"sums": self._sums.copy(), "mins": self._mins.copy()}
+
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        if state["sums"].shape != self._sums.shape:
+            raise ValueError(
+                f"a priority tree of {state['sums'].shape}; this one is {self._sums.shape}"
+            )
+        self._sums = np.array(state["sums"], dtype=np.float64)
+        self._mins = np.array(state["mins"], dtype=np.float64)
+
     def __getitem__(self, slot: int) -> float:
         return float(self._sums[self._leaves + slot])
 

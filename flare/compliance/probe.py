@@ -17,7 +17,7 @@ import numpy as np
 from grpc_health.v1 import health_pb2_grpc
 
 from flare.bridge.codec import decode, encode
-from flare.bridge.security import bearer
+from flare.bridge.security import bearer, open_channel
 from flare.bridge.specs import spec_from_proto
 from flare.framework.env_spec import ArraySpec, Continuous, Discrete, EnvSpec, Language
 from flare.simulator.v1 import simulator_pb2 as pb
@@ -81,11 +81,7 @@ class Probe:
     def __init__(self, target: Target) -> None:
         self.target = target
         options = [("grpc.max_receive_message_length", 256 * 1024 * 1024)]
-        if target.tls_root_cert is not None:
-            credentials = grpc.ssl_channel_credentials(Path(target.tls_root_cert).read_bytes())
-            self.channel = grpc.secure_channel(target.address, credentials, options=options)
-        else:
-            self.channel = grpc.insecure_channel(target.address, options=options)
+        self.channel = open_channel(target.address, target.tls_root_cert, options)
         self.stub = pb_grpc.SimulatorStub(self.channel)
         self.health = health_pb2_grpc.HealthStub(self.channel)
         self.metadata = bearer(target.token) if target.token else ()

@@ -122,6 +122,19 @@ class GymEnv(Env):
         self._game_over = False
         return self._observations(obs)
 
+    def episode_start(self) -> dict[str, Any] | None:
+        if self._seed is not None:  # the first reset seeds the game
+            return {"seed": self._seed}
+        return {"np_random": dict(self._env.unwrapped.np_random.bit_generator.state)}
+
+    def reset_from(self, start: dict[str, Any]) -> ObservationDict:
+        if "seed" in start:
+            self._seed = int(start["seed"])
+        else:
+            self._env.unwrapped.np_random.bit_generator.state = start["np_random"]
+            self._seed = None
+        return self.reset()
+
     def _gym_action(self, actions: ActionDict) -> Any:
         try:
             action = actions[ACTION]

@@ -38,9 +38,11 @@ def train(
     log_dir: str | None = None,
     model_dir: str | None = None,
     batch_wait_s: float = 0.01,
+    agents_per_process: int = 1,
 ) -> Manager:
     """Train ``num_agents`` agents against the grid world at ``address`` on ``level``,
-    stopping once the mean return of 100 games reaches ``stop_at_success`` (if given)."""
+    stopping once the mean return of 100 games reaches ``stop_at_success`` (if given);
+    ``agents_per_process`` agents share a process (with full batches: the same games)."""
     torch.manual_seed(seed)
     probe = RemoteEnv(address, level=level)
     spec = probe.spec()
@@ -72,4 +74,5 @@ def train(
     return train_on_env(
         ct_settings, RemoteEnv, dict(address=address, level=level), num_agents, num_games,
         seed, stop_at_success, log_dir=log_dir, print_interval_s=10.0, model_dir=model_dir,
+        agents_per_process=agents_per_process,
     )  # fmt: skip

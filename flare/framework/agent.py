@@ -27,7 +27,20 @@ from flare.framework.agent_helper import (
     unbatch_one,
 )
 from flare.framework.env import ActionDict, Env, EnvInterrupted, ObservationDict, RewardDict
+from flare.framework.episode_replay import (
+    LIVE,
+    PREDICT,
+    STORE,
+    Call,
+    EpisodeLog,
+    EpisodeReplay,
+    InFlight,
+    ReplayDiverged,
+    SavedEpisode,
+    checksum,
+)
 from flare.framework.outcomes import GameOutcome, NextStep, next_step_after
+from flare.framework.pipe_messages import LearnRequest
 from flare.framework.reports import (
     AgentFailed,
     AgentFinished,
@@ -64,7 +77,8 @@ class Agent(ABC):
     Subclasses write ``_cts_predict`` and ``_cts_store_data``; the rest is provided.
 
     Args:
-        num_games: games to play before the agent stops.
+        num_games: games to play before the agent stops (in all: a continued run counts
+            the games it already played, see ``continue_after``).
         actrep: how many times the env repeats each action.
         learning: store experiences and learn (False only acts).
     """
@@ -87,12 +101,34 @@ class Agent(ABC):
         self._game_length = 0
         self._game_costs: dict[str, list[float]] = {}  # "<ct>/<cost>" -> per learn
         self._games_played = 0
+        # exact checkpoints (set by a learner): log each episode's calls so that a
+        # resumed run can take the episode up where it was (flare.framework.episode_replay)
+        self.checkpointing = False
+        self._log: EpisodeLog | None = None
+        self._current: tuple[str, str] | None = None  # (kind, CT) of the call under way
+        self._replay: EpisodeReplay | None = None
+        self._saved_episode: SavedEpisode | None = None
 
     def set_env(self, env_class: Callable[..., Env], *args: Any, **kwargs: Any) -> None:
         """Choose the environment. It is built later, inside the agent's own process."""
         if not callable(env_class):
             raise TypeError(f"set_env needs an Env class or factory, got {env_class!r}")
         self._env_factory = lambda: env_class(*args, **kwargs)
+
+    @property
+    def games_played(self) -> int:
+        """Games this agent finished, counting those of the run it continues."""
+        return self._games_played
+
+    def continue_after(self, games_played: int) -> None:
+        """Continue a run in which this agent already finished ``games_played`` of its
+        ``num_games``: it plays the rest, numbering its games on from there."""
+        if not 0 <= games_played <= self.num_games:
+            raise ValueError(
+                f"agent {self.id}: games_played must be in [0, {self.num_games}], "
+                f"got {games_played}"
+            )
+        self._games_played = games_played
 
     def add_agent_helper(self, helper: AgentHelper) -> None:
         """Attach the helper of one ComputationTask (done by the Manager)."""
@@ -105,9 +141,23 @@ class Agent(ABC):
         self, ct_name: str, inputs: ObservationDict, states: StateDict | None = None
     ) -> tuple[ActionDict, StateDict]:
         """Actions and next states for one instance, from CT ``ct_name``."""
+        states = states or {}
+        if self._replay is not None:
+            answer = self._replay.answer(PREDICT, ct_name, inputs, states)
+            if answer is not LIVE:
+                return answer
+            self._replay = None
         helper = self._helper(ct_name)
-        actions, next_states = helper.predict(batch_of_one(inputs), batch_of_one(states or {}))
-        return unbatch_one(actions), unbatch_one(next_states)
+        log = self._log
+        if log is None:
+            actions, next_states = helper.predict(batch_of_one(inputs), batch_of_one(states))
+            return unbatch_one(actions), unbatch_one(next_states)
+        self._current = (PREDICT, ct_name)
+        actions, next_states = helper.predict(batch_of_one(inputs), batch_of_one(states))
+        self._current = None
+        result = unbatch_one(actions), unbatch_one(next_states)
+        log.calls.append(Call(PREDICT, ct_name, checksum(inputs, states), result))
+        return result
 
     def init_states(self, ct_name: str) -> StateDict:
         """The states CT ``ct_name``'s model starts an episode with (zeros)."""
@@ -118,10 +168,56 @@ class Agent(ABC):
         if not self.learning:
             return None
         arrays = {k: np.asarray(v) for k, v in data.items()}
-        costs = self._helper(ct_name).store_data(self.alive, arrays)
+        costs = self._stored(ct_name, arrays)
         for name, values in (costs or {}).items():
             self._game_costs.setdefault(f"{ct_name}/{name}", []).append(float(np.mean(values)))
         return costs
+
+    def _stored(self, ct_name: str, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray] | None:
+        """The helper's ``store_data``, or its logged result while an episode is replayed."""
+        in_flight = None
+        if self._replay is not None:
+            answer = self._replay.answer(STORE, ct_name, arrays)
+            if answer is not LIVE:
+                return answer
+            in_flight, self._replay = self._replay.in_flight, None
+        helper = self._helper(ct_name)
+        log = self._log
+        if log is not None:
+            self._current = (STORE, ct_name)
+        if in_flight is not None and in_flight.batch is not None:
+            costs: dict[str, np.ndarray] | None = helper.send_learn(in_flight.batch)
+        else:
+            costs = helper.store_data(self.alive, arrays)
+        if log is not None:
+            self._current = None
+            log.calls.append(Call(STORE, ct_name, checksum(arrays), costs))
+        return costs
+
+    # ----- checkpoints --------------------------------------------------------------------
+    def snapshot(self, waiting_on: object | None, with_buffers: bool = True) -> dict[str, Any]:
+        """The agent's part of an exact checkpoint, taken while it waits on a CDP for
+        ``waiting_on`` (the request it sent): games played, each helper's state and the
+        episode so far. Plain values and arrays (``flare.common.snapshots``)."""
+        episode = None
+        if self._log is not None and self._current is not None:
+            kind, ct = self._current
+            batch = waiting_on.batch if isinstance(waiting_on, LearnRequest) else None
+            episode = self._log.state(InFlight(kind, ct, batch))
+        return {
+            "games_played": self._games_played,
+            "helpers": {n: h.state_dict(with_buffers) for n, h in self.helpers.items()},
+            "episode": episode,
+        }
+
+    def restore(self, snapshot: dict[str, Any]) -> None:
+        """Take up a snapshot (after the helpers are attached, before ``play``): the
+        episode it was in is replayed at the start of ``play``."""
+        self._games_played = int(snapshot["games_played"])
+        for name, helper in self.helpers.items():
+            helper.load_state_dict(snapshot["helpers"][name])
+        episode = snapshot["episode"]
+        self._saved_episode = None if episode is None else SavedEpisode.from_state(episode)
 
     def _helper(self, ct_name: str) -> AgentHelper:
         try:
@@ -168,9 +264,25 @@ class Agent(ABC):
         self._game_return = 0.0
         self._game_length = 0
         self._game_costs = {}
-        observations = self.env.reset()
+        saved, self._saved_episode = self._saved_episode, None
+        if saved is not None:
+            observations = self._restart(saved)
+        else:
+            start = self.env.episode_start() if self.checkpointing else None
+            observations = self.env.reset()
+            self._log = EpisodeLog(start) if self.checkpointing else None
         if not isinstance(observations, dict):
             raise TypeError(f"{type(self.env).__name__}.reset() must return a dict of observations")
+        return observations
+
+    def _restart(self, saved: SavedEpisode) -> ObservationDict:
+        """Start the checkpoint's episode again, its calls to be answered from its log."""
+        assert self.env is not None
+        if saved.log.start is None:
+            raise ReplayDiverged(f"{type(self.env).__name__} cannot start an episode again")
+        observations = self.env.reset_from(saved.log.start)
+        self._log = EpisodeLog(saved.log.start, list(saved.log.calls))
+        self._replay = EpisodeReplay(saved)
         return observations
 
     def _step_env(self, actions: ActionDict) -> tuple[ObservationDict, RewardDict, int]:
@@ -248,11 +360,17 @@ class Agent(ABC):
                 raise RuntimeError(f"agent {self.id}: call set_env() before starting it")
             self.env = self._env_factory()
             self._check_env(self.env)
-            games, interrupted_in_a_row = 0, 0
-            while games < self.num_games and not stop_event.is_set():
+            interrupted_in_a_row = 0
+            while self._games_played < self.num_games and not stop_event.is_set():
                 try:
                     reports.put(self._run_one_episode())
-                    games, interrupted_in_a_row = games + 1, 0
+                    interrupted_in_a_row = 0
+                except ReplayDiverged as err:
+                    # the checkpoint's episode could not be taken up: it is dropped
+                    self._replay = None
+                    for helper in self.helpers.values():
+                        helper.interrupt_episode()
+                    reports.put(GameInterrupted(self.id, f"resumed mid-episode: {err}"))
                 except EnvInterrupted as err:
                     # not a game over: the episode's data stays, no transition leaves it
                     for helper in self.helpers.values():

@@ -18,9 +18,10 @@ from functools import partial
 from multiprocessing.connection import Connection, wait
 from multiprocessing.queues import Queue
 from multiprocessing.synchronize import Event
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from flare.framework.cdp_channel import AgentGreenlet, CDPClosed, CDPLink, ChannelRequest
+from flare.framework.process_control import SaveAgents, save_agents, set_global_random_state
 from flare.framework.reports import ProcessReady
 
 if TYPE_CHECKING:
@@ -28,23 +29,32 @@ if TYPE_CHECKING:
 
 
 def run_agent_process(
-    agents: Sequence[Agent], stop_event: Event, reports: Queue, go: Event | None = None
+    agents: Sequence[Agent],
+    stop_event: Event,
+    reports: Queue,
+    go: Event | None = None,
+    control: Connection | None = None,
+    random_state: dict[str, Any] | None = None,
 ) -> None:
     """Entry point of an agent process: play every agent's games, then flush the reports.
 
     With ``go``, the agents first build their envs and their first requests, then the
     process reports ``ProcessReady`` and waits for ``go`` (set once every process is
     ready), so a slow start (imports, a simulator session that takes a second to open)
-    never splits the first batch of a seeded run.
+    never splits the first batch of a seeded run. ``control`` carries the Manager's
+    requests for the agents' snapshots (``flare.framework.process_control``);
+    ``random_state``, the process-wide generators a resumed run's snapshot holds.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the Manager coordinates Ctrl-C
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the Manager's handler, if forked
+    if random_state is not None:  # (a resumed run: the generators as they were)
+        set_global_random_state(random_state)
     gate = None
     if go is not None:
         ids = tuple(agent.id for agent in agents)
         gate = partial(_report_ready_and_wait, ids, go, stop_event, reports)
     try:
-        play_together(agents, stop_event, reports, gate)
+        play_together(agents, stop_event, reports, gate, control)
     finally:
         reports.close()
         reports.join_thread()
@@ -61,16 +71,19 @@ def play_together(
     stop_event: Event,
     reports: Queue,
     before_first_request: Callable[[], None] | None = None,
+    control: Connection | None = None,
 ) -> None:
     """Run ``agent.play`` for every agent, batching their CDP requests per link.
 
     Agents are resumed in id order and requests are sent in that order, so a seeded run
     does not depend on timing inside the process. ``before_first_request`` runs once,
     when every agent has either asked for something or ended, before anything is sent.
+    A ``SaveAgents`` on ``control`` is answered while every agent waits on a CDP.
     """
     games = {a.id: AgentGreenlet(partial(a.play, stop_event, reports)) for a in agents}
     ready: deque[tuple[int, object]] = deque((agent_id, None) for agent_id in sorted(games))
     waiting: dict[int, CDPLink] = {}  # agent -> the link its request went out on
+    asked_for: dict[int, object] = {}  # agent -> the request it waits on
     gate = _Once(before_first_request)
     while games:
         while ready:
@@ -89,6 +102,7 @@ def play_together(
                 raise TypeError(f"agent {agent_id} switched out with {asked!r}, not a request")
             asked.link.queue(agent_id, asked.message)
             waiting[agent_id] = asked.link
+            asked_for[agent_id] = asked.message
         gate()
         links = {id(link): link for link in waiting.values()}.values()
         for link in links:
@@ -99,7 +113,11 @@ def play_together(
         busy = {link.connection: link for link in waiting.values()}
         if not busy:
             continue
-        for connection in wait(list(busy)):
+        watched: list[Connection] = [*busy, *([control] if control is not None else [])]
+        for connection in wait(watched):
+            if connection is control:
+                _answer_control(control, agents, games, asked_for)
+                continue
             link = busy[cast(Connection, connection)]
             try:
                 replies = link.receive()
@@ -110,6 +128,23 @@ def play_together(
                 if waiting.get(agent_id) is link:
                     del waiting[agent_id]
                     ready.append((agent_id, replies[agent_id]))
+
+
+def _answer_control(
+    control: Connection,
+    agents: Sequence[Agent],
+    games: dict[int, AgentGreenlet],
+    asked_for: dict[int, object],
+) -> None:
+    try:
+        message = control.recv()
+    except (EOFError, OSError):
+        return  # (the Manager went away; the CDPs' pipes tell the agents)
+    if isinstance(message, SaveAgents):
+        playing = [agent for agent in agents if agent.id in games]
+        control.send(save_agents(message, playing, asked_for))
+    else:
+        raise TypeError(f"an agent process got an unknown control message {message!r}")
 
 
 class _Once:

@@ -9,10 +9,17 @@ import random
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 
 from flare.common.replay_buffers import PrioritizedReplayBuffer, PrioritizedSample, ReplayBuffer
+from flare.common.snapshots import (
+    experiences_from,
+    experiences_state,
+    python_random_state,
+    set_python_random_state,
+)
 from flare.framework.batch import ArrayDict, LearnBatch
 from flare.framework.cdp_channel import CDPChannel, CDPClosed
 from flare.framework.experience import (
@@ -109,10 +116,40 @@ class AgentHelper(ABC):
         batch = self.make_batch()
         if batch is None:
             return None
+        return self.send_learn(batch)
+
+    def send_learn(self, batch: LearnBatch) -> ArrayDict:
+        """Learn from ``batch`` (made by ``make_batch``); also how a resumed run re-sends
+        the batch that was on its way when the checkpoint was taken."""
         reply = self.channel.request(LearnRequest(batch))
         assert isinstance(reply, LearnReply)
         self.learned(reply.costs)
         return reply.costs
+
+    # ----- checkpoints ----------------------------------------------------------------------
+    def state_dict(self, with_buffers: bool = True) -> dict[str, Any]:
+        """The helper's counters, random state and (``with_buffers``) the experiences it
+        keeps, for a run's checkpoint; plain values and arrays only."""
+        return {
+            "counter": self.counter,
+            "rng": python_random_state(self.rng),
+            "behavior": dict(self._behavior),
+            "buffers": self.buffers_state() if with_buffers else None,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.counter = int(state["counter"])
+        set_python_random_state(self.rng, state["rng"])
+        self._behavior = dict(state["behavior"])
+        if state.get("buffers") is not None:
+            self.load_buffers_state(state["buffers"])
+
+    def buffers_state(self) -> dict[str, Any]:
+        """The experiences kept (none by default)."""
+        return {}
+
+    def load_buffers_state(self, state: dict[str, Any]) -> None:  # noqa: B027 - optional
+        """Take back what ``buffers_state`` gave."""
 
     def make_batch(self) -> LearnBatch | None:
         """The next learning batch, or None when there is nothing to learn from yet."""
@@ -158,6 +195,12 @@ class OnlineHelper(AgentHelper):
 
     def add_experience(self, experience: Experience) -> None:
         self.buffer.append(experience)
+
+    def buffers_state(self) -> dict[str, Any]:
+        return {"buffer": experiences_state(self.buffer)}
+
+    def load_buffers_state(self, state: dict[str, Any]) -> None:
+        self.buffer = experiences_from(state["buffer"])
 
     def mark_run_end(self) -> None:
         if self.buffer:
@@ -243,6 +286,25 @@ class ExpReplayHelper(AgentHelper):
 
     def add_experience(self, experience: Experience) -> None:
         self.replay_buffer.add(experience)
+
+    def state_dict(self, with_buffers: bool = True) -> dict[str, Any]:
+        sampled = self._sampled_slots
+        return {
+            **super().state_dict(with_buffers),
+            "num_learns": self.num_learns,
+            "sampled_slots": None if sampled is None else np.asarray(sampled),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.num_learns = int(state["num_learns"])
+        self._sampled_slots = state["sampled_slots"]
+
+    def buffers_state(self) -> dict[str, Any]:
+        return {"replay": self.replay_buffer.state_dict()}
+
+    def load_buffers_state(self, state: dict[str, Any]) -> None:
+        self.replay_buffer.load_state_dict(state["replay"])
 
     def mark_run_end(self) -> None:
         self.replay_buffer.mark_newest_run_end()

@@ -57,6 +57,9 @@ class PendingRequests:
     blocks: list[tuple[Connection, PredictBatch]] = field(default_factory=list)
     learn: dict[int, LearnRequest] = field(default_factory=dict)
 
+    def agent_ids(self) -> frozenset[int]:
+        return frozenset([*self.learn, *(a for _, block in self.blocks for a in block.agent_ids)])
+
     def __len__(self) -> int:
         """Agents waiting."""
         return len(self.learn) + sum(len(block.agent_ids) for _, block in self.blocks)
@@ -115,6 +118,14 @@ class ComputationDataProcessor:
         self._conns: dict[int, Connection] = {}  # agent id -> its process's pipe
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        # a checkpoint holds every CDP: requests are taken in but not served, so every
+        # agent ends up waiting and nothing changes until ``release``
+        self._hold_lock = threading.Lock()
+        self._hold_id = 0  # which hold it is: a late look at an old one never counts
+        self._holding = False
+        self._seen_hold = -1  # the hold the thread last saw (and published the sets of)
+        self._waiting: frozenset[int] = frozenset()
+        self._connected: frozenset[int] = frozenset()
 
     def connect(self, agent_ids: int | Sequence[int]) -> Connection:
         """Open one pipe for the agents of one process and return their end."""
@@ -132,6 +143,30 @@ class ComputationDataProcessor:
     @property
     def num_connected(self) -> int:
         return len(self._conns)
+
+    def hold(self) -> None:
+        """Stop serving (see ``is_held``); requests still come in."""
+        with self._hold_lock:
+            self._hold_id += 1
+            self._holding = True
+
+    def release(self) -> None:
+        with self._hold_lock:
+            self._holding = False
+
+    def is_held(self) -> bool:
+        """Whether the thread has seen this ``hold`` and serves nothing until ``release``
+        (``agents_waiting`` and ``agents_connected`` are then this hold's)."""
+        with self._hold_lock:
+            seen = self._holding and self._seen_hold == self._hold_id
+        return seen or not self.is_alive()
+
+    def agents_waiting(self) -> frozenset[int]:
+        """The agents whose request waits here (up to date while held)."""
+        return self._waiting
+
+    def agents_connected(self) -> frozenset[int]:
+        return self._connected
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name=f"cdp-{self.name}", daemon=True)
@@ -190,9 +225,12 @@ class ComputationDataProcessor:
             torch.set_num_threads(self.torch_threads)
         pending = PendingRequests()
         first_at = 0.0
+        self._connected = frozenset(self._conns)
         try:
             while not self._stop.is_set() and self._conns:
-                if pending:
+                with self._hold_lock:
+                    holding, hold_id = self._holding, self._hold_id
+                if pending and not holding:
                     timeout = max(0.0, first_at + self.batch_wait_s - time.monotonic())
                 else:
                     timeout = 0.05
@@ -203,6 +241,12 @@ class ComputationDataProcessor:
                         first_at = time.monotonic()
                 # an agent that stopped while it waited gets no reply
                 pending.keep_only(self._conns)
+                if holding:
+                    with self._hold_lock:
+                        self._waiting = pending.agent_ids()
+                        self._connected = frozenset(self._conns)
+                        self._seen_hold = hold_id
+                    continue
                 if pending and (
                     len(pending) >= len(self._conns)
                     or time.monotonic() - first_at >= self.batch_wait_s
@@ -218,6 +262,7 @@ class ComputationDataProcessor:
         finally:
             # Closing the pipes wakes every agent still waiting, so none can hang.
             self._close_all()
+            self._waiting = self._connected = frozenset()
 
     def _serve(self, pending: PendingRequests) -> None:
         # In agent order, not arrival order: with every agent in the batch, a seeded run

@@ -80,6 +80,17 @@ class Env(ABC):
             ),
         )
 
+    def episode_start(self) -> dict[str, Any] | None:
+        """Before ``reset()``: what ``reset_from`` needs to start the same episode again
+        (e.g. the state of the env's random generator), plain values only; None when the
+        env cannot (a resumed run then drops the episode it was in: not exact, not lost).
+        """
+        return None
+
+    def reset_from(self, start: dict[str, Any]) -> ObservationDict:
+        """``reset()`` as it went when ``episode_start()`` returned ``start``."""
+        raise NotImplementedError(f"{type(self).__name__} cannot start an episode again")
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release the environment's resources."""
 

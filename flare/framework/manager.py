@@ -10,7 +10,10 @@ import queue
 import signal
 import threading
 import time
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +25,7 @@ from flare.framework.agent_group import run_agent_process
 from flare.framework.cdp_channel import CDPChannel, CDPLink
 from flare.framework.computation_data_processor import ComputationDataProcessor
 from flare.framework.computation_task import build_computation_tasks
+from flare.framework.process_control import AgentsSaved
 from flare.framework.process_start import agent_context, process_payload, resolve_start_method
 from flare.framework.reports import (
     AgentFailed,
@@ -31,6 +35,8 @@ from flare.framework.reports import (
     GameRecord,
     ProcessReady,
 )
+from flare.framework.run_events import CheckpointInfo, RunObserver, RunPosition
+from flare.framework.run_pause import PauseError, ProcessControl, RunPause, paused
 from flare.framework.settings import CTSettings, LogSettings
 
 logger = logging.getLogger(__name__)
@@ -61,6 +67,11 @@ class Manager:
             read the dims, an in-process simulator server).
 
     After ``start()`` returns, ``stats`` holds one ``GameRecord`` per finished game.
+
+    A learner (``flare.learner``) follows the run through ``observers`` (see
+    ``RunObserver``), writes its checkpoints through ``checkpointer``, continues a run
+    from a ``RunPosition`` (``continue_run``), and controls it from other threads with
+    ``request_stop`` and ``request_checkpoint``.
     """
 
     def __init__(
@@ -89,7 +100,30 @@ class Manager:
         self.stopped_by_signal: str | None = None
         self.reached_target = False
         self.interrupted_games = 0
+        self.observers: list[RunObserver] = []
+        # writes a checkpoint of the whole run; by default each CT's model and optimizer
+        # to ``model_dir`` (a learner's run directory saves much more)
+        self.checkpointer: Callable[[Manager], CheckpointInfo] = Manager._save_models
+        # where a continued run takes up: its earlier games, wall time, updates, window
+        self.position = RunPosition()
+        self.cdps: dict[str, ComputationDataProcessor] = {}
+        self.running_agents: set[int] = set()  # ids of the agents still playing
+        # exact checkpoints (a learner's): agents log their episodes, and a checkpoint
+        # pauses the run (``paused``); a resumed run restores these before it starts
+        self.exact_checkpoints = False
+        self.agent_snapshots: dict[int, dict[str, Any]] = {}
+        self.process_random: dict[int, dict[str, Any]] = {}  # by a process's first agent
+        self._controls: list[ProcessControl] = []
+        self._stopping = False
+        self._checkpointing = False
+        self._reports: mp.Queue | None = None
+        self._go: Any = None
+        self._metrics: MetricsLogger | None = None
+        self.stop_reason: str | None = None
         self._signal_received: int | None = None
+        self._start_time: float | None = None
+        self._steps = 0
+        self._checkpoint_requests: queue.SimpleQueue[Future[CheckpointInfo]] = queue.SimpleQueue()
         self._started = False
         load_dir = self.log_settings.load_dir()
         if load_dir is not None:
@@ -110,6 +144,114 @@ class Manager:
         for agent in agents:
             self.add_agent(agent)
 
+    # ----- control from other threads -------------------------------------------------------
+    def request_stop(self, reason: str = "a stop request") -> None:
+        """Stop the run the way SIGTERM does: agents finish their step, the final
+        checkpoint is written. Safe from any thread."""
+        if self.stop_reason is None:
+            self.stop_reason = reason
+
+    def request_checkpoint(self) -> Future[CheckpointInfo]:
+        """A checkpoint written by the supervising thread at its next turn (within ~0.1 s
+        while the run goes on); the future fails when the run ends first."""
+        future: Future[CheckpointInfo] = Future()
+        self._checkpoint_requests.put(future)
+        return future
+
+    @property
+    def policy_version(self) -> int:
+        """Learning updates so far over every CT (a resumed run counts on)."""
+        return self.position.learn_updates + sum(c.stats.learn_calls for c in self.cdps.values())
+
+    @property
+    def games_played(self) -> int:
+        """Games finished in the whole run, earlier sessions of a resumed run included."""
+        return self.position.games + len(self.stats)
+
+    @property
+    def env_steps(self) -> int:
+        """Steps of the finished games of the whole run."""
+        return self.position.env_steps + self._steps
+
+    def continue_run(self, position: RunPosition) -> None:
+        """Take up a run where ``position`` says it was (before ``start()``)."""
+        if self._started:
+            raise RuntimeError("continue_run() comes before start()")
+        self.position = position
+        self.interrupted_games = position.interrupted_games
+
+    def checkpoint(self) -> CheckpointInfo:
+        """Write a checkpoint now (through ``checkpointer``) and tell the observers."""
+        self._checkpointing = True
+        try:
+            info = self.checkpointer(self)
+        finally:
+            self._checkpointing = False
+        for observer in self.observers:
+            observer.checkpoint_saved(info)
+        return info
+
+    def _save_models(self) -> CheckpointInfo:
+        paths = self.save_model()
+        return CheckpointInfo(
+            path=paths[0].parent,
+            games=self.games_played,
+            policy_version=self.policy_version,
+            wall_s=self.wall_s,
+        )
+
+    @property
+    def can_pause(self) -> bool:
+        """Whether agents play now (started, not all finished, their CDPs serving):
+        before, a checkpoint of the learner alone is exact; after, there is no pause."""
+        go = self._go
+        alive = any(cdp.is_alive() for cdp in self.cdps.values())
+        return go is not None and go.is_set() and alive and bool(self.running_agents)
+
+    @contextmanager
+    def paused(self, timeout_s: float = 60.0) -> Iterator[RunPause]:
+        """A moment when no CDP serves and every playing agent waits on one (see
+        ``flare.framework.run_pause``); for a checkpointer, while the run goes on. A run
+        that is stopping stays paused after it: the agents are stopped where they wait."""
+        if not self.can_pause:
+            raise PauseError("the run is not going on: there is nothing to pause")
+        with paused(list(self.cdps.values()), self._controls, timeout_s) as pause:
+            yield pause
+            if self._stopping:
+                for cdp in self.cdps.values():
+                    cdp.stop()
+
+    def catch_up(self, saved: list[AgentsSaved], timeout_s: float = 5.0) -> None:
+        """While paused: take in the reports of every game the saved agents counted (they
+        may still be on their way), so the run's totals match the agents' snapshots."""
+        expected = {
+            a: g for answer in saved for a, g in zip(answer.agents, answer.games, strict=True)
+        }
+        deadline = time.monotonic() + timeout_s
+        while True:
+            counted = Counter(r.agent for r in self.stats)
+            behind = {
+                a for a, games in expected.items()
+                if self.agents[a].games_played + counted[a] < games
+            }  # fmt: skip
+            if not behind:
+                return
+            if time.monotonic() > deadline or self._reports is None or self._metrics is None:
+                raise PauseError(f"the reports of agents {sorted(behind)} did not arrive")
+            try:
+                report = self._reports.get(timeout=0.05)
+            except queue.Empty:
+                continue
+            failure = self._handle_report(report, self.running_agents, self._metrics)
+            if failure:
+                raise PauseError(failure)
+
+    @property
+    def wall_s(self) -> float:
+        """Seconds the run has trained, earlier sessions of a continued run included."""
+        started = self._start_time
+        return self.position.wall_s + (time.time() - started if started is not None else 0.0)
+
     # ----- checkpoints --------------------------------------------------------------------
     def save_model(self, model_dir: str | Path | None = None) -> list[Path]:
         """Save every CT's algorithm (model and optimizer) to ``model_dir/<ct>.pt``."""
@@ -119,7 +261,8 @@ class Manager:
         for name, ct in self.cts.items():
             path = directory / f"{name}.pt"
             tmp = path.with_suffix(".pt.tmp")
-            torch.save({"ct": name, "games": len(self.stats), "algorithm": ct.state_dict()}, tmp)
+            checkpoint = {"ct": name, "games": self.games_played, "algorithm": ct.state_dict()}
+            torch.save(checkpoint, tmp)
             os.replace(tmp, path)  # never leave a half-written checkpoint
             saved.append(path)
         return saved
@@ -170,14 +313,19 @@ class Manager:
         ctx = agent_context(resolve_start_method(self.start_method))
         stop_event = ctx.Event()
         go = ctx.Event()  # set once every agent process is ready to send its first requests
+        self._go = go
         reports: mp.Queue = ctx.Queue()
+        self._reports = reports
         cdps = {
             name: ComputationDataProcessor(self.cts[name], s.batch_wait_s, self.torch_threads)
             for name, s in self.settings.items()
         }
+        self.cdps = cdps
         metrics = MetricsLogger(
             self.log_settings.log_dir, self.log_settings.print_interval_s, self.log_settings.window
         )
+        metrics.resume(self.position)
+        self._metrics = metrics
         self._start_time = metrics.start
         processes: dict[int, mp.process.BaseProcess] = {}
         previous_handlers = self._install_signal_handlers()
@@ -192,24 +340,35 @@ class Manager:
                 process = self._start_agent_process(group, cdps, ctx, stop_event, go, reports)
                 for agent in group:
                     processes[agent.id] = process
+            self.running_agents = set(processes)
+            for observer in self.observers:
+                observer.run_started(self)
             for cdp in cdps.values():
                 cdp.start()
             failure = self._supervise(
                 processes, reports, cdps, metrics, go, stop_at_mean_return, stop_at_success_rate
             )
+            if failure is None and self.exact_checkpoints and self.can_pause:
+                self._stopping = True  # the agents stop where the final checkpoint left them
+                self._final_checkpoint()
         finally:
             stop_event.set()
             failure = self._shutdown(processes, reports, cdps, metrics) or failure
+            self.running_agents = set()
             self._restore_signal_handlers(previous_handlers)
             torch.set_num_threads(previous_threads)
             metrics.maybe_print(force=True)
             metrics.close()
-            if self.log_settings.model_dir:
-                for path in self.save_model():
-                    logger.info("saved %s", path)
+            if not self._stopping:
+                self._final_checkpoint()
+            self._fail_checkpoint_requests("the run ended before the checkpoint was written")
+            for observer in self.observers:
+                observer.run_stopped()
         if self._signal_received is not None:
             self.stopped_by_signal = signal.Signals(self._signal_received).name
             logger.warning("stopped by %s after %d games", self.stopped_by_signal, len(self.stats))
+        elif self.stop_reason is not None:
+            logger.warning("stopped by %s after %d games", self.stop_reason, len(self.stats))
         if failure:
             raise TrainingError(failure)
 
@@ -225,6 +384,8 @@ class Manager:
         """Start one process for ``group``: one pipe per CT, shared by its agents."""
         ids = [agent.id for agent in group]
         links = [CDPLink(cdps[name].connect(ids), ids) for name in self.settings]
+        control, their_control = ctx.Pipe(duplex=True)
+        self._controls.append(ProcessControl(control, tuple(ids)))
         for agent in group:
             agent.helpers = {}
             for (name, settings), link in zip(self.settings.items(), links, strict=True):
@@ -238,15 +399,28 @@ class Manager:
                     input_specs=ct.alg.input_specs,
                 )
                 agent.add_agent_helper(helper)
+            agent.checkpointing = self.exact_checkpoints
+            snapshot = self.agent_snapshots.get(agent.id)
+            if snapshot is not None:
+                agent.restore(snapshot)
+        random_state = self.process_random.get(ids[0])
         process = ctx.Process(
             target=run_agent_process,
-            args=(process_payload(group, ctx), stop_event, reports, go),
+            args=(
+                process_payload(group, ctx),
+                stop_event,
+                reports,
+                go,
+                their_control,
+                random_state,
+            ),
             name=f"flare-agents-{ids[0]}" + (f"-{ids[-1]}" if len(ids) > 1 else ""),
             daemon=True,
         )
         process.start()
         for link in links:  # the agents' process owns them now
             link.connection.close()
+        their_control.close()
         return process
 
     def _supervise(
@@ -264,13 +438,14 @@ class Manager:
         Sets ``go`` once every agent still running is in a process that is ready: the
         first batches are then full however long the processes took to start.
         """
-        running = set(processes)
+        running = self.running_agents
         starting = set(processes)
         while running:
             if not go.is_set() and not starting & running:
                 go.set()
-            if self._signal_received is not None:
+            if self._signal_received is not None or self.stop_reason is not None:
                 return None
+            self._serve_checkpoint_requests()
             full = len(metrics.returns) == metrics.returns.maxlen
             if full and (
                 (stop_at_mean_return is not None and metrics.mean_return >= stop_at_mean_return)
@@ -305,23 +480,71 @@ class Manager:
                         code = processes[agent_id].exitcode
                         return f"agent {agent_id} died without reporting (exit code {code})"
             metrics.maybe_print()
+            for observer in self.observers:
+                observer.tick()
         return None
+
+    def try_checkpoint(self) -> CheckpointInfo | None:
+        """A periodic checkpoint: one that cannot pause the run is skipped (the next
+        interval tries again)."""
+        try:
+            return self.checkpoint()
+        except PauseError as err:
+            logger.warning("checkpoint skipped: %s", err)
+            return None
+
+    def _serve_checkpoint_requests(self) -> None:
+        while True:
+            try:
+                future = self._checkpoint_requests.get_nowait()
+            except queue.Empty:
+                return
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(self.checkpoint())
+            except Exception as err:  # noqa: BLE001 - the caller gets the error, the run goes on
+                logger.warning("checkpoint failed: %s", err)
+                future.set_exception(err)
+
+    def _fail_checkpoint_requests(self, why: str) -> None:
+        while True:
+            try:
+                future = self._checkpoint_requests.get_nowait()
+            except queue.Empty:
+                return
+            if future.set_running_or_notify_cancel():
+                future.set_exception(RuntimeError(why))
+
+    def _final_checkpoint(self) -> None:
+        """The end of a run writes a checkpoint when there is somewhere to write it."""
+        if self.checkpointer is Manager._save_models and not self.log_settings.model_dir:
+            return
+        try:
+            info = self.checkpoint()
+        except PauseError as err:  # (the run still ends; its last checkpoint stands)
+            logger.error("the final checkpoint failed: %s", err)
+            return
+        logger.info("saved %s", info.path)
 
     def _handle_report(
         self, report: object, running: set[int], metrics: MetricsLogger
     ) -> str | None:
         if isinstance(report, GameRecord):
-            record = dataclasses.replace(
-                report, game=len(self.stats), wall_s=time.time() - self._start_time
-            )
+            record = dataclasses.replace(report, game=self.games_played, wall_s=self.wall_s)
             self.stats.append(record)
+            self._steps += record.length
             metrics.record(record)
+            for observer in self.observers:
+                observer.game_finished(record)
             interval = self.log_settings.model_save_interval
-            if interval and len(self.stats) % interval == 0:
-                self.save_model()
+            if interval and self.games_played % interval == 0 and not self._checkpointing:
+                self.try_checkpoint()
         elif isinstance(report, GameInterrupted):
             self.interrupted_games += 1
             logger.warning("agent %d: episode interrupted: %s", report.agent, report.reason)
+            for observer in self.observers:
+                observer.game_interrupted(report)
         elif isinstance(report, AgentFinished):
             running.discard(report.agent)
         elif isinstance(report, AgentFailed):
@@ -351,6 +574,9 @@ class Manager:
     ) -> str | None:
         """Let agents finish their step, then make sure no process is left; stop the CDPs."""
         failure = None
+        if self._stopping:  # (held after the final checkpoint: closing them stops the agents)
+            for cdp in cdps.values():
+                cdp.stop()
         deadline = time.monotonic() + self.log_settings.stop_timeout_s
         running = {aid for aid, p in processes.items() if p.is_alive()}
         unique = list({id(p): p for p in processes.values()}.values())  # one per agent group
@@ -384,6 +610,7 @@ class Manager:
 
         def on_signal(signum: int, frame: object) -> None:
             self._signal_received = signum
+            self.request_stop(signal.Signals(signum).name)
 
         return {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
 

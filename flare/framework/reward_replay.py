@@ -11,9 +11,11 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
+from flare.common.snapshots import experiences_from, experiences_state
 from flare.framework.agent_helper import AgentHelper, CDPChannel
 from flare.framework.batch import ArrayDict, LearnBatch
 from flare.framework.experience import Experience
@@ -96,6 +98,14 @@ class RewardReplayHelper(AgentHelper):
         self.rings: dict[int, deque[Experience]] = {
             c: deque(maxlen=buffer_capacity) for c in REWARD_CLASSES
         }
+
+    def buffers_state(self) -> dict[str, Any]:
+        return {str(c): experiences_state(list(ring)) for c, ring in self.rings.items()}
+
+    def load_buffers_state(self, state: dict[str, Any]) -> None:
+        for c, ring in self.rings.items():
+            ring.clear()
+            ring.extend(experiences_from(state[str(c)]))
 
     def __len__(self) -> int:
         """Rewarding steps stored, both signs together."""

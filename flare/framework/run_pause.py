@@ -1,0 +1,114 @@
+"""A consistent moment of a running Manager, for an exact checkpoint.
+
+Every CDP is held (it takes requests in but serves none), so every agent soon waits on
+one: then nothing moves. The learner's state (models, optimizers, random generators) and
+each agent process's snapshot (``SaveAgents``) are taken at that same moment, and a
+resumed run starts from exactly there: its first batches are the ones that were waiting.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
+from pathlib import Path
+from typing import cast
+
+from flare.framework.computation_data_processor import ComputationDataProcessor
+from flare.framework.process_control import AgentsSaved, SaveAgents
+
+
+class PauseError(RuntimeError):
+    """The run could not be paused, or an agent process could not save its agents."""
+
+
+@dataclass(frozen=True)
+class ProcessControl:
+    """The Manager's end of one agent process's control pipe."""
+
+    connection: Connection
+    agent_ids: tuple[int, ...]
+
+
+class RunPause:
+    """While it lasts, no CDP serves and every agent still playing waits on one."""
+
+    def __init__(self, controls: Sequence[ProcessControl], playing: frozenset[int]) -> None:
+        self.controls = controls
+        self.playing = playing  # the agents connected to a CDP when the pause began
+
+    def save_agents(
+        self, directory: Path, with_buffers: bool = True, timeout_s: float = 60.0
+    ) -> list[AgentsSaved]:
+        """Each process with a playing agent writes ``directory/agents-<first id>.npz``."""
+        asked = {}
+        for control in self.controls:
+            if not self.playing.intersection(control.agent_ids):
+                continue
+            path = directory / f"agents-{control.agent_ids[0]:05d}.npz"
+            try:
+                control.connection.send(SaveAgents(path, with_buffers))
+            except (OSError, BrokenPipeError) as err:
+                raise PauseError(f"agent process {control.agent_ids} is gone: {err}") from None
+            asked[control.connection] = control
+        saved: list[AgentsSaved] = []
+        deadline = time.monotonic() + timeout_s
+        while asked:
+            left = deadline - time.monotonic()
+            ready = wait(list(asked), max(0.0, left))
+            if not ready:
+                stuck = [c.agent_ids for c in asked.values()]
+                raise PauseError(f"agent processes {stuck} did not save within {timeout_s} s")
+            for ready_one in ready:
+                connection = cast(Connection, ready_one)
+                control = asked.pop(connection)
+                try:
+                    answer = connection.recv()
+                except (EOFError, OSError) as err:
+                    raise PauseError(f"agent process {control.agent_ids} is gone: {err}") from None
+                if not isinstance(answer, AgentsSaved) or answer.error:
+                    detail = answer.error if isinstance(answer, AgentsSaved) else repr(answer)
+                    raise PauseError(f"agent process {control.agent_ids} could not save: {detail}")
+                saved.append(answer)
+        return saved
+
+
+@contextmanager
+def paused(
+    cdps: Sequence[ComputationDataProcessor],
+    controls: Sequence[ProcessControl],
+    timeout_s: float = 60.0,
+) -> Iterator[RunPause]:
+    """Hold every CDP until every connected agent waits on one (or ``timeout_s`` passes:
+    ``PauseError``); release them when the block ends."""
+    for cdp in cdps:
+        cdp.hold()
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            for cdp in cdps:
+                if cdp.error:
+                    raise PauseError(f"a CDP failed: {cdp.error}")
+            if all(cdp.is_held() for cdp in cdps):
+                connected = frozenset().union(*(c.agents_connected() for c in cdps))
+                waiting = frozenset().union(*(c.agents_waiting() for c in cdps))
+                if connected <= waiting:
+                    break
+            if time.monotonic() > deadline:
+                held = [cdp.name for cdp in cdps if not cdp.is_held()]
+                missing = sorted(
+                    frozenset().union(*(c.agents_connected() for c in cdps))
+                    - frozenset().union(*(c.agents_waiting() for c in cdps))
+                )
+                raise PauseError(
+                    f"the agents did not all wait on a CDP within {timeout_s} s "
+                    "(an env step that takes longer, or a simulator being reconnected): "
+                    f"agents {missing} were busy" + (f", CDPs {held} not held" if held else "")
+                )
+            time.sleep(0.005)
+        yield RunPause(controls, connected)
+    finally:
+        for cdp in cdps:
+            cdp.release()

@@ -1,0 +1,204 @@
+"""Run directories and exact resume: a run stopped, or killed with SIGKILL, and resumed
+plays the same games as one that never stopped; games.csv numbers go on without gaps
+or repeats; TensorBoard's events read back."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+import torch
+
+from flare.learner.build import build_manager
+from flare.learner.config import RunConfig, load_config
+from flare.learner.environments import open_env_source
+from flare.learner.learner import Learner, LearnerSettings
+from flare.learner.run_dir import RunDirectory, RunDirectoryError
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = ROOT / "examples" / "configs"
+QUIET = LearnerSettings(address=None, progress="off", checkpoint_every_s=0, tensorboard=False)
+
+
+def _config(name: str, games: int) -> RunConfig:
+    config, _ = load_config(CONFIGS / f"{name}.toml")
+    return dataclasses.replace(config, agents=dataclasses.replace(config.agents, games=games))
+
+
+def _train(config: RunConfig, run_dir: Path, resume: bool = False, stop_at: int | None = None,
+           settings: LearnerSettings = QUIET):  # fmt: skip
+    with open_env_source(config.env, config.seed, ROOT) as source:
+        manager = build_manager(config, source)
+        directory = RunDirectory.open(run_dir) if resume else RunDirectory.create(run_dir, None, [])
+        if stop_at is not None:
+
+            def stop_later() -> None:
+                deadline = time.monotonic() + 120
+                while manager.games_played < stop_at and time.monotonic() < deadline:
+                    time.sleep(0.005)
+                manager.request_stop("the test")
+
+            threading.Thread(target=stop_later, daemon=True).start()
+        Learner(manager, directory, settings, resume=resume).run()
+    return manager
+
+
+def _games(run_dir: Path) -> tuple[list[int], dict[int, list[tuple[float, int]]]]:
+    """games.csv's game numbers, and each agent's games (return, length) in its order."""
+    with (run_dir / "games.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    by_agent: dict[int, list[tuple[float, int]]] = defaultdict(list)
+    for row in rows:
+        by_agent[int(row["agent"])].append((float(row["return"]), int(row["length"])))
+    return [int(row["game"]) for row in rows], dict(by_agent)
+
+
+def _latest(run_dir: Path) -> dict:
+    latest = (run_dir / "checkpoints" / "LATEST").read_text().strip()
+    return json.loads((run_dir / "checkpoints" / latest / "checkpoint.json").read_text())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("name", "games", "stop_at"), [("cartpole_ppo", 12, 40),
+                                                         ("cartpole_dqn", 10, 30)])  # fmt: skip
+def test_a_run_stopped_and_resumed_plays_the_same_games(name, games, stop_at, tmp_path,
+                                                        no_stray_processes):  # fmt: skip
+    """With full batches a seeded run is the same anywhere: stopping it (the final
+    checkpoint pauses every agent mid-episode) and resuming it changes nothing, not the
+    games, not the weights. DQN's checkpoint holds its prioritized replay buffers."""
+    config = _config(name, games)
+    whole = _train(config, tmp_path / "whole")
+    parts = _train(config, tmp_path / "parts", stop_at=stop_at)
+    first_numbers, first = _games(tmp_path / "parts")
+    assert stop_at <= len(first_numbers) < config.agents.count * games
+    saved = _latest(tmp_path / "parts")
+    assert saved["agents_saved"] == list(range(config.agents.count))
+    assert saved["agents_bytes"] > 0
+    resumed = _train(config, tmp_path / "parts", resume=True)
+    numbers, played = _games(tmp_path / "parts")
+    assert numbers == list(range(config.agents.count * games))  # no gap, no repeat
+    assert played == _games(tmp_path / "whole")[1]
+    assert all(len(g) == games for g in played.values())  # each agent played its budget
+    for key, value in whole.cts["RL"].alg.model.state_dict().items():
+        assert torch.equal(value, resumed.cts["RL"].alg.model.state_dict()[key]), key
+    assert resumed.policy_version == whole.policy_version > parts.policy_version
+
+
+def _flare_train(config_path: Path, *args: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "flare", "train", str(config_path), *args],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("name", "games"), [("cartpole_dqn", 12), ("cartpole_ppo", 14)])
+def test_a_run_killed_with_sigkill_resumes_from_its_last_checkpoint(name, games, tmp_path):
+    """``kill -9`` of the learner: ``--resume`` loses at most the games after the last
+    checkpoint, and (exact resume) plays them again the same way."""
+    text = (CONFIGS / f"{name}.toml").read_text()
+    original = load_config(CONFIGS / f"{name}.toml")[0].agents.games
+    assert f"games = {original}\n" in text
+    text = text.replace(f"games = {original}\n", f"games = {games}\n")
+    text += "\n[log]\ncheckpoint_every_games = 16\ncheckpoint_every_s = 0\nprogress = 'plain'\n"
+    text += "\n[learner]\nserve = false\n"
+    config_path = tmp_path / f"{name}.toml"
+    config_path.write_text(text)
+    run_dir = tmp_path / "killed"
+    learner = _flare_train(config_path, "--run-dir", str(run_dir))
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:  # two checkpoints, then the kill mid-run
+            latest = run_dir / "checkpoints" / "LATEST"
+            if latest.exists() and _latest(run_dir)["games"] >= 32:
+                break
+            assert learner.poll() is None, learner.communicate()[0]
+            time.sleep(0.05)
+        os.kill(learner.pid, signal.SIGKILL)
+    finally:
+        learner.kill()
+        learner.communicate(timeout=30)
+    killed_at = _latest(run_dir)
+    logged, _ = _games(run_dir)
+    total = _config(name, games).agents.count * games
+    assert 32 <= killed_at["games"] <= len(logged) < total
+    resumed = subprocess.run(
+        [sys.executable, "-m", "flare", "train", "--resume", str(run_dir)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert f"from checkpoint games-{killed_at['games']:09d}" in resumed.stdout
+    numbers, played = _games(run_dir)
+    assert numbers == list(range(total))  # numbered on without a gap or a repeat
+    assert all(len(g) == games for g in played.values())  # budgets: what was left
+    final = _latest(run_dir)
+    assert final["policy_version"] > killed_at["policy_version"]  # the counters went on
+    state = torch.load(run_dir / "checkpoints" / (run_dir / "checkpoints" / "LATEST")
+                       .read_text().strip() / "learner.pt", weights_only=True)  # fmt: skip
+    sessions = json.loads((run_dir / "run.json").read_text())["sessions"]
+    assert len(sessions) == 2
+    assert Path(sessions[1]["resumed_from"]).name.startswith(f"games-{killed_at['games']:09d}")
+    assert state["position"]["games"] == total
+    # the same games as a run that was never killed
+    _train(_config(name, games), tmp_path / "whole")
+    assert played == _games(tmp_path / "whole")[1]
+
+
+def test_a_new_run_never_writes_into_an_old_run_directory(tmp_path):
+    RunDirectory.create(tmp_path / "run", "name = 'x'\n", ["flare", "train"])
+    with pytest.raises(RunDirectoryError, match="already holds a run: resume it with --resume"):
+        RunDirectory.create(tmp_path / "run", None, [])
+    info = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert info["versions"]["flare"] and info["sessions"][0]["command"] == ["flare", "train"]
+
+
+def test_resuming_keeps_only_the_games_its_checkpoint_counts(tmp_path):
+    run = RunDirectory.create(tmp_path / "run", None, [])
+    rows = "game,agent,return,length,wall_s,success,cost\n" + "".join(
+        f"{i},0,1,1,{i}.0,0,\n" for i in range(7)
+    )
+    run.games_csv.write_text(rows)
+    assert run.keep_games(5) == 2
+    assert _games(tmp_path / "run")[0] == [0, 1, 2, 3, 4]
+    with pytest.raises(RunDirectoryError, match="holds 5 of the 6 games"):
+        run.keep_games(6)
+
+
+@pytest.mark.slow
+def test_tensorboard_events_read_back(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    config = _config("cartpole_ppo", 3)
+    text = (CONFIGS / "cartpole_ppo.toml").read_text()
+    settings = dataclasses.replace(QUIET, tensorboard=True, progress_interval_s=0.2)
+    with open_env_source(config.env, config.seed, ROOT) as source:
+        manager = build_manager(config, source)
+        run = RunDirectory.create(tmp_path / "run", text, [])
+        Learner(manager, run, settings, config_text=text).run()
+    events = EventAccumulator(str(run.tensorboard_dir), size_guidance={"scalars": 0})
+    events.Reload()
+    tags = events.Tags()
+    returns = events.Scalars("charts/episodic_return")
+    assert len(returns) == len(manager.stats) == 24
+    assert sorted(e.value for e in returns) == sorted(r.return_ for r in manager.stats)
+    steps = [e.step for e in returns]
+    assert steps == sorted(steps) and steps[-1] == sum(r.length for r in manager.stats)
+    for tag in ("charts/episodic_length", "rollout/ep_rew_mean", "rollout/ep_len_mean",
+                "rollout/success_rate", "time/fps", "charts/SPS", "losses/RL/cost"):  # fmt: skip
+        assert tag in tags["scalars"], tag
+    assert events.Scalars("rollout/ep_rew_mean")[-1].value == pytest.approx(
+        sum(r.return_ for r in manager.stats) / 24
+    )
+    assert "config/text_summary" in tags["tensors"]
+    config_text = events.Tensors("config/text_summary")[0].tensor_proto.string_val[0].decode()
+    assert 'name = "cartpole-ppo"' in config_text

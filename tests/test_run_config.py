@@ -1,0 +1,206 @@
+"""Run configs (``flare train RUN.toml``): every mistake is one error naming its key,
+raised before anything starts; the example configs build the runs they describe."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from flare.learner.build import build_manager
+from flare.learner.config import ConfigError, load_config, parse_config
+from flare.learner.environments import open_env_source
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = ROOT / "examples" / "configs"
+
+MINIMAL = """
+name = "tiny"
+[env]
+factory = "flare.testing:ChainEnv"
+kwargs = { max_steps = 5 }
+[agents]
+count = 2
+games = 3
+[cts.RL.model]
+type = "SimpleModelAC"
+perception = { mlp = [8] }
+[cts.RL.algorithm]
+type = "SimpleAC"
+optim = { type = "RMSprop", lr = 1e-3 }
+[cts.RL.helper]
+type = "OnlineHelper"
+sample_interval = 2
+"""
+
+
+def _with(replace: str, by: str) -> str:
+    assert replace in MINIMAL
+    return MINIMAL.replace(replace, by)
+
+
+def _build(text: str):
+    config = parse_config(text)
+    with open_env_source(config.env, config.seed, ROOT) as source:
+        return build_manager(config, source)
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        ("colour = 1\n" + MINIMAL, "colour: unknown key; the top level takes"),
+        (_with("count = 2", "cuont = 2"), "agents.cuont: unknown key"),
+        (_with("count = 2", 'count = "two"'), "agents.count must be an integer"),
+        (_with("count = 2", "count = 0"), "agents.count must be >= 1"),
+        (_with("games = 3", "games = 3.5"), "agents.games must be an integer"),
+        (_with("count = 2", "count = true"), "agents.count must be a number, got a boolean"),
+        (_with("[agents]\ncount = 2\ngames = 3\n", ""), "agents: required"),
+        (
+            _with("kwargs = { max_steps = 5 }", 'kwargs = {}\naddress = "127.0.0.1:1"'),
+            "env: give exactly one of",
+        ),
+        (_with("[cts.RL.helper]", "[cts.RL.help]"), "cts.RL.helper: required"),
+        (MINIMAL + "[stop]\nsuccess_rate = 1.5\n", "stop.success_rate must be in [0, 1]"),
+        (MINIMAL + "[log]\nprogress = 'fancy'\n", "log.progress must be one of"),
+        (MINIMAL + "[learner]\ntls_cert = 'a.pem'\n", "learner.tls_cert and learner.tls_key"),
+        (
+            _with("games = 3", 'games = 3\nkind = "robot"'),
+            "agents.kind must be one of simple, memory, reward_prediction",
+        ),
+        ("[env\n", "not valid TOML"),
+        (
+            _with('factory = "flare.testing:ChainEnv"', 'factory = "flare.testing"'),
+            "env.factory must be MODULE:CALLABLE",
+        ),
+    ],
+)
+def test_a_bad_config_is_one_error_naming_the_key(text, names):
+    with pytest.raises(ConfigError) as error:
+        parse_config(text)
+    assert names in str(error.value)
+    assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        (
+            _with('type = "SimpleModelAC"', 'type = "SimpleModelACC"'),
+            "cts.RL.model.type: no model 'SimpleModelACC'; the zoo has",
+        ),
+        (
+            _with("perception = { mlp = [8] }", "perception = { mlp = [8] }\nwidth = 3"),
+            "cts.RL.model.width: SimpleModelAC takes no option 'width'; it takes sensor_name",
+        ),
+        (
+            _with("perception = { mlp = [8] }", "perception = { mlp = [8] }\ndims = [3]"),
+            "cts.RL.model.dims: set by the run",
+        ),
+        (
+            _with("perception = { mlp = [8] }", "perception = { mlp = [0] }"),
+            "cts.RL.model.perception.mlp must be a list of layer widths",
+        ),
+        (
+            _with("perception = { mlp = [8] }", 'perception = { mlp = [8], activation = "sine" }'),
+            "cts.RL.model.perception.activation must be one of",
+        ),
+        (
+            _with("perception = { mlp = [8] }", 'perception = "RL2"'),
+            "cts.RL.model.perception: no earlier CT 'RL2'",
+        ),
+        (
+            _with('optim = { type = "RMSprop", lr = 1e-3 }', 'optim = { type = "Adamm" }'),
+            "cts.RL.algorithm.optim.type: torch.optim has no optimizer 'Adamm'",
+        ),
+        (
+            _with('optim = { type = "RMSprop", lr = 1e-3 }', 'optim = { type = "Adam", lr2 = 1 }'),
+            "cts.RL.algorithm.optim.lr2: Adam takes no option 'lr2'",
+        ),
+        (
+            _with('optim = { type = "RMSprop", lr = 1e-3 }', "discount = 0.9"),
+            "cts.RL.algorithm.discount: SimpleAC takes no option 'discount'",
+        ),
+        (
+            _with('type = "OnlineHelper"', 'type = "OnlineHelpr"'),
+            "cts.RL.helper.type: no agent helper 'OnlineHelpr'",
+        ),
+        (_with("sample_interval = 2", "sample_interval = 0"), "sample_interval must be >= 1"),
+        (
+            _with("sample_interval = 2", "sample_intervall = 2"),
+            "cts.RL.helper.sample_intervall: OnlineHelper takes no option",
+        ),
+        (
+            _with('factory = "flare.testing:ChainEnv"', 'factory = "flare.testing:NoSuchEnv"'),
+            "env.factory: module 'flare.testing' has no 'NoSuchEnv'",
+        ),
+    ],
+)
+def test_a_bad_zoo_option_is_one_error_naming_it(text, names):
+    with pytest.raises(ConfigError) as error:
+        _build(text)
+    assert names in str(error.value)
+
+
+def test_adapter_options_are_checked_by_the_adapter():
+    text = _with(
+        'factory = "flare.testing:ChainEnv"\nkwargs = { max_steps = 5 }',
+        'adapter = "gym"\noptions = { game = "CartPole-v0", colour = 1 }',
+    )
+    with pytest.raises(ConfigError, match="env.options: unrecognized arguments: colour"):
+        _build(text)
+    text = _with(
+        'factory = "flare.testing:ChainEnv"\nkwargs = { max_steps = 5 }',
+        'adapter = "gym"\noptions = { game = "NoSuchGame-v9" }',
+    )
+    with pytest.raises(ConfigError, match="env.options: cannot build 'NoSuchGame-v9'"):
+        _build(text)
+    text = _with(
+        'factory = "flare.testing:ChainEnv"\nkwargs = { max_steps = 5 }', 'adapter = "doom"'
+    )
+    with pytest.raises(ConfigError, match="env.adapter: no adapter 'doom'; the bundled ones"):
+        _build(text)
+
+
+def test_flare_train_refuses_a_bad_config_in_one_line_before_anything_starts(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text(_with("count = 2", "count = -1"))
+    run_dir = tmp_path / "run"
+    result = subprocess.run(
+        [sys.executable, "-m", "flare", "train", str(bad), "--run-dir", str(run_dir)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr.strip() == "flare train: agents.count must be >= 1, got -1"
+    assert not run_dir.exists()
+
+
+@pytest.mark.parametrize("name", ["cartpole_ac", "cartpole_ppo"])
+def test_the_example_configs_parse_and_build(name):
+    config, _ = load_config(CONFIGS / f"{name}.toml")
+    with open_env_source(config.env, config.seed, ROOT) as source:
+        manager = build_manager(config, source)
+    assert len(manager.agents) == config.agents.count
+    assert list(manager.cts) == list(config.cts)
+
+
+def test_the_seed_cartpole_config_builds_the_seed_example():
+    """examples/ac_example.py: 16 agents, 3 ReLU layers of 128, SimpleAC with RMSprop
+    5e-5, OnlineHelper learning every 4 steps, rewards / 100."""
+    config, _ = load_config(CONFIGS / "cartpole_ac.toml")
+    with open_env_source(config.env, config.seed, ROOT) as source:
+        manager = build_manager(config, source)
+    alg = manager.cts["RL"].alg
+    layers = [m for m in alg.model.perception_net]
+    assert [type(m).__name__ for m in layers] == ["Linear", "ReLU"] * 3
+    assert [m.out_features for m in layers if isinstance(m, torch.nn.Linear)] == [128] * 3
+    assert isinstance(alg.optim, torch.optim.RMSprop)
+    assert alg.optim.param_groups[0]["lr"] == 5e-5
+    settings = manager.settings["RL"]
+    assert settings.agent_helper.__name__ == "OnlineHelper"
+    assert settings.helper_kwargs == {"sample_interval": 4}
+    assert len(manager.agents) == 16 and all(a.num_games == 8000 for a in manager.agents)
+    shaped = manager.agents[0].reward_shaping_f(torch.ones(1).numpy() * 50)
+    assert shaped[0] == 0.5
