@@ -8,6 +8,8 @@ STAMP := $(VENV)/.installed
 TORCH ?= torch==2.13.0
 TORCH_PIP_ARGS ?=
 DEMO_GAMES ?= 400
+# The suite runs on two workers (pytest-xdist); PYTEST_WORKERS= runs it in one process.
+PYTEST_WORKERS ?= -n 2
 # The bundled Node.js simulator's packages (its tests and the grid-world example need them).
 GRIDWORLD := simulators/gridworld
 NODE_STAMP := $(GRIDWORLD)/node_modules/.installed
@@ -51,7 +53,7 @@ typecheck: $(STAMP)
 # Every check: lint, types, then the whole test suite (Python, and the Node simulator's own).
 test: lint typecheck $(NODE_STAMP)
 	node --test $(GRIDWORLD)/test/
-	$(PY) -m pytest
+	$(PY) -m pytest $(PYTEST_WORKERS)
 
 check: test
 
@@ -63,4 +65,4 @@ clean:
 .PHONY: test-fast
 test-fast: $(STAMP) $(NODE_STAMP)
 	node --test $(GRIDWORLD)/test/
-	$(PY) -m pytest -m "not slow"
+	$(PY) -m pytest $(PYTEST_WORKERS) -m "not slow"

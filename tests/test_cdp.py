@@ -129,3 +129,42 @@ def test_a_failing_algorithm_closes_every_channel():
     assert not errors
     assert results == ["closed"] * 3
     assert "simulated bug in learn()" in cdp.error
+
+
+def test_a_held_cdp_takes_requests_in_and_serves_none_until_released(echo_alg):
+    """What a checkpoint's pause rests on: while held, every agent ends up waiting and
+    nothing changes; released, the waiting requests are served as one batch."""
+    import time
+
+    from flare.framework.run_pause import PauseError, paused
+
+    cdp = ComputationDataProcessor(ComputationTask("RL", echo_alg), batch_wait_s=1.0)
+    channels = [CDPChannel(cdp.connect(i), i) for i in range(3)]
+    cdp.start()
+    with pytest.raises(PauseError, match=r"agents \[0, 1, 2\] were busy"):
+        with paused([cdp], [], timeout_s=0.2):
+            pass  # (no agent waits on it: it cannot pause)
+    answered = [0, 0, 0]
+
+    def agent(i):
+        for r in range(200):
+            reply = channels[i].request(PredictRequest({"sensor": np.array([[i, r]], float)}, {}))
+            assert int(reply.actions["action"][0, 0]) == i + r
+            answered[i] += 1
+
+    threads = [threading.Thread(target=agent, args=(i,)) for i in range(3)]
+    for t in threads:
+        t.start()
+    with paused([cdp], [], timeout_s=10) as pause:
+        assert pause.playing == frozenset({0, 1, 2})
+        assert cdp.is_held() and cdp.agents_waiting() == frozenset({0, 1, 2})
+        calls, seen = cdp.stats.predict_calls, list(answered)
+        time.sleep(0.3)
+        assert cdp.stats.predict_calls == calls and answered == seen  # nothing moves
+    for t in threads:
+        t.join(30)
+    assert answered == [200, 200, 200]
+    assert cdp.stats.predict_calls == 200  # every batch held all three, the pause too
+    for channel in channels:
+        channel.close()
+    cdp.stop()

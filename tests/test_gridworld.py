@@ -58,6 +58,7 @@ def test_agents_learn_to_follow_instructions(gridworld):
         stop_at_success=0.5,
         seed=0,
         batch_wait_s=5.0,  # batches hold every agent, in agent order
+        agents_per_process=8,  # (with full batches: the same games as one process each)
     )
     last = [record.return_ for record in manager.stats[-100:]]
     success = sum(r > 0 for r in last) / len(last)

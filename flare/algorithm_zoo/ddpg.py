@@ -240,6 +240,9 @@ class DDPG(Algorithm):
             steps=self.steps,
             num_learns=self.num_learns,
         )
+        noise_state = getattr(self.noise, "state_dict", None)
+        if noise_state is not None:  # (a resumed run explores with the same numbers)
+            state["noise"] = noise_state()
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -248,3 +251,6 @@ class DDPG(Algorithm):
             self.target_model.load_state_dict(state["target_model"])
         self.steps = int(state.get("steps", 0))
         self.num_learns = int(state.get("num_learns", 0))
+        load_noise = getattr(self.noise, "load_state_dict", None)
+        if "noise" in state and load_noise is not None:
+            load_noise(state["noise"])

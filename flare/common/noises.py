@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
+import torch
 
 
 class GaussianNoise:
@@ -18,6 +20,13 @@ class GaussianNoise:
 
     def sample(self) -> np.ndarray:
         return self._rng.normal(0.0, self.sigma, self.size).astype(np.float32)
+
+    def state_dict(self) -> dict[str, Any]:
+        """The generator's state, for a run's checkpoint (plain values: no pickle)."""
+        return {"rng": dict(self._rng.bit_generator.state)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._rng.bit_generator.state = state["rng"]
 
     def reset(self) -> None:
         """Nothing to forget between episodes (kept so noises are interchangeable)."""
@@ -43,6 +52,15 @@ class OrnsteinUhlenbeckNoise:
         self.size, self.theta, self.sigma, self.mu, self.dt = size, theta, sigma, mu, dt
         self._rng = np.random.default_rng(seed)
         self.state = np.full(size, mu, dtype=np.float64)
+
+    def state_dict(self) -> dict[str, Any]:
+        """The generator's state and the process's, for a run's checkpoint."""
+        state = torch.from_numpy(self.state.copy())
+        return {"rng": dict(self._rng.bit_generator.state), "x": state}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._rng.bit_generator.state = state["rng"]
+        self.state = state["x"].numpy().astype(np.float64).reshape(self.state.shape)
 
     def sample(self) -> np.ndarray:
         drift = self.theta * (self.mu - self.state) * self.dt

@@ -24,7 +24,10 @@ TREE_KEY = "__tree__"
 
 def _pack(value: Any, arrays: list[np.ndarray]) -> Any:
     if isinstance(value, np.ndarray | np.generic):
-        arrays.append(np.asarray(value))
+        array = np.asarray(value)
+        if array.dtype.hasobject:  # (np.savez would pickle it)
+            raise TypeError("cannot save an array of Python objects in a snapshot")
+        arrays.append(array)
         return {"nd": len(arrays) - 1}
     if isinstance(value, dict):
         if all(isinstance(k, str) for k in value):

@@ -156,7 +156,12 @@ class Agent(ABC):
         actions, next_states = helper.predict(batch_of_one(inputs), batch_of_one(states))
         self._current = None
         result = unbatch_one(actions), unbatch_one(next_states)
-        log.calls.append(Call(PREDICT, ct_name, checksum(inputs, states), result))
+        # (copies: a view would keep the whole reply batch alive for the episode)
+        logged = (
+            {k: v.copy() for k, v in result[0].items()},
+            {k: v.copy() for k, v in result[1].items()},
+        )
+        log.calls.append(Call(PREDICT, ct_name, checksum(inputs, states), logged))
         return result
 
     def init_states(self, ct_name: str) -> StateDict:

@@ -71,9 +71,19 @@ class EpisodeLog:
     calls: list[Call] = field(default_factory=list)
 
     def state(self, in_flight: InFlight | None) -> dict[str, Any]:
+        """Columns, not one entry per call: an episode of thousands of steps is a few
+        stacked arrays per CT (see ``SavedEpisode.from_state``)."""
+        predicted: dict[str, list[Any]] = {}
+        for call in self.calls:
+            if call.kind == PREDICT:
+                predicted.setdefault(call.ct, []).append(call.result)
         return {
             "start": self.start,
-            "calls": [[c.kind, c.ct, c.checksum, c.result] for c in self.calls],
+            "kinds": "".join("p" if c.kind == PREDICT else "s" for c in self.calls),
+            "cts": [c.ct for c in self.calls],
+            "checksums": np.array([c.checksum for c in self.calls], dtype=np.uint32),
+            "predicted": {ct: _stacked(results) for ct, results in predicted.items()},
+            "stored": [c.result for c in self.calls if c.kind == STORE],
             "in_flight": None
             if in_flight is None
             else {
@@ -82,6 +92,14 @@ class EpisodeLog:
                 "batch": None if in_flight.batch is None else dataclasses.asdict(in_flight.batch),
             },
         }
+
+
+def _stacked(results: list[Any]) -> dict[str, dict[str, np.ndarray]]:
+    """``[(actions, states), ...]`` as ``{"actions": {name: [n, ...]}, "states": ...}``."""
+    return {
+        part: {name: np.stack([r[i][name] for r in results]) for name in results[0][i]}
+        for i, part in enumerate(("actions", "states"))
+    }
 
 
 @dataclass
@@ -93,7 +111,24 @@ class SavedEpisode:
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> SavedEpisode:
-        calls = [Call(str(k), str(ct), int(crc), _result(k, r)) for k, ct, crc, r in state["calls"]]
+        predicted = {
+            ct: [
+                ({k: v[i] for k, v in columns["actions"].items()},
+                 {k: v[i] for k, v in columns["states"].items()})
+                for i in range(_rows(columns))
+            ]
+            for ct, columns in state["predicted"].items()
+        }  # fmt: skip
+        taken = {ct: 0 for ct in predicted}
+        stored = iter(state["stored"])
+        calls = []
+        for kind, ct, crc in zip(state["kinds"], state["cts"], state["checksums"], strict=True):
+            if kind == "p":
+                result = predicted[ct][taken[ct]]
+                taken[ct] += 1
+                calls.append(Call(PREDICT, str(ct), int(crc), result))
+            else:
+                calls.append(Call(STORE, str(ct), int(crc), next(stored)))
         flight = state["in_flight"]
         in_flight = None
         if flight is not None:
@@ -106,11 +141,11 @@ class SavedEpisode:
         return cls(EpisodeLog(state["start"], calls), in_flight)
 
 
-def _result(kind: str, result: Any) -> Any:
-    if kind == PREDICT:
-        actions, states = result
-        return dict(actions), dict(states)
-    return result
+def _rows(columns: dict[str, dict[str, np.ndarray]]) -> int:
+    for part in columns.values():
+        for array in part.values():
+            return len(array)
+    return 0
 
 
 class LiveCall:

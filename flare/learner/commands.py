@@ -16,6 +16,8 @@ from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from flare.learner.status import ProgressKind
+
 if TYPE_CHECKING:  # (imported when a command runs: grpc stays out of `flare plot`)
     from flare.learner.client import LearnerClient, LearnerError
 
@@ -40,6 +42,12 @@ def add_learner_parsers(
             "--timeout", type=float, default=timeout, help="the call's deadline (s)"
         )
         add_client_trust_options(parser)
+        if name == "status":
+            parser.add_argument(
+                "--watch",
+                action="store_true",
+                help="print a line per progress event and checkpoint until the run ends",
+            )
         if name == "stop":
             parser.add_argument(
                 "--reason", default="flare stop", help="why, as the learner logs and shows it"
@@ -98,8 +106,16 @@ def _failure(err: LearnerError, address: str) -> str:
 
 
 def _status(client: LearnerClient, args: argparse.Namespace) -> str:
-    status = client.status()
-    return _json(status) if args.json else status.line()
+    if not args.watch:
+        status = client.status()
+        return _json(status) if args.json else status.line()
+    line = "the run ended"  # (one line per progress event, until the run finishes)
+    for event in client.watch():
+        line = _json(event) if args.json else f"{event.kind.value}: {event.status.line()}"
+        if event.kind is ProgressKind.FINISHED:
+            break
+        print(line, flush=True)  # noqa: T201 - a command's output
+    return line
 
 
 def _checkpoint(client: LearnerClient, args: argparse.Namespace) -> str:

@@ -10,6 +10,7 @@ and gets the same thing:
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 import time
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from flare.framework.manager import Manager
 from flare.framework.run_events import CheckpointInfo, RunObserver
-from flare.learner.checkpoint import RunCheckpointer, resume_from
+from flare.learner.checkpoint import SUMMARY, RunCheckpointer, resume_from
 from flare.learner.progress import LiveProgress, wants_live_display
 from flare.learner.run_dir import RunDirectory
 from flare.learner.tensorboard_log import TensorBoardLog
@@ -88,6 +89,27 @@ class TimedCheckpoints(RunObserver):
                 self._last = time.monotonic()  # (skipped: try again an interval later)
 
 
+class CheckpointLines(RunObserver):
+    """A line per checkpoint: where, how far, and how big the agents' part (the replay
+    buffers, mostly) is."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+
+    def checkpoint_saved(self, info: CheckpointInfo) -> None:
+        try:
+            summary = json.loads((info.path / SUMMARY).read_text())
+            size = f", agents {summary['agents_bytes'] / 1e6:.1f} MB"
+        except (OSError, ValueError, KeyError):
+            size = ""
+        print(
+            f"flare: checkpoint {info.path.name}: {info.games} games, policy "
+            f"v{info.policy_version}{size}",
+            file=self.out,
+            flush=True,
+        )
+
+
 class Learner:
     """Runs ``manager`` in ``run_dir``; with ``resume``, from its latest checkpoint."""
 
@@ -136,6 +158,8 @@ class Learner:
             )
         if settings.checkpoint_every_s:
             manager.observers.append(TimedCheckpoints(manager, settings.checkpoint_every_s))
+        if settings.progress != "off":
+            manager.observers.append(CheckpointLines(self.out))
         if settings.progress == "off":
             manager.log_settings.print_interval_s = 0
         elif wants_live_display(settings.progress):
