@@ -23,6 +23,7 @@ from flare.common.metrics import MetricsLogger
 from flare.framework.agent import Agent
 from flare.framework.agent_group import run_agent_process
 from flare.framework.cdp_channel import CDPChannel, CDPLink
+from flare.framework.checkpoint_requests import CheckpointRequests
 from flare.framework.computation_data_processor import ComputationDataProcessor
 from flare.framework.computation_task import build_computation_tasks
 from flare.framework.process_control import AgentsSaved
@@ -123,7 +124,7 @@ class Manager:
         self._signal_received: int | None = None
         self._start_time: float | None = None
         self._steps = 0
-        self._checkpoint_requests: queue.SimpleQueue[Future[CheckpointInfo]] = queue.SimpleQueue()
+        self._checkpoint_requests = CheckpointRequests()
         self._started = False
         load_dir = self.log_settings.load_dir()
         if load_dir is not None:
@@ -154,9 +155,7 @@ class Manager:
     def request_checkpoint(self) -> Future[CheckpointInfo]:
         """A checkpoint written by the supervising thread at its next turn (within ~0.1 s
         while the run goes on); the future fails when the run ends first."""
-        future: Future[CheckpointInfo] = Future()
-        self._checkpoint_requests.put(future)
-        return future
+        return self._checkpoint_requests.ask()
 
     @property
     def policy_version(self) -> int:
@@ -361,7 +360,7 @@ class Manager:
             metrics.close()
             if not self._stopping:
                 self._final_checkpoint()
-            self._fail_checkpoint_requests("the run ended before the checkpoint was written")
+            self._checkpoint_requests.fail_all("the run ended before the checkpoint was written")
             for observer in self.observers:
                 observer.run_stopped()
         if self._signal_received is not None:
@@ -445,7 +444,7 @@ class Manager:
                 go.set()
             if self._signal_received is not None or self.stop_reason is not None:
                 return None
-            self._serve_checkpoint_requests()
+            self._checkpoint_requests.serve(self.checkpoint)
             full = len(metrics.returns) == metrics.returns.maxlen
             if full and (
                 (stop_at_mean_return is not None and metrics.mean_return >= stop_at_mean_return)
@@ -492,29 +491,6 @@ class Manager:
         except PauseError as err:
             logger.warning("checkpoint skipped: %s", err)
             return None
-
-    def _serve_checkpoint_requests(self) -> None:
-        while True:
-            try:
-                future = self._checkpoint_requests.get_nowait()
-            except queue.Empty:
-                return
-            if not future.set_running_or_notify_cancel():
-                continue
-            try:
-                future.set_result(self.checkpoint())
-            except Exception as err:  # noqa: BLE001 - the caller gets the error, the run goes on
-                logger.warning("checkpoint failed: %s", err)
-                future.set_exception(err)
-
-    def _fail_checkpoint_requests(self, why: str) -> None:
-        while True:
-            try:
-                future = self._checkpoint_requests.get_nowait()
-            except queue.Empty:
-                return
-            if future.set_running_or_notify_cancel():
-                future.set_exception(RuntimeError(why))
 
     def _final_checkpoint(self) -> None:
         """The end of a run writes a checkpoint when there is somewhere to write it."""
