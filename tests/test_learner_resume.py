@@ -64,6 +64,11 @@ def _games(run_dir: Path) -> tuple[list[int], dict[int, list[tuple[float, int]]]
     return [int(row["game"]) for row in rows], dict(by_agent)
 
 
+def _learner_state(run_dir: Path) -> dict:
+    latest = (run_dir / "checkpoints" / "LATEST").read_text().strip()
+    return torch.load(run_dir / "checkpoints" / latest / "learner.pt", weights_only=True)
+
+
 def _latest(run_dir: Path) -> dict:
     latest = (run_dir / "checkpoints" / "LATEST").read_text().strip()
     return json.loads((run_dir / "checkpoints" / latest / "checkpoint.json").read_text())
@@ -129,6 +134,7 @@ def test_a_run_killed_with_sigkill_resumes_from_its_last_checkpoint(name, games,
         learner.kill()
         learner.communicate(timeout=30)
     killed_at = _latest(run_dir)
+    killed_state = _learner_state(run_dir)
     logged, _ = _games(run_dir)
     total = _config(name, games).agents.count * games
     assert 32 <= killed_at["games"] <= len(logged) < total
@@ -143,15 +149,21 @@ def test_a_run_killed_with_sigkill_resumes_from_its_last_checkpoint(name, games,
     assert all(len(g) == games for g in played.values())  # budgets: what was left
     final = _latest(run_dir)
     assert final["policy_version"] > killed_at["policy_version"]  # the counters went on
-    state = torch.load(run_dir / "checkpoints" / (run_dir / "checkpoints" / "LATEST")
-                       .read_text().strip() / "learner.pt", weights_only=True)  # fmt: skip
+    state = _learner_state(run_dir)
     sessions = json.loads((run_dir / "run.json").read_text())["sessions"]
     assert len(sessions) == 2
     assert Path(sessions[1]["resumed_from"]).name.startswith(f"games-{killed_at['games']:09d}")
     assert state["position"]["games"] == total
-    # the same games as a run that was never killed
+    # the same games, and the same counters, as a run that was never killed
     _train(_config(name, games), tmp_path / "whole")
     assert played == _games(tmp_path / "whole")[1]
+    whole = _learner_state(tmp_path / "whole")
+    counters = [k for k in ("steps", "num_learns") if k in state["cts"]["RL"]]
+    assert counters == (["steps", "num_learns"] if name == "cartpole_dqn" else [])
+    for key in counters:  # DQN: epsilon's steps and the learn count behind target syncs
+        assert killed_state["cts"]["RL"][key] < state["cts"]["RL"][key]
+        assert state["cts"]["RL"][key] == whole["cts"]["RL"][key]
+    assert state["position"]["learn_updates"] == whole["position"]["learn_updates"]
 
 
 def test_a_new_run_never_writes_into_an_old_run_directory(tmp_path):

@@ -204,3 +204,52 @@ def test_the_seed_cartpole_config_builds_the_seed_example():
     assert len(manager.agents) == 16 and all(a.num_games == 8000 for a in manager.agents)
     shaped = manager.agents[0].reward_shaping_f(torch.ones(1).numpy() * 50)
     assert shaped[0] == 0.5
+
+
+SEVERAL_CTS = """
+name = "catch-aux"
+[env]
+factory = "flare.testing.sparse_reward_envs:CatchEnv"
+kwargs = { rows = 5, columns = 3 }
+[agents]
+count = 2
+games = 4
+kind = "reward_prediction"
+[cts.RL]
+batch_wait_s = 1.0
+[cts.RL.model]
+type = "SimpleModelAC"
+perception = { mlp = [16], activation = "relu" }
+[cts.RL.algorithm]
+type = "SimpleAC"
+optim = { type = "Adam", lr = 1e-3 }
+[cts.RL.helper]
+type = "OnlineHelper"
+sample_interval = 4
+[cts.reward_prediction]
+batch_wait_s = 1.0
+[cts.reward_prediction.model]
+type = "RewardPredictionModel"
+perception = "RL"                        # the RL task's body, shared
+[cts.reward_prediction.algorithm]
+type = "RewardPrediction"
+optim = { type = "Adam", lr = 1e-3 }
+[cts.reward_prediction.helper]
+type = "RewardReplayHelper"
+buffer_capacity = 20
+num_experiences = 2
+sample_interval = 4
+warmup = 1
+"""
+
+
+def test_a_config_with_several_cts_shares_a_perception_net_and_trains_both():
+    manager = _build(SEVERAL_CTS)
+    rl, aux = (manager.cts[n].alg.model for n in ("RL", "reward_prediction"))
+    assert aux.perception_net is rl.perception_net  # shared, not copied
+    assert manager.cts["RL"].lock is manager.cts["reward_prediction"].lock
+    manager.log_settings.print_interval_s = 0
+    manager.start()
+    assert len(manager.stats) == 8
+    learned = {key for record in manager.stats for key in record.costs}
+    assert {"RL/cost", "reward_prediction/cost"} <= learned
