@@ -37,9 +37,11 @@ def _config(name: str, games: int) -> RunConfig:
 
 
 def _train(config: RunConfig, run_dir: Path, resume: bool = False, stop_at: int | None = None,
-           settings: LearnerSettings = QUIET):  # fmt: skip
+           settings: LearnerSettings = QUIET, first_budget: int | None = None):  # fmt: skip
     with open_env_source(config.env, config.seed, ROOT) as source:
         manager = build_manager(config, source)
+        if first_budget is not None:  # agent 0 finishes long before the others
+            manager.agents[0].num_games = first_budget
         directory = RunDirectory.open(run_dir) if resume else RunDirectory.create(run_dir, None, [])
         if stop_at is not None:
 
@@ -98,6 +100,21 @@ def test_a_run_stopped_and_resumed_plays_the_same_games(name, games, stop_at, tm
     for key, value in whole.cts["RL"].alg.model.state_dict().items():
         assert torch.equal(value, resumed.cts["RL"].alg.model.state_dict()[key]), key
     assert resumed.policy_version == whole.policy_version > parts.policy_version
+
+
+@pytest.mark.slow
+def test_an_agent_that_finished_before_the_checkpoint_stays_finished(tmp_path):
+    """Agent 0 plays 2 games, the others 10: the checkpoint taken after agent 0 is done
+    counts its last games, and the resumed run still plays what an unstopped one does."""
+    config = _config("cartpole_dqn", 10)
+    _train(config, tmp_path / "whole", first_budget=2)
+    _train(config, tmp_path / "parts", stop_at=40, first_budget=2)
+    assert _latest(tmp_path / "parts")["agent_games"][0] == 2
+    assert 0 not in _latest(tmp_path / "parts")["agents_saved"]
+    _train(config, tmp_path / "parts", resume=True, first_budget=2)
+    numbers, played = _games(tmp_path / "parts")
+    assert numbers == list(range(2 + 7 * 10))
+    assert played == _games(tmp_path / "whole")[1] and len(played[0]) == 2
 
 
 def _flare_train(config_path: Path, *args: str) -> subprocess.Popen:
@@ -214,3 +231,27 @@ def test_tensorboard_events_read_back(tmp_path):
     assert "config/text_summary" in tags["tensors"]
     config_text = events.Tensors("config/text_summary")[0].tensor_proto.string_val[0].decode()
     assert 'name = "cartpole-ppo"' in config_text
+
+
+def test_latest_naming_a_missing_checkpoint_is_an_error_not_a_fresh_start(tmp_path):
+    run = RunDirectory.create(tmp_path / "run", None, [])
+    staging = run.staging_checkpoint()
+    final = run.commit_checkpoint(staging, games=5, keep=1)
+    assert run.latest_checkpoint() == final
+    final.rmdir()
+    with pytest.raises(RunDirectoryError, match="which is not there"):
+        run.latest_checkpoint()
+
+
+def test_a_checkpoint_without_the_agents_is_written_only_when_it_loses_nothing(tmp_path):
+    from flare.learner.checkpoint import learner_alone_is_whole
+
+    config = _config("cartpole_ppo", 3)
+    with open_env_source(config.env, config.seed, ROOT) as source:
+        manager = build_manager(config, source)
+    assert learner_alone_is_whole(manager)  # nothing played yet
+    manager.agents[1].continue_after(1)
+    assert not learner_alone_is_whole(manager)  # agent 1 mid-run: its state would be lost
+    for agent in manager.agents:
+        agent.continue_after(3)
+    assert learner_alone_is_whole(manager)  # every budget played

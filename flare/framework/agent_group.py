@@ -47,12 +47,10 @@ def run_agent_process(
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the Manager coordinates Ctrl-C
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the Manager's handler, if forked
-    if random_state is not None:  # (a resumed run: the generators as they were)
-        set_global_random_state(random_state)
     gate = None
     if go is not None:
         ids = tuple(agent.id for agent in agents)
-        gate = partial(_report_ready_and_wait, ids, go, stop_event, reports)
+        gate = partial(_report_ready_and_wait, ids, go, stop_event, reports, random_state)
     try:
         play_together(agents, stop_event, reports, gate, control)
     finally:
@@ -60,7 +58,15 @@ def run_agent_process(
         reports.join_thread()
 
 
-def _report_ready_and_wait(ids: tuple[int, ...], go: Event, stop: Event, reports: Queue) -> None:
+def _report_ready_and_wait(
+    ids: tuple[int, ...],
+    go: Event,
+    stop: Event,
+    reports: Queue,
+    random_state: dict[str, Any] | None = None,
+) -> None:
+    if random_state is not None:  # (a resumed run, its episodes replayed: as they were)
+        set_global_random_state(random_state)
     reports.put(ProcessReady(ids))
     while not go.wait(0.05) and not stop.is_set():
         pass
@@ -116,7 +122,8 @@ def play_together(
         watched: list[Connection] = [*busy, *([control] if control is not None else [])]
         for connection in wait(watched):
             if connection is control:
-                _answer_control(control, agents, games, asked_for)
+                if not _answer_control(control, agents, games, asked_for):
+                    control = None  # (the Manager went away; the CDPs' pipes tell the agents)
                 continue
             link = busy[cast(Connection, connection)]
             try:
@@ -135,16 +142,20 @@ def _answer_control(
     agents: Sequence[Agent],
     games: dict[int, AgentGreenlet],
     asked_for: dict[int, object],
-) -> None:
+) -> bool:
+    """Answer one control message; False once the Manager's end is closed."""
     try:
         message = control.recv()
     except (EOFError, OSError):
-        return  # (the Manager went away; the CDPs' pipes tell the agents)
-    if isinstance(message, SaveAgents):
-        playing = [agent for agent in agents if agent.id in games]
-        control.send(save_agents(message, playing, asked_for))
-    else:
+        return False
+    if not isinstance(message, SaveAgents):
         raise TypeError(f"an agent process got an unknown control message {message!r}")
+    playing = [agent for agent in agents if agent.id in games]
+    try:
+        control.send(save_agents(message, agents[0].id, playing, asked_for))
+    except (OSError, BrokenPipeError):
+        return False
+    return True
 
 
 class _Once:

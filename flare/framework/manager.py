@@ -119,6 +119,9 @@ class Manager:
         self._checkpointing = False
         self._reports: mp.Queue | None = None
         self._go: Any = None
+        self._supervisor: threading.Thread | None = None  # the thread of start()
+        self._failure: str | None = None  # (found while checkpointing)
+        self._pauses = 0
         self._metrics: MetricsLogger | None = None
         self.stop_reason: str | None = None
         self._signal_received: int | None = None
@@ -180,7 +183,14 @@ class Manager:
         self.interrupted_games = position.interrupted_games
 
     def checkpoint(self) -> CheckpointInfo:
-        """Write a checkpoint now (through ``checkpointer``) and tell the observers."""
+        """Write a checkpoint now (through ``checkpointer``) and tell the observers. While
+        the run goes on, only its supervising thread may: from another thread, use
+        ``request_checkpoint``."""
+        supervisor = self._supervisor
+        if supervisor is not None and threading.current_thread() is not supervisor:
+            raise RuntimeError("checkpoint() from another thread: use request_checkpoint()")
+        if self._checkpointing:
+            raise RuntimeError("a checkpoint is already being written")
         self._checkpointing = True
         try:
             info = self.checkpointer(self)
@@ -214,15 +224,20 @@ class Manager:
         that is stopping stays paused after it: the agents are stopped where they wait."""
         if not self.can_pause:
             raise PauseError("the run is not going on: there is nothing to pause")
-        with paused(list(self.cdps.values()), self._controls, timeout_s) as pause:
+        self._pauses += 1
+        with paused(list(self.cdps.values()), self._controls, timeout_s, self._pauses) as pause:
             yield pause
             if self._stopping:
                 for cdp in self.cdps.values():
                     cdp.stop()
 
-    def catch_up(self, saved: list[AgentsSaved], timeout_s: float = 5.0) -> None:
-        """While paused: take in the reports of every game the saved agents counted (they
-        may still be on their way), so the run's totals match the agents' snapshots."""
+    def catch_up(
+        self, saved: list[AgentsSaved], playing: frozenset[int], timeout_s: float = 5.0
+    ) -> None:
+        """While paused: take in the reports of every game the saved agents counted, and
+        of every agent that finished before the pause (they may still be on their way),
+        so the run's totals match the agents' snapshots. A failure among them fails the
+        run (``_supervise`` raises it) as well as this checkpoint."""
         expected = {
             a: g for answer in saved for a, g in zip(answer.agents, answer.games, strict=True)
         }
@@ -233,6 +248,7 @@ class Manager:
                 a for a, games in expected.items()
                 if self.agents[a].games_played + counted[a] < games
             }  # fmt: skip
+            behind |= self.running_agents - playing  # (finished: their last reports)
             if not behind:
                 return
             if time.monotonic() > deadline or self._reports is None or self._metrics is None:
@@ -243,6 +259,7 @@ class Manager:
                 continue
             failure = self._handle_report(report, self.running_agents, self._metrics)
             if failure:
+                self._failure = self._failure or failure
                 raise PauseError(failure)
 
     @property
@@ -363,6 +380,8 @@ class Manager:
             self._checkpoint_requests.fail_all("the run ended before the checkpoint was written")
             for observer in self.observers:
                 observer.run_stopped()
+            self._supervisor = None
+        failure = failure or self._failure
         if self._signal_received is not None:
             self.stopped_by_signal = signal.Signals(self._signal_received).name
             logger.warning("stopped by %s after %d games", self.stopped_by_signal, len(self.stats))
@@ -439,9 +458,12 @@ class Manager:
         """
         running = self.running_agents
         starting = set(processes)
+        self._supervisor = threading.current_thread()
         while running:
             if not go.is_set() and not starting & running:
                 go.set()
+            if self._failure is not None:
+                return self._failure
             if self._signal_received is not None or self.stop_reason is not None:
                 return None
             self._checkpoint_requests.serve(self.checkpoint)
@@ -490,7 +512,9 @@ class Manager:
             return self.checkpoint()
         except PauseError as err:
             logger.warning("checkpoint skipped: %s", err)
-            return None
+        except Exception:  # noqa: BLE001 - (a full disk): the run goes on, the error is logged
+            logger.exception("checkpoint failed")
+        return None
 
     def _final_checkpoint(self) -> None:
         """The end of a run writes a checkpoint when there is somewhere to write it."""
@@ -500,6 +524,9 @@ class Manager:
             info = self.checkpoint()
         except PauseError as err:  # (the run still ends; its last checkpoint stands)
             logger.error("the final checkpoint failed: %s", err)
+            return
+        except Exception:  # noqa: BLE001 - never masks the run's own outcome
+            logger.exception("the final checkpoint failed")
             return
         logger.info("saved %s", info.path)
 

@@ -33,6 +33,7 @@ class SaveAgents:
 
     path: Path
     with_buffers: bool = True
+    serial: int = 0  # echoed in the answer: an answer to an earlier, failed one is dropped
 
 
 @dataclass(frozen=True)
@@ -40,26 +41,30 @@ class AgentsSaved:
     """The answer: the agents saved and the bytes written, or why it failed."""
 
     agents: tuple[int, ...]
+    serial: int = 0
     games: tuple[int, ...] = ()  # each agent's games played, in the order of ``agents``
     bytes: int = 0
     error: str | None = None
 
 
 def save_agents(
-    request: SaveAgents, agents: Sequence[Agent], waiting_on: Mapping[int, object]
+    request: SaveAgents, first: int, agents: Sequence[Agent], waiting_on: Mapping[int, object]
 ) -> AgentsSaved:
+    """Snapshots of a process's playing ``agents``; ``first`` is the process's first agent
+    (the key a resumed run finds its random state by)."""
     ids = tuple(agent.id for agent in agents)
     try:
         tree = {
+            "first": first,
             "agents": {
                 str(a.id): a.snapshot(waiting_on.get(a.id), request.with_buffers) for a in agents
             },
             "random": _global_random_state(),
         }
         games = tuple(a.games_played for a in agents)
-        return AgentsSaved(ids, games, save_tree(request.path, tree))
+        return AgentsSaved(ids, request.serial, games, save_tree(request.path, tree))
     except Exception:  # noqa: BLE001 - the Manager reports it; the agents go on
-        return AgentsSaved(ids, error=traceback.format_exc())
+        return AgentsSaved(ids, request.serial, error=traceback.format_exc())
 
 
 def _global_random_state() -> dict[str, Any]:
@@ -76,10 +81,13 @@ def _numpy_legacy_state() -> dict[str, Any]:
     return {"kind": kind, "keys": keys, "pos": pos, "has_gauss": has_gauss, "cached": cached}
 
 
-def load_agent_snapshots(path: Path) -> tuple[dict[int, dict[str, Any]], dict[str, Any]]:
-    """The snapshots of one process's agents by id, and its random generators' states."""
+def load_agent_snapshots(
+    path: Path,
+) -> tuple[int, dict[int, dict[str, Any]], dict[str, Any]]:
+    """A process's first agent, its agents' snapshots by id, and its random generators'
+    states."""
     tree = load_tree(path)
-    return {int(k): v for k, v in tree["agents"].items()}, tree["random"]
+    return int(tree["first"]), {int(k): v for k, v in tree["agents"].items()}, tree["random"]
 
 
 def set_global_random_state(state: dict[str, Any]) -> None:

@@ -35,9 +35,12 @@ class ProcessControl:
 class RunPause:
     """While it lasts, no CDP serves and every agent still playing waits on one."""
 
-    def __init__(self, controls: Sequence[ProcessControl], playing: frozenset[int]) -> None:
+    def __init__(
+        self, controls: Sequence[ProcessControl], playing: frozenset[int], serial: int = 0
+    ) -> None:
         self.controls = controls
         self.playing = playing  # the agents connected to a CDP when the pause began
+        self.serial = serial  # this pause's number: answers to an earlier one are dropped
 
     def save_agents(
         self, directory: Path, with_buffers: bool = True, timeout_s: float = 60.0
@@ -49,7 +52,7 @@ class RunPause:
                 continue
             path = directory / f"agents-{control.agent_ids[0]:05d}.npz"
             try:
-                control.connection.send(SaveAgents(path, with_buffers))
+                control.connection.send(SaveAgents(path, with_buffers, self.serial))
             except (OSError, BrokenPipeError) as err:
                 raise PauseError(f"agent process {control.agent_ids} is gone: {err}") from None
             asked[control.connection] = control
@@ -68,6 +71,9 @@ class RunPause:
                     answer = connection.recv()
                 except (EOFError, OSError) as err:
                     raise PauseError(f"agent process {control.agent_ids} is gone: {err}") from None
+                if isinstance(answer, AgentsSaved) and answer.serial != self.serial:
+                    asked[connection] = control  # (late, from a pause that gave up on it)
+                    continue
                 if not isinstance(answer, AgentsSaved) or answer.error:
                     detail = answer.error if isinstance(answer, AgentsSaved) else repr(answer)
                     raise PauseError(f"agent process {control.agent_ids} could not save: {detail}")
@@ -80,6 +86,7 @@ def paused(
     cdps: Sequence[ComputationDataProcessor],
     controls: Sequence[ProcessControl],
     timeout_s: float = 60.0,
+    serial: int = 0,
 ) -> Iterator[RunPause]:
     """Hold every CDP until every connected agent waits on one (or ``timeout_s`` passes:
     ``PauseError``); release them when the block ends."""
@@ -108,7 +115,7 @@ def paused(
                     f"agents {missing} were busy" + (f", CDPs {held} not held" if held else "")
                 )
             time.sleep(0.005)
-        yield RunPause(controls, connected)
+        yield RunPause(controls, connected, serial)
     finally:
         for cdp in cdps:
             cdp.release()

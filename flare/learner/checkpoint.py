@@ -23,6 +23,7 @@ import torch
 from flare.framework.manager import Manager
 from flare.framework.process_control import AgentsSaved, load_agent_snapshots
 from flare.framework.run_events import CheckpointInfo, RunPosition
+from flare.framework.run_pause import PauseError
 from flare.learner.run_dir import RunDirectory
 
 logger = logging.getLogger(__name__)
@@ -88,9 +89,14 @@ class RunCheckpointer:
             if manager.exact_checkpoints and manager.can_pause:
                 with manager.paused(self.pause_timeout_s) as pause:
                     saved = pause.save_agents(staging, self.with_buffers, self.pause_timeout_s)
-                    manager.catch_up(saved)
+                    manager.catch_up(saved, pause.playing)
                     state = self._learner_state(manager)
                     torch.save(state, staging / LEARNER_STATE)
+            elif manager.exact_checkpoints and not learner_alone_is_whole(manager):
+                raise PauseError(
+                    "the agents cannot be paused (the run is starting, stopping or failed) and "
+                    "some have games left: the last checkpoint stands"
+                )
             else:
                 state = self._learner_state(manager)
                 torch.save(state, staging / LEARNER_STATE)
@@ -130,7 +136,17 @@ class RunCheckpointer:
             "position": dataclasses.asdict(run_position(manager)),
             "agent_games": agent_games(manager),
             "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
         }
+
+
+def learner_alone_is_whole(manager: Manager) -> bool:
+    """Whether a checkpoint without the agents' snapshots loses nothing: every agent has
+    played its budget, or none has begun (a new run's agents start as they were built)."""
+    games = agent_games(manager)
+    done = all(g >= a.num_games for g, a in zip(games, manager.agents, strict=True))
+    fresh = not any(games) and not manager.agent_snapshots and not manager.position.games
+    return done or fresh
 
 
 def resume_from(manager: Manager, checkpoint: Path) -> RunPosition:
@@ -154,14 +170,16 @@ def resume_from(manager: Manager, checkpoint: Path) -> RunPosition:
     for agent, played in zip(manager.agents, games, strict=True):
         agent.continue_after(min(int(played), agent.num_games))
     for path in sorted(checkpoint.glob("agents-*.npz")):
-        snapshots, random_state = load_agent_snapshots(path)
+        first, snapshots, random_state = load_agent_snapshots(path)
         unknown = sorted(set(snapshots) - set(range(len(manager.agents))))
         if unknown:
             raise CheckpointError(f"{path} holds agents {unknown} the run does not have")
         manager.agent_snapshots.update(snapshots)
-        manager.process_random[min(snapshots)] = random_state
+        manager.process_random[first] = random_state
     manager.exact_checkpoints = True
     torch.set_rng_state(state["torch_rng"])
+    if state.get("cuda_rng") and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda_rng"])
     position = RunPosition(**_tuples(state["position"]))
     manager.continue_run(position)
     return position

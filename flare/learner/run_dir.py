@@ -124,7 +124,9 @@ class RunDirectory:
         if not latest.is_file():
             return None
         path = self.path / CHECKPOINTS / latest.read_text().strip()
-        return path if path.is_dir() else None
+        if not path.is_dir():  # (never silently start again from nothing)
+            raise RunDirectoryError(f"{latest} names {path.name}, which is not there")
+        return path
 
     def staging_checkpoint(self) -> Path:
         """A temporary directory to write a checkpoint into (see ``commit_checkpoint``)."""
@@ -142,7 +144,8 @@ class RunDirectory:
         _write_atomic(root / LATEST, final.name + "\n")
         complete = sorted(p for p in root.iterdir() if p.is_dir() and p.name[0] != ".")
         for old in complete[:-keep]:
-            shutil.rmtree(old, ignore_errors=True)
+            if old != final:  # (a stale newer one, left by a kill, never costs this one)
+                shutil.rmtree(old, ignore_errors=True)
         for partial in root.glob(".*.partial"):  # (left by a learner killed mid-save)
             if partial != staging:
                 shutil.rmtree(partial, ignore_errors=True)
