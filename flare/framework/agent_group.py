@@ -11,6 +11,8 @@ environment that is slow to step wants a process of its own.
 
 from __future__ import annotations
 
+import ctypes
+import os
 import signal
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -45,6 +47,7 @@ def run_agent_process(
     requests for the agents' snapshots (``flare.framework.process_control``);
     ``random_state``, the process-wide generators a resumed run's snapshot holds.
     """
+    _end_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the Manager coordinates Ctrl-C
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the Manager's handler, if forked
     gate = None
@@ -56,6 +59,19 @@ def run_agent_process(
     finally:
         reports.close()
         reports.join_thread()
+
+
+def _end_with_parent() -> None:
+    """A learner killed with SIGKILL takes its agent processes with it (Linux): a forked
+    child holds the learner's own ends of its pipes, so it would never see them close."""
+    parent = os.getppid()
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # (not Linux: the pipes' EOF is all there is)
+        return
+    if os.getppid() != parent:  # (the parent died before the call)
+        os._exit(0)
 
 
 def _report_ready_and_wait(
