@@ -29,6 +29,7 @@ from flare.agent_zoo.simple_rl_agents import SimpleRLAgent
 from flare.algorithm_zoo.simple_algorithms import SimpleAC
 from flare.cli import main
 from flare.framework.agent import OnlineHelper
+from flare.framework.external_agents import ExternalAgents
 from flare.framework.manager import Manager
 from flare.framework.reports import GameRecord
 from flare.framework.run_events import CheckpointInfo, RunPosition
@@ -63,6 +64,8 @@ class FakeManager:
         self.position = RunPosition()
         self.log_settings = SimpleNamespace(window=4)
         self.agents = [SimpleNamespace(num_games=games_budget, games_played=0)]
+        self.own_agents = self.agents
+        self.external = ExternalAgents()
         self.policy_version = 0
         self.running_agents = {0}
         self.interrupted_games = 0

@@ -36,7 +36,9 @@ def broken(message: str) -> SimulatorError:
 
 @dataclass(frozen=True, slots=True)
 class ActionCheck:
-    """One action of the spec: the wire dtype, shape and value range a request must have."""
+    """One action of the spec: the wire dtype, shape and value range a request must have
+    (also what checks a tensor a client sends in another field: an Act stream's
+    observations)."""
 
     name: str
     wire: pb.DType
@@ -46,9 +48,10 @@ class ActionCheck:
     shape_list: list[int]  # (a protobuf repeated field compares with a list fastest)
     numeric: bool
     nbytes: int  # of one numeric action on the wire (0 for strings and bools)
+    group: str = "actions"  # the request's field the tensor is in
 
     @classmethod
-    def of(cls, spec: ArraySpec) -> ActionCheck:
+    def of(cls, spec: ArraySpec, group: str = "actions") -> ActionCheck:
         limit = None
         if isinstance(spec.kind, Discrete):
             limit = spec.kind.num_values
@@ -59,11 +62,11 @@ class ActionCheck:
         numeric = wire not in (pb.DTYPE_STRING, pb.DTYPE_BOOL)
         dtype = dtype_from_proto(wire)
         nbytes = math.prod(shape) * dtype.itemsize if numeric else 0
-        return cls(spec.name, wire, dtype, shape, limit, list(shape), numeric, nbytes)
+        return cls(spec.name, wire, dtype, shape, limit, list(shape), numeric, nbytes, group)
 
     @property
     def field(self) -> str:
-        return f"actions[{self.name!r}]"
+        return f"{self.group}[{self.name!r}]"
 
     def decode(self, tensor: pb.Tensor, batch: int | None = None) -> np.ndarray:
         """The checked action (with ``batch``: that many rows of it)."""
@@ -162,21 +165,7 @@ class SpecChecks:
         self, tensors: Mapping[str, pb.Tensor], batch: int | None = None
     ) -> dict[str, np.ndarray]:
         """Every action checked (name, dtype, shape, range) and decoded."""
-        decoded = {}
-        for action in self.actions:
-            if action.name not in tensors:  # (indexing a protobuf map would add the key)
-                self._refuse_unknown(tensors)
-                raise invalid(f"missing action {action.name!r}")
-            decoded[action.name] = action.decode(tensors[action.name], batch)
-        if len(tensors) != len(decoded):
-            self._refuse_unknown(tensors)
-        return decoded
-
-    def _refuse_unknown(self, tensors: Mapping[str, pb.Tensor]) -> None:
-        known = [action.name for action in self.actions]
-        for name in tensors:
-            if name not in known:
-                raise invalid(f"unknown action {quoted(name)}; the spec's actions are {known}")
+        return decode_checked(self.actions, tensors, "action", batch)
 
     def observations_of(self, observations: object) -> dict[str, np.ndarray]:
         if type(observations) is not dict and not isinstance(observations, Mapping):
@@ -210,6 +199,34 @@ class SpecChecks:
                 value = np.asarray(value, dtype=np.float32).reshape(-1)
             checked[name] = value
         return checked
+
+
+def decode_checked(
+    checks: tuple[ActionCheck, ...],
+    tensors: Mapping[str, pb.Tensor],
+    what: str,
+    batch: int | None = None,
+) -> dict[str, np.ndarray]:
+    """Every tensor ``checks`` names, checked and decoded; a missing or an unknown name
+    is INVALID_ARGUMENT (``what`` names the kind: "action", "observation")."""
+    decoded = {}
+    for check in checks:
+        if check.name not in tensors:  # (indexing a protobuf map would add the key)
+            _refuse_unknown(checks, tensors, what)
+            raise invalid(f"missing {what} {check.name!r}")
+        decoded[check.name] = check.decode(tensors[check.name], batch)
+    if len(tensors) != len(decoded):
+        _refuse_unknown(checks, tensors, what)
+    return decoded
+
+
+def _refuse_unknown(
+    checks: tuple[ActionCheck, ...], tensors: Mapping[str, pb.Tensor], what: str
+) -> None:
+    known = [check.name for check in checks]
+    for name in tensors:
+        if name not in known:
+            raise invalid(f"unknown {what} {quoted(name)}; the spec's {what}s are {known}")
 
 
 def _dtype_name(dtype: int) -> str:

@@ -20,7 +20,7 @@ from flare.simulator.v1 import simulator_pb2_grpc as pb_grpc
 _END = object()
 
 
-class _Watchdog:
+class Watchdog:
     """Calls ``on_expiry`` if ``disarm`` does not follow ``arm`` within the timeout."""
 
     def __init__(self, on_expiry) -> None:
@@ -75,7 +75,7 @@ class StreamSession:
         self._call = stub.Session(
             iter(self._requests.get, _END), wait_for_ready=True, metadata=metadata
         )
-        self._watchdog = _Watchdog(self._call.cancel)
+        self._watchdog = Watchdog(self._call.cancel)
         try:
             self.opened = self.request(pb.SessionRequest(open=open_request)).open
         except BaseException:

@@ -12,7 +12,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from multiprocessing.queues import Queue
 from multiprocessing.synchronize import Event
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -67,6 +67,27 @@ class StopRequested(Exception):
     """The Manager asked every agent to stop."""
 
 
+class SessionEnded(EnvInterrupted):
+    """An agent's session with its env is over (an Act stream ended or broke); with
+    ``mid_episode``, the episode in play was cut short."""
+
+    def __init__(self, message: str, mid_episode: bool) -> None:
+        super().__init__(message)
+        self.mid_episode = mid_episode
+
+
+class StopFlag(Protocol):
+    """What tells an agent to stop (an Event, or a run's budget of games)."""
+
+    def is_set(self) -> bool: ...
+
+
+class Reports(Protocol):
+    """Where an agent reports its games (the Manager's queue)."""
+
+    def put(self, report: object) -> None: ...
+
+
 class EnvMismatchError(Exception):
     """The env does not give an observation (or shape) that a CT's model reads."""
 
@@ -96,7 +117,7 @@ class Agent(ABC):
         self.env: Env | None = None
         self.alive = NextStep.CONTINUES  # the status of the step the agent is at
         self._env_factory: Callable[[], Env] | None = None
-        self._stop_event: Event | None = None
+        self._stop_event: StopFlag | None = None
         self._game_return = 0.0
         self._game_length = 0
         self._game_costs: dict[str, list[float]] = {}  # "<ct>/<cost>" -> per learn
@@ -232,6 +253,11 @@ class Agent(ABC):
                 f"agent {self.id} has no ComputationTask {ct_name!r}; it has {sorted(self.helpers)}"
             ) from None
 
+    def check_env(self, env: Env) -> None:
+        """Raise ``EnvMismatchError`` when ``env`` lacks what this agent's CTs' models
+        read (what an Act stream's spec is checked with when it opens)."""
+        self._check_env(env)
+
     def _check_env(self, env: Env) -> None:
         """Before the first step: the env gives every observation each CT's model reads, at
         its shape (a model may also read an action it is stored with, e.g. an auxiliary
@@ -356,6 +382,30 @@ class Agent(ABC):
         """Store this step's data with each CT, through ``self._store_data``."""
 
     # ----- playing ------------------------------------------------------------------------
+    def play_session(self, env: Env, stop: StopFlag, reports: Reports) -> None:
+        """Play on ``env`` until it ends, the agent has played its games or ``stop`` is
+        set: how an agent driven from outside plays (a simulator's Act stream, whose env
+        the learner builds; the helpers' channels are attached by the caller and stay
+        open). ``EnvInterrupted`` cuts the episode in play short and play goes on;
+        ``SessionEnded`` ends the session (reported interrupted when it came mid-episode).
+        ``StopRequested`` and ``CDPClosed`` are the caller's to handle."""
+        self._stop_event = stop
+        self.env = env
+        try:
+            while self._games_played < self.num_games and not stop.is_set():
+                try:
+                    reports.put(self._run_one_episode())
+                except EnvInterrupted as err:
+                    ended = err if isinstance(err, SessionEnded) else None
+                    if ended is None or ended.mid_episode:
+                        for helper in self.helpers.values():
+                            helper.interrupt_episode()
+                        reports.put(GameInterrupted(self.id, str(err)))
+                    if ended is not None:
+                        return
+        finally:
+            self.env = None
+
     def play(self, stop_event: Event, reports: Queue) -> None:
         """Play ``num_games`` games (or until ``stop_event``), report each one, then close
         the helpers and the env. Runs inside an agent process (see ``agent_group``)."""

@@ -39,6 +39,10 @@ from flare.framework.pipe_messages import (
 logger = logging.getLogger(__name__)
 
 
+class CDPStopped(RuntimeError):
+    """An agent asked to join a CDP that no longer serves."""
+
+
 @dataclass
 class CDPStats:
     """How well batching works: calls made and instances served."""
@@ -126,6 +130,13 @@ class ComputationDataProcessor:
         self._seen_hold = -1  # the hold the thread last saw (and published the sets of)
         self._waiting: frozenset[int] = frozenset()
         self._connected: frozenset[int] = frozenset()
+        # agents that join while it serves (a simulator's Act stream): their pipes wait
+        # here until the thread takes them in, woken by a byte on ``_wake``
+        self._open = False
+        self._closed = False  # (after its thread ended: nobody joins any more)
+        self._joining: list[tuple[list[int], Connection]] = []
+        self._joining_lock = threading.Lock()
+        self._wake_reader, self._wake = mp.Pipe(duplex=False)
 
     def connect(self, agent_ids: int | Sequence[int]) -> Connection:
         """Open one pipe for the agents of one process and return their end."""
@@ -139,6 +150,38 @@ class ComputationDataProcessor:
         for agent_id in ids:
             self._conns[agent_id] = ours
         return theirs
+
+    def stay_open(self) -> None:
+        """Keep serving while no agent is connected: agents may join later (``attach``)."""
+        self._open = True
+
+    def attach(self, agent_ids: int | Sequence[int]) -> Connection:
+        """``connect`` while the CDP serves, from any thread (``stay_open`` first, or it
+        may have ended): the agents are waited for from their first request on, and no
+        longer once they send ``AgentDone`` or close the pipe."""
+        ids = [agent_ids] if isinstance(agent_ids, int) else list(agent_ids)
+        if not ids or len(set(ids)) != len(ids):
+            raise ValueError(f"attach needs distinct agent ids, got {ids}")
+        ours, theirs = mp.Pipe(duplex=True)
+        with self._joining_lock:
+            if self._closed:
+                raise CDPStopped(f"CDP {self.name!r} has stopped")
+            self._joining.append((ids, ours))
+        self._wake.send_bytes(b"")
+        return theirs
+
+    def _take_in_joining(self, last: bool = False) -> None:
+        with self._joining_lock:
+            joining, self._joining = self._joining, []
+            self._closed = self._closed or last
+        for ids, conn in joining:
+            taken = sorted(set(ids) & set(self._conns))
+            if taken:
+                logger.error("CDP %s: agents %s joined twice; refused", self.name, taken)
+                conn.close()
+                continue
+            for agent_id in ids:
+                self._conns[agent_id] = conn
 
     @property
     def num_connected(self) -> int:
@@ -182,6 +225,7 @@ class ComputationDataProcessor:
         return self._thread is not None and self._thread.is_alive()
 
     def _close_all(self) -> None:
+        self._take_in_joining(last=True)  # (their ends see the pipes close too)
         for conn in set(self._conns.values()):
             conn.close()
         self._conns.clear()
@@ -227,14 +271,19 @@ class ComputationDataProcessor:
         first_at = 0.0
         self._connected = frozenset(self._conns)
         try:
-            while not self._stop.is_set() and self._conns:
+            while not self._stop.is_set() and (self._conns or self._open):
                 with self._hold_lock:
                     holding, hold_id = self._holding, self._hold_id
                 if pending and not holding:
                     timeout = max(0.0, first_at + self.batch_wait_s - time.monotonic())
                 else:
                     timeout = 0.05
-                for conn in wait(list(set(self._conns.values())), timeout):
+                watched = [*set(self._conns.values()), self._wake_reader]
+                for conn in wait(watched, timeout):
+                    if conn is self._wake_reader:
+                        self._wake_reader.recv_bytes()
+                        self._take_in_joining()
+                        continue
                     had_pending = bool(pending)
                     self._receive(cast(Connection, conn), pending)
                     if pending and not had_pending:

@@ -26,6 +26,7 @@ from flare.framework.cdp_channel import CDPChannel, CDPLink
 from flare.framework.checkpoint_requests import CheckpointRequests
 from flare.framework.computation_data_processor import ComputationDataProcessor
 from flare.framework.computation_task import build_computation_tasks
+from flare.framework.external_agents import DetachedChannel, ExternalAgents
 from flare.framework.process_control import AgentsSaved
 from flare.framework.process_start import agent_context, process_payload, resolve_start_method
 from flare.framework.reports import (
@@ -114,6 +115,9 @@ class Manager:
         self.exact_checkpoints = False
         self.agent_snapshots: dict[int, dict[str, Any]] = {}
         self.process_random: dict[int, dict[str, Any]] = {}  # by a process's first agent
+        # agents played from outside, by simulators' Act streams (see add_external_agents)
+        self.external = ExternalAgents()
+        self._games_before: dict[int, int] = {}  # external agents' games at start()
         self._controls: list[ProcessControl] = []
         self._stopping = False
         self._checkpointing = False
@@ -147,6 +151,27 @@ class Manager:
     def add_agents(self, agents: Iterable[Agent]) -> None:
         for agent in agents:
             self.add_agent(agent)
+
+    def add_external_agents(self, agents: Iterable[Agent], games: int = 0) -> None:
+        """Agents that simulators play through Act streams (``flare.learner``), one stream
+        each at a time; they need no env. ``games``: the external games the run plays in
+        all (0: as many as the run goes on for; the run then ends with its own agents,
+        or, with none, when it is stopped or reaches its target)."""
+        self.external.games = games
+        for agent in agents:
+            self.add_agent(agent)
+            self.external.add(agent)
+
+    @property
+    def own_agents(self) -> list[Agent]:
+        """The agents that play in the Manager's processes (not external ones)."""
+        external = self.external.ids
+        return [agent for agent in self.agents if agent.id not in external]
+
+    def games_before(self, agent: Agent) -> int:
+        """The games ``agent`` had played when this session of the run started (``stats``
+        holds the rest)."""
+        return self._games_before.get(agent.id, agent.games_played)
 
     # ----- control from other threads -------------------------------------------------------
     def request_stop(self, reason: str = "a stop request") -> None:
@@ -225,7 +250,9 @@ class Manager:
         if not self.can_pause:
             raise PauseError("the run is not going on: there is nothing to pause")
         self._pauses += 1
-        with paused(list(self.cdps.values()), self._controls, timeout_s, self._pauses) as pause:
+        cdps, serial = list(self.cdps.values()), self._pauses
+        with self.external.frozen(), paused(cdps, self._controls, timeout_s, serial) as pause:
+            pause.local_agents = tuple(self.external.agents)
             yield pause
             if self._stopping:
                 for cdp in self.cdps.values():
@@ -246,9 +273,10 @@ class Manager:
             counted = Counter(r.agent for r in self.stats)
             behind = {
                 a for a, games in expected.items()
-                if self.agents[a].games_played + counted[a] < games
+                if self.games_before(self.agents[a]) + counted[a] < games
             }  # fmt: skip
-            behind |= self.running_agents - playing  # (finished: their last reports)
+            # (agents that finished: their last reports)
+            behind |= self.running_agents - playing - self.external.ids
             if not behind:
                 return
             if time.monotonic() > deadline or self._reports is None or self._metrics is None:
@@ -299,7 +327,7 @@ class Manager:
             raise RuntimeError("a Manager runs once; build a new one for another run")
         if not self.agents:
             raise RuntimeError("no agents: call add_agent()/add_agents() before start()")
-        for agent in self.agents:
+        for agent in self.own_agents:
             if agent._env_factory is None:
                 raise RuntimeError(f"agent {agent.id} has no environment: call agent.set_env()")
         for name, settings in self.settings.items():
@@ -351,16 +379,23 @@ class Manager:
         failure: str | None = None
         try:
             size = self.agents_per_process
-            for first in range(0, len(self.agents), size):
-                group = self.agents[first : first + size]
+            own = self.own_agents
+            for first in range(0, len(own), size):
+                group = own[first : first + size]
                 process = self._start_agent_process(group, cdps, ctx, stop_event, go, reports)
                 for agent in group:
                     processes[agent.id] = process
+            self._prepare_external_agents()
             self.running_agents = set(processes)
+            if self.external.keeps_run_going(has_own_agents=bool(processes)):
+                self.running_agents |= self.external.ids
             for observer in self.observers:
                 observer.run_started(self)
             for cdp in cdps.values():
+                if len(self.external):
+                    cdp.stay_open()  # (external agents join while it serves)
                 cdp.start()
+            self.external.start(cdps, stop_event, reports)
             failure = self._supervise(
                 processes, reports, cdps, metrics, go, stop_at_mean_return, stop_at_success_rate
             )
@@ -368,6 +403,7 @@ class Manager:
                 self._stopping = True  # the agents stop where the final checkpoint left them
                 self._final_checkpoint()
         finally:
+            self.external.close()
             stop_event.set()
             failure = self._shutdown(processes, reports, cdps, metrics) or failure
             self.running_agents = set()
@@ -405,18 +441,7 @@ class Manager:
         control, their_control = ctx.Pipe(duplex=True)
         self._controls.append(ProcessControl(control, tuple(ids)))
         for agent in group:
-            agent.helpers = {}
-            for (name, settings), link in zip(self.settings.items(), links, strict=True):
-                channel = CDPChannel(link, agent.id)
-                helper = settings.agent_helper(name, channel, **settings.helper_kwargs)
-                ct = self.cts[name]
-                helper.bind(
-                    ct.keys,
-                    seed=agent.id,
-                    state_specs=ct.alg.state_specs,
-                    input_specs=ct.alg.input_specs,
-                )
-                agent.add_agent_helper(helper)
+            self._attach_helpers(agent, [CDPChannel(link, agent.id) for link in links])
             agent.checkpointing = self.exact_checkpoints
             snapshot = self.agent_snapshots.get(agent.id)
             if snapshot is not None:
@@ -440,6 +465,33 @@ class Manager:
             link.connection.close()
         their_control.close()
         return process
+
+    def _attach_helpers(self, agent: Agent, channels: list[CDPChannel]) -> None:
+        """Give ``agent`` one helper per CT, talking on ``channels`` (in CT order)."""
+        agent.helpers = {}
+        for (name, settings), channel in zip(self.settings.items(), channels, strict=True):
+            helper = settings.agent_helper(name, channel, **settings.helper_kwargs)
+            ct = self.cts[name]
+            helper.bind(
+                ct.keys, seed=agent.id, state_specs=ct.alg.state_specs,
+                input_specs=ct.alg.input_specs,
+            )  # fmt: skip
+            agent.add_agent_helper(helper)
+
+    def _prepare_external_agents(self) -> None:
+        """External agents get their helpers (channels attached per stream) and their
+        checkpoint's state. Their episodes are never replayed (a stream cannot restart
+        one): the one in play at a checkpoint ends there."""
+        for agent in self.external.agents:
+            self._attach_helpers(agent, [DetachedChannel(agent.id) for _ in self.settings])
+            agent.checkpointing = False
+            snapshot = self.agent_snapshots.get(agent.id)
+            if snapshot is not None:
+                agent.restore({**snapshot, "episode": None})
+                for helper in agent.helpers.values():
+                    helper.interrupt_episode()
+            self._games_before[agent.id] = agent.games_played
+        self.external.played = sum(self._games_before.values())
 
     def _supervise(
         self,
@@ -490,7 +542,7 @@ class Manager:
             for cdp in cdps.values():
                 if cdp.error:
                     return cdp.error
-            dead = [aid for aid in running if not processes[aid].is_alive()]
+            dead = [aid for aid in running if aid in processes and not processes[aid].is_alive()]
             if dead:
                 # A process flushes its reports before it exits: read them all, then judge.
                 failure = self._drain(reports, running, metrics)
@@ -540,6 +592,8 @@ class Manager:
             metrics.record(record)
             for observer in self.observers:
                 observer.game_finished(record)
+            if self.external.count_game(record.agent):  # (the external budget is played)
+                running.difference_update(self.external.ids)
             interval = self.log_settings.model_save_interval
             if interval and self.games_played % interval == 0 and not self._checkpointing:
                 self.try_checkpoint()

@@ -14,10 +14,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 from flare.framework.computation_data_processor import ComputationDataProcessor
-from flare.framework.process_control import AgentsSaved, SaveAgents
+from flare.framework.process_control import AgentsSaved, SaveAgents, save_agents
+
+if TYPE_CHECKING:
+    from flare.framework.agent import Agent
 
 
 class PauseError(RuntimeError):
@@ -41,11 +44,14 @@ class RunPause:
         self.controls = controls
         self.playing = playing  # the agents connected to a CDP when the pause began
         self.serial = serial  # this pause's number: answers to an earlier one are dropped
+        # agents of this process (external ones): saved here, into one file of their own
+        self.local_agents: Sequence[Agent] = ()
 
     def save_agents(
         self, directory: Path, with_buffers: bool = True, timeout_s: float = 60.0
     ) -> list[AgentsSaved]:
-        """Each process with a playing agent writes ``directory/agents-<first id>.npz``."""
+        """Each process with a playing agent writes ``directory/agents-<first id>.npz``;
+        the local agents are written the same way, here."""
         asked = {}
         for control in self.controls:
             if not self.playing.intersection(control.agent_ids):
@@ -78,7 +84,22 @@ class RunPause:
                     detail = answer.error if isinstance(answer, AgentsSaved) else repr(answer)
                     raise PauseError(f"agent process {control.agent_ids} could not save: {detail}")
                 saved.append(answer)
+        if self.local_agents:
+            saved.append(save_local_agents(self.local_agents, directory, with_buffers, self.serial))
         return saved
+
+
+def save_local_agents(
+    agents: Sequence[Agent], directory: Path, with_buffers: bool = True, serial: int = 0
+) -> AgentsSaved:
+    """Agents of this process (none of them busy) into ``directory/agents-<first id>.npz``,
+    as an agent process writes its own."""
+    first = agents[0].id
+    path = directory / f"agents-{first:05d}.npz"
+    answer = save_agents(SaveAgents(path, with_buffers, serial), first, agents, {})
+    if answer.error:
+        raise PauseError(f"agents {answer.agents} could not save: {answer.error}")
+    return answer
 
 
 @contextmanager

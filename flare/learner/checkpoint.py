@@ -23,7 +23,7 @@ import torch
 from flare.framework.manager import Manager
 from flare.framework.process_control import AgentsSaved, load_agent_snapshots
 from flare.framework.run_events import CheckpointInfo, RunPosition
-from flare.framework.run_pause import PauseError
+from flare.framework.run_pause import PauseError, save_local_agents
 from flare.learner.run_dir import RunDirectory
 
 logger = logging.getLogger(__name__)
@@ -58,7 +58,7 @@ def run_position(manager: Manager) -> RunPosition:
 def agent_games(manager: Manager) -> list[int]:
     """Each agent's games played in the whole run, in agent order."""
     this_session = Counter(r.agent for r in manager.stats)
-    return [agent.games_played + this_session[agent.id] for agent in manager.agents]
+    return [manager.games_before(agent) + this_session[agent.id] for agent in manager.agents]
 
 
 class RunCheckpointer:
@@ -100,6 +100,10 @@ class RunCheckpointer:
             else:
                 state = self._learner_state(manager)
                 torch.save(state, staging / LEARNER_STATE)
+                if manager.external.agents:  # (not playing: the run is over or not begun)
+                    with manager.external.frozen():
+                        agents = manager.external.agents
+                        saved = [save_local_agents(agents, staging, self.with_buffers)]
             position = state["position"]
             summary = {
                 "games": position["games"],
@@ -142,9 +146,13 @@ class RunCheckpointer:
 
 def learner_alone_is_whole(manager: Manager) -> bool:
     """Whether a checkpoint without the agents' snapshots loses nothing: every agent has
-    played its budget, or none has begun (a new run's agents start as they were built)."""
+    played its budget, or none has begun (a new run's agents start as they were built).
+    External agents are saved without a pause (their episodes are never taken up)."""
     games = agent_games(manager)
-    done = all(g >= a.num_games for g, a in zip(games, manager.agents, strict=True))
+    external = manager.external.ids
+    done = all(
+        g >= a.num_games for g, a in zip(games, manager.agents, strict=True) if a.id not in external
+    )
     fresh = not any(games) and not manager.agent_snapshots and not manager.position.games
     return done or fresh
 

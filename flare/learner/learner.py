@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TextIO
 
+from flare.framework.env_spec import EnvSpec
 from flare.framework.manager import Manager
 from flare.framework.run_events import CheckpointInfo, RunObserver
 from flare.learner.checkpoint import SUMMARY, RunCheckpointer, resume_from
@@ -54,6 +55,7 @@ class LearnerSettings:
         tls, token, insecure: the Learner service's TLS files and bearer token, as
             ``flare serve`` takes them (loopback needs neither).
         simulators: the simulator addresses the run uses, for its status.
+        act_open_wait_s: how long an Act stream opened before the run starts waits for it.
     """
 
     run_name: str | None = None
@@ -70,6 +72,7 @@ class LearnerSettings:
     token: str | None = None
     insecure: bool = False
     simulators: tuple[str, ...] = ()
+    act_open_wait_s: float = 10.0
 
 
 class TimedCheckpoints(RunObserver):
@@ -111,7 +114,11 @@ class CheckpointLines(RunObserver):
 
 
 class Learner:
-    """Runs ``manager`` in ``run_dir``; with ``resume``, from its latest checkpoint."""
+    """Runs ``manager`` in ``run_dir``; with ``resume``, from its latest checkpoint.
+
+    A Manager with external agents (``add_external_agents``) needs ``env_spec``, the spec
+    its models were built for: an Act stream's spec is checked against it.
+    """
 
     def __init__(
         self,
@@ -121,7 +128,11 @@ class Learner:
         config_text: str | None = None,
         resume: bool = False,
         out: TextIO | None = None,
+        env_spec: EnvSpec | None = None,
     ) -> None:
+        if len(manager.external) and env_spec is None:
+            raise ValueError("a run with external agents needs the env_spec its models read")
+        self.env_spec = env_spec
         self.manager = manager
         self.run_dir = run_dir
         self.settings = settings or LearnerSettings()
@@ -197,14 +208,26 @@ class Learner:
         settings = self.settings
         if settings.address is None:
             return None
+        from flare.learner.act_service import ActHandler
         from flare.learner.service import serve_learner
 
+        act = None
+        if len(self.manager.external) and self.env_spec is not None:
+            manager = self.manager
+            act = ActHandler(
+                manager.external,
+                self.env_spec,
+                self.name,
+                lambda: manager.policy_version,
+                settings.act_open_wait_s,
+            )
         server = serve_learner(
             self.tracker,
             settings.address,
             tls=settings.tls,
             token=settings.token,
             insecure=settings.insecure,
+            act=act,
         )
         self.address = server.address
         self.run_dir.write_learner_address(server.address)

@@ -88,6 +88,8 @@ def status_to_proto(status: RunStatus) -> pb.RunStatus:
         uptime_s=status.uptime_s,
         wall_s=status.wall_s,
         stop_reason=status.stop_reason,
+        act_streams=status.act_streams,
+        act_streams_max=status.act_streams_max,
     )
     if not math.isnan(status.mean_return):
         message.mean_return = status.mean_return
@@ -124,6 +126,8 @@ def status_from_proto(message: pb.RunStatus) -> RunStatus:
             else None
         ),
         stop_reason=message.stop_reason,
+        act_streams=message.act_streams,
+        act_streams_max=message.act_streams_max,
     )
 
 

@@ -24,6 +24,7 @@ from flare.bridge.serving import (
     set_serving,
 )
 from flare.bridge.stream_admission import StreamAdmission
+from flare.learner.act_service import ActHandler
 from flare.learner.servicer import LearnerServicer
 from flare.learner.tracker import RunTracker
 from flare.learner.v1 import SERVICE_NAME
@@ -33,8 +34,8 @@ __all__ = ["SERVICE_NAME", "LearnerServer", "LearnerServicer", "serve_learner"]
 
 logger = logging.getLogger(__name__)
 
-# Status messages are small: 4 MiB is far more than a status with many CTs needs.
-MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+# Status messages are small, but an Act stream's observations may be camera frames.
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 KEEPALIVE_S = 60.0  # ping each connection this often; close it after KEEPALIVE_TIMEOUT_S
 KEEPALIVE_TIMEOUT_S = 20.0
 IDLE_CONNECTION_S = 300.0  # a connection without a call for about twice this is closed
@@ -83,6 +84,7 @@ def serve_learner(
     max_workers: int = 8,
     checkpoint_timeout_s: float = 60.0,
     poll_s: float = 0.5,
+    act: ActHandler | None = None,
 ) -> LearnerServer:
     """Serve ``tracker``'s run on ``address`` (port 0 picks a free port) and return the
     running server, whose ``address`` is the one bound.
@@ -92,25 +94,30 @@ def serve_learner(
     open), or an explicit ``insecure=True``. At most ``max_watchers`` streams
     (WatchProgress, health Watch) are open at once, each with its own thread, on top of
     ``max_workers`` threads for the other calls, so watchers never starve a status call.
+    With ``act``, the server also takes as many Act streams as the run has external
+    agents, each with a thread of its own (one more is refused by the run:
+    RESOURCE_EXHAUSTED).
     """
     if max_watchers < 1 or max_workers < 1:
         raise ValueError("max_watchers and max_workers must be >= 1")
     refuse_untrusted_exposure(address, tls, token, insecure)
-    servicer = LearnerServicer(tracker, checkpoint_timeout_s, poll_s)
-    streams = StreamAdmission(max_watchers)
+    servicer = LearnerServicer(tracker, checkpoint_timeout_s, poll_s, act)
+    act_streams = len(act.slots) + 1 if act is not None else 0  # (+1: the one refused)
+    streams = StreamAdmission(max_watchers + act_streams)
     interceptors: list[grpc.ServerInterceptor] = [streams]
     if token:
         interceptors.insert(0, TokenAuthInterceptor(token, SERVICE_NAME))  # before admission
     server = grpc.server(
         futures.ThreadPoolExecutor(
-            max_workers=max_watchers + max_workers, thread_name_prefix="flare-learner-rpc"
+            max_workers=max_watchers + act_streams + max_workers,
+            thread_name_prefix="flare-learner-rpc",
         ),
         options=connection_options(
             MAX_MESSAGE_BYTES, KEEPALIVE_S, KEEPALIVE_TIMEOUT_S, IDLE_CONNECTION_S
         ),
         interceptors=interceptors,
         # past this many calls at once (running or queued) gRPC answers RESOURCE_EXHAUSTED
-        maximum_concurrent_rpcs=max_watchers + 4 * max_workers,
+        maximum_concurrent_rpcs=max_watchers + act_streams + 4 * max_workers,
     )
     pb_grpc.add_LearnerServicer_to_server(servicer, server)
     health_servicer = add_health_and_reflection(server, SERVICE_NAME)

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import grpc
 
 from flare.bridge.quoting import bounded, quoted
+from flare.learner.act_service import ActHandler
 from flare.learner.messages import checkpoint_to_proto, event_to_proto, status_to_proto
 from flare.learner.status import ProgressEvent, ProgressKind, RunState
 from flare.learner.tracker import RunTracker
@@ -34,16 +35,22 @@ class LearnerServicer(pb_grpc.LearnerServicer):
             when the call's deadline is nearer); past it, DEADLINE_EXCEEDED.
         poll_s: how often a WatchProgress stream looks whether its client is still there
             (a cancelled stream frees its thread within this).
+        act: answers Act streams (None: the run accepts none).
     """
 
     def __init__(
-        self, tracker: RunTracker, checkpoint_timeout_s: float = 60.0, poll_s: float = 0.5
+        self,
+        tracker: RunTracker,
+        checkpoint_timeout_s: float = 60.0,
+        poll_s: float = 0.5,
+        act: ActHandler | None = None,
     ) -> None:
         if checkpoint_timeout_s <= 0 or poll_s <= 0:
             raise ValueError("checkpoint_timeout_s and poll_s must be > 0")
         self.tracker = tracker
         self.checkpoint_timeout_s = checkpoint_timeout_s
         self.poll_s = poll_s
+        self.act = act
         self._closing = threading.Event()
 
     def close(self) -> None:
@@ -95,6 +102,15 @@ class LearnerServicer(pb_grpc.LearnerServicer):
             logger.warning("a checkpoint asked over gRPC failed: %s", err)
             context.abort(grpc.StatusCode.INTERNAL, bounded(f"the checkpoint failed: {err}"))
         return pb.CheckpointReply(checkpoint=checkpoint_to_proto(info))
+
+    def Act(
+        self, request_iterator: Iterator[pb.ActRequest], context: grpc.ServicerContext
+    ) -> Iterator[pb.ActReply]:
+        if self.act is None:
+            context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "this run accepts no Act streams")
+        if self._closing.is_set():
+            context.abort(grpc.StatusCode.UNAVAILABLE, "the learner's server is stopping")
+        yield from self.act.act(request_iterator, context)
 
     def Stop(self, request: pb.StopRequest, context: grpc.ServicerContext) -> pb.StopReply:
         if self.tracker.status().state is RunState.FINISHED:

@@ -41,6 +41,8 @@ class RunStatus:
     simulators: tuple[str, ...] = ()
     last_checkpoint: CheckpointInfo | None = None
     stop_reason: str = ""
+    act_streams: int = 0
+    act_streams_max: int = 0
 
     @property
     def games_left(self) -> int:
@@ -54,8 +56,11 @@ class RunStatus:
             f"{self.run_name}: {self.state.value} | games {self.games}/{self.games_budget} | "
             f"mean return (last {self.window}) {mean}{success} | "
             f"{self.env_steps_per_s:.0f} env steps/s | policy v{self.policy_version} | "
-            f"agents {self.agents_alive}/{self.agents_total} | {self.wall_s:.0f} s"
-        )
+            f"agents {self.agents_alive}/{self.agents_total} | "
+            + (f"Act streams {self.act_streams}/{self.act_streams_max} | "
+               if self.act_streams_max else "")
+            + f"{self.wall_s:.0f} s"
+        )  # fmt: skip
 
 
 class ProgressKind(StrEnum):

@@ -112,9 +112,12 @@ class RunTracker(RunObserver):
             self._games = position.games
             self._env_steps = position.env_steps
             self._samples = deque([(time.monotonic(), position.env_steps)])
+            external = manager.external
             self._budget = position.games + sum(
-                a.num_games - a.games_played for a in manager.agents
+                a.num_games - a.games_played for a in manager.own_agents
             )
+            if external.games:
+                self._budget += max(0, external.games - external.played)
             self._last_progress = time.monotonic()
 
     def game_finished(self, record: GameRecord) -> None:
@@ -176,8 +179,11 @@ class RunTracker(RunObserver):
                 success_rate=sum(self._successes) / n if n else math.nan,
                 env_steps_per_s=self._rate(),
                 policy_version=manager.policy_version,
-                agents_alive=len(manager.running_agents),
+                agents_alive=len(manager.running_agents - manager.external.ids)
+                + manager.external.streams,
                 agents_total=len(manager.agents),
+                act_streams=manager.external.streams,
+                act_streams_max=len(manager.external),
                 interrupted_games=manager.interrupted_games,
                 uptime_s=time.monotonic() - self._created,
                 wall_s=manager.wall_s,

@@ -1,3 +1,4 @@
+from flare.simulator.v1 import simulator_pb2 as _simulator_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
@@ -6,6 +7,11 @@ from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class ActProtocolVersion(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ACT_PROTOCOL_VERSION_UNSPECIFIED: _ClassVar[ActProtocolVersion]
+    ACT_PROTOCOL_VERSION_1: _ClassVar[ActProtocolVersion]
 
 class RunState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -21,6 +27,8 @@ class ProgressKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     PROGRESS_KIND_PROGRESS: _ClassVar[ProgressKind]
     PROGRESS_KIND_CHECKPOINT: _ClassVar[ProgressKind]
     PROGRESS_KIND_FINISHED: _ClassVar[ProgressKind]
+ACT_PROTOCOL_VERSION_UNSPECIFIED: ActProtocolVersion
+ACT_PROTOCOL_VERSION_1: ActProtocolVersion
 RUN_STATE_UNSPECIFIED: RunState
 RUN_STATE_STARTING: RunState
 RUN_STATE_RUNNING: RunState
@@ -59,7 +67,7 @@ class CTCosts(_message.Message):
     def __init__(self, ct: _Optional[str] = ..., costs: _Optional[_Mapping[str, float]] = ...) -> None: ...
 
 class RunStatus(_message.Message):
-    __slots__ = ("run_name", "state", "games", "games_budget", "env_steps", "window", "mean_return", "success_rate", "env_steps_per_s", "ct_costs", "policy_version", "agents_alive", "agents_total", "interrupted_games", "simulators", "uptime_s", "wall_s", "last_checkpoint", "stop_reason")
+    __slots__ = ("run_name", "state", "games", "games_budget", "env_steps", "window", "mean_return", "success_rate", "env_steps_per_s", "ct_costs", "policy_version", "agents_alive", "agents_total", "interrupted_games", "simulators", "uptime_s", "wall_s", "last_checkpoint", "stop_reason", "act_streams", "act_streams_max")
     RUN_NAME_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     GAMES_FIELD_NUMBER: _ClassVar[int]
@@ -79,6 +87,8 @@ class RunStatus(_message.Message):
     WALL_S_FIELD_NUMBER: _ClassVar[int]
     LAST_CHECKPOINT_FIELD_NUMBER: _ClassVar[int]
     STOP_REASON_FIELD_NUMBER: _ClassVar[int]
+    ACT_STREAMS_FIELD_NUMBER: _ClassVar[int]
+    ACT_STREAMS_MAX_FIELD_NUMBER: _ClassVar[int]
     run_name: str
     state: RunState
     games: int
@@ -98,7 +108,9 @@ class RunStatus(_message.Message):
     wall_s: float
     last_checkpoint: CheckpointInfo
     stop_reason: str
-    def __init__(self, run_name: _Optional[str] = ..., state: _Optional[_Union[RunState, str]] = ..., games: _Optional[int] = ..., games_budget: _Optional[int] = ..., env_steps: _Optional[int] = ..., window: _Optional[int] = ..., mean_return: _Optional[float] = ..., success_rate: _Optional[float] = ..., env_steps_per_s: _Optional[float] = ..., ct_costs: _Optional[_Iterable[_Union[CTCosts, _Mapping]]] = ..., policy_version: _Optional[int] = ..., agents_alive: _Optional[int] = ..., agents_total: _Optional[int] = ..., interrupted_games: _Optional[int] = ..., simulators: _Optional[_Iterable[str]] = ..., uptime_s: _Optional[float] = ..., wall_s: _Optional[float] = ..., last_checkpoint: _Optional[_Union[CheckpointInfo, _Mapping]] = ..., stop_reason: _Optional[str] = ...) -> None: ...
+    act_streams: int
+    act_streams_max: int
+    def __init__(self, run_name: _Optional[str] = ..., state: _Optional[_Union[RunState, str]] = ..., games: _Optional[int] = ..., games_budget: _Optional[int] = ..., env_steps: _Optional[int] = ..., window: _Optional[int] = ..., mean_return: _Optional[float] = ..., success_rate: _Optional[float] = ..., env_steps_per_s: _Optional[float] = ..., ct_costs: _Optional[_Iterable[_Union[CTCosts, _Mapping]]] = ..., policy_version: _Optional[int] = ..., agents_alive: _Optional[int] = ..., agents_total: _Optional[int] = ..., interrupted_games: _Optional[int] = ..., simulators: _Optional[_Iterable[str]] = ..., uptime_s: _Optional[float] = ..., wall_s: _Optional[float] = ..., last_checkpoint: _Optional[_Union[CheckpointInfo, _Mapping]] = ..., stop_reason: _Optional[str] = ..., act_streams: _Optional[int] = ..., act_streams_max: _Optional[int] = ...) -> None: ...
 
 class GetStatusRequest(_message.Message):
     __slots__ = ()
@@ -139,3 +151,93 @@ class StopReply(_message.Message):
     STATUS_FIELD_NUMBER: _ClassVar[int]
     status: RunStatus
     def __init__(self, status: _Optional[_Union[RunStatus, _Mapping]] = ...) -> None: ...
+
+class ActOpen(_message.Message):
+    __slots__ = ("protocol_version", "spec", "config")
+    class ConfigEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    PROTOCOL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    SPEC_FIELD_NUMBER: _ClassVar[int]
+    CONFIG_FIELD_NUMBER: _ClassVar[int]
+    protocol_version: ActProtocolVersion
+    spec: _simulator_pb2.EnvSpec
+    config: _containers.ScalarMap[str, str]
+    def __init__(self, protocol_version: _Optional[_Union[ActProtocolVersion, str]] = ..., spec: _Optional[_Union[_simulator_pb2.EnvSpec, _Mapping]] = ..., config: _Optional[_Mapping[str, str]] = ...) -> None: ...
+
+class ActStep(_message.Message):
+    __slots__ = ("observations", "rewards", "game_over", "time_out", "new_episode")
+    class ObservationsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: _simulator_pb2.Tensor
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[_simulator_pb2.Tensor, _Mapping]] = ...) -> None: ...
+    class RewardsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: _simulator_pb2.Tensor
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[_simulator_pb2.Tensor, _Mapping]] = ...) -> None: ...
+    OBSERVATIONS_FIELD_NUMBER: _ClassVar[int]
+    REWARDS_FIELD_NUMBER: _ClassVar[int]
+    GAME_OVER_FIELD_NUMBER: _ClassVar[int]
+    TIME_OUT_FIELD_NUMBER: _ClassVar[int]
+    NEW_EPISODE_FIELD_NUMBER: _ClassVar[int]
+    observations: _containers.MessageMap[str, _simulator_pb2.Tensor]
+    rewards: _containers.MessageMap[str, _simulator_pb2.Tensor]
+    game_over: int
+    time_out: bool
+    new_episode: bool
+    def __init__(self, observations: _Optional[_Mapping[str, _simulator_pb2.Tensor]] = ..., rewards: _Optional[_Mapping[str, _simulator_pb2.Tensor]] = ..., game_over: _Optional[int] = ..., time_out: _Optional[bool] = ..., new_episode: _Optional[bool] = ...) -> None: ...
+
+class ActRequest(_message.Message):
+    __slots__ = ("open", "step")
+    OPEN_FIELD_NUMBER: _ClassVar[int]
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    open: ActOpen
+    step: ActStep
+    def __init__(self, open: _Optional[_Union[ActOpen, _Mapping]] = ..., step: _Optional[_Union[ActStep, _Mapping]] = ...) -> None: ...
+
+class ActOpened(_message.Message):
+    __slots__ = ("agent", "run_name", "protocol_version", "policy_version")
+    AGENT_FIELD_NUMBER: _ClassVar[int]
+    RUN_NAME_FIELD_NUMBER: _ClassVar[int]
+    PROTOCOL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    POLICY_VERSION_FIELD_NUMBER: _ClassVar[int]
+    agent: int
+    run_name: str
+    protocol_version: ActProtocolVersion
+    policy_version: int
+    def __init__(self, agent: _Optional[int] = ..., run_name: _Optional[str] = ..., protocol_version: _Optional[_Union[ActProtocolVersion, str]] = ..., policy_version: _Optional[int] = ...) -> None: ...
+
+class ActActions(_message.Message):
+    __slots__ = ("actions", "policy_version", "episode_over")
+    class ActionsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: _simulator_pb2.Tensor
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[_simulator_pb2.Tensor, _Mapping]] = ...) -> None: ...
+    ACTIONS_FIELD_NUMBER: _ClassVar[int]
+    POLICY_VERSION_FIELD_NUMBER: _ClassVar[int]
+    EPISODE_OVER_FIELD_NUMBER: _ClassVar[int]
+    actions: _containers.MessageMap[str, _simulator_pb2.Tensor]
+    policy_version: int
+    episode_over: bool
+    def __init__(self, actions: _Optional[_Mapping[str, _simulator_pb2.Tensor]] = ..., policy_version: _Optional[int] = ..., episode_over: _Optional[bool] = ...) -> None: ...
+
+class ActReply(_message.Message):
+    __slots__ = ("opened", "actions")
+    OPENED_FIELD_NUMBER: _ClassVar[int]
+    ACTIONS_FIELD_NUMBER: _ClassVar[int]
+    opened: ActOpened
+    actions: ActActions
+    def __init__(self, opened: _Optional[_Union[ActOpened, _Mapping]] = ..., actions: _Optional[_Union[ActActions, _Mapping]] = ...) -> None: ...

@@ -69,6 +69,11 @@ class LearnerStub:
                 request_serializer=flare_dot_learner_dot_v1_dot_learner__pb2.StopRequest.SerializeToString,
                 response_deserializer=flare_dot_learner_dot_v1_dot_learner__pb2.StopReply.FromString,
                 _registered_method=True)
+        self.Act = channel.stream_stream(
+                '/flare.learner.v1.Learner/Act',
+                request_serializer=flare_dot_learner_dot_v1_dot_learner__pb2.ActRequest.SerializeToString,
+                response_deserializer=flare_dot_learner_dot_v1_dot_learner__pb2.ActReply.FromString,
+                _registered_method=True)
 
 
 class LearnerServicer:
@@ -116,9 +121,15 @@ class LearnerServicer:
     def Stop(self, request, context):
         """Stops the run gracefully, as SIGTERM does: agents finish their step and the final
         checkpoint is written. The answer comes at once; WatchProgress says when it is done.
-        Reserved for `Act`, added later: a bidirectional stream through which a simulator
-        that drives its own loop plays as one of the run's agents, batched with the others,
-        in flare.simulator.v1's Tensor, TensorSpec and EnvSpec messages.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Act(self, request_iterator, context):
+        """A simulator that drives its own loop (a game engine, a robot) plays as one of the
+        run's agents: it sends each step's observations, the learner answers the actions.
+        See ActRequest for the order of messages and the errors.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -146,6 +157,11 @@ def add_LearnerServicer_to_server(servicer, server):
                     servicer.Stop,
                     request_deserializer=flare_dot_learner_dot_v1_dot_learner__pb2.StopRequest.FromString,
                     response_serializer=flare_dot_learner_dot_v1_dot_learner__pb2.StopReply.SerializeToString,
+            ),
+            'Act': grpc.stream_stream_rpc_method_handler(
+                    servicer.Act,
+                    request_deserializer=flare_dot_learner_dot_v1_dot_learner__pb2.ActRequest.FromString,
+                    response_serializer=flare_dot_learner_dot_v1_dot_learner__pb2.ActReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -271,6 +287,33 @@ class Learner:
             '/flare.learner.v1.Learner/Stop',
             flare_dot_learner_dot_v1_dot_learner__pb2.StopRequest.SerializeToString,
             flare_dot_learner_dot_v1_dot_learner__pb2.StopReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Act(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/flare.learner.v1.Learner/Act',
+            flare_dot_learner_dot_v1_dot_learner__pb2.ActRequest.SerializeToString,
+            flare_dot_learner_dot_v1_dot_learner__pb2.ActReply.FromString,
             options,
             channel_credentials,
             insecure,
