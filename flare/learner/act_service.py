@@ -14,6 +14,7 @@ import grpc
 
 from flare.bridge.errors import WireError
 from flare.bridge.quoting import bounded, quoted
+from flare.bridge.specs import spec_to_proto
 from flare.framework.agent import EnvMismatchError
 from flare.framework.env_spec import EnvSpec
 from flare.framework.external_agents import ExternalAgents, RunNotStarted, RunOver, SlotsFull
@@ -49,6 +50,13 @@ class ActHandler:
         self.run_name = run_name
         self.policy_version = policy_version
         self.open_wait_s = open_wait_s
+
+    def spec_reply(self) -> pb.ActSpecReply:
+        return pb.ActSpecReply(
+            spec=spec_to_proto(self.env_spec),
+            act_streams_max=len(self.slots),
+            act_streams=self.slots.streams,
+        )
 
     def act(
         self, requests: Iterator[pb.ActRequest], context: grpc.ServicerContext

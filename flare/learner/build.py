@@ -79,7 +79,7 @@ def build_ct_settings(config: RunConfig, spec: EnvSpec) -> dict[str, dict[str, A
         settings[name] = dict(
             algorithm=build_algorithm(ct.algorithm, model, f"{where}.algorithm"),
             **helper_settings(ct.helper, f"{where}.helper"),
-            num_agents=config.agents.count,
+            num_agents=config.agents.count + config.act.streams,
             batch_wait_s=ct.batch_wait_s,
         )
     return settings
@@ -106,26 +106,39 @@ def agent_class(kind: str) -> type[Agent]:
     return kinds[kind]
 
 
-def build_agents(config: RunConfig, source: EnvSource) -> list[Agent]:
+# An Act agent plays as long as the run goes on (the run's act.games bounds them all).
+UNBOUNDED_GAMES = 2**62
+
+
+def build_agents(
+    config: RunConfig, source: EnvSource | None, external: bool = False
+) -> list[Agent]:
+    """The run's own agents (each on ``source``'s env), or its Act agents (no env)."""
     agents_config = config.agents
     cls = agent_class(agents_config.kind)
     options = dict(agents_config.options)
     shaping_f = shaping(agents_config.reward_shaping, agents_config.reward_scale)
     if shaping_f is not None:
         options["reward_shaping_f"] = shaping_f
+    count = config.act.streams if external else agents_config.count
+    games = UNBOUNDED_GAMES if external else agents_config.games
     agents = []
-    for i in range(agents_config.count):
-        agent = construct(
-            cls, "agents", num_games=agents_config.games, actrep=agents_config.actrep, **options
-        )
-        agent.set_env(source.env_class, **source.kwargs_for(i))
+    for i in range(count):
+        agent = construct(cls, "agents", num_games=games, actrep=agents_config.actrep, **options)
+        if source is not None and not external:
+            agent.set_env(source.env_class, **source.kwargs_for(i))
         agents.append(agent)
     return agents
 
 
 def build_manager(config: RunConfig, source: EnvSource) -> Manager:
-    """The Manager of ``config``'s run with its agents added (not started). The env of
-    agent 0 is built here once to read the spec the models are sized from."""
+    """The Manager of ``config``'s run with its agents added (not started)."""
+    return build_run(config, source)[0]
+
+
+def build_run(config: RunConfig, source: EnvSource) -> tuple[Manager, EnvSpec]:
+    """The Manager of ``config``'s run with its agents added (not started), and the spec
+    its models are sized from: the env of agent 0, built here once to read it."""
     probe = source.probe()
     try:
         spec = probe.spec()
@@ -141,4 +154,6 @@ def build_manager(config: RunConfig, source: EnvSource) -> Manager:
         start_method=config.agents.start_method,
     )
     manager.add_agents(build_agents(config, source))
-    return manager
+    if config.act.streams:
+        manager.add_external_agents(build_agents(config, None, external=True), config.act.games)
+    return manager, spec

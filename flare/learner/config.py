@@ -66,9 +66,9 @@ _ENV_SOURCES = ("adapter", "address", "addresses", "simulator", "command", "fact
 
 @dataclass(frozen=True)
 class AgentsConfig:
-    """How many agents play, and how."""
+    """How many agents play, and how (Act agents are of the same kind and options)."""
 
-    games: int
+    games: int = 0  # each agent's; required when count >= 1
     count: int = 1
     per_process: int = 1
     kind: str = "simple"
@@ -77,6 +77,18 @@ class AgentsConfig:
     actrep: int = 1
     start_method: str = "auto"
     options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ActConfig:
+    """Simulators that drive their own loop and play through the Learner service's Act
+    stream: how many at once, and how many games they play in all (0: as long as the
+    run goes on; with no agents of the run's own, until it is stopped or reaches its
+    target)."""
+
+    streams: int = 0
+    games: int = 0
+    open_wait_s: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -138,6 +150,7 @@ class RunConfig:
     stop: StopConfig = field(default_factory=StopConfig)
     log: LogConfig = field(default_factory=LogConfig)
     learner: LearnerConfig = field(default_factory=LearnerConfig)
+    act: ActConfig = field(default_factory=ActConfig)
 
 
 PROGRESS_MODES = ("auto", "rich", "plain", "off")
@@ -176,6 +189,7 @@ def _run_config(table: dict[str, Any]) -> RunConfig:
         "stop": StopConfig,
         "log": LogConfig,
         "learner": LearnerConfig,
+        "act": ActConfig,
     }
     values: dict[str, Any] = {"cts": parsed_cts}
     for key, cls in nested.items():
@@ -220,8 +234,16 @@ def _check(config: RunConfig) -> None:
         raise ConfigError("env.kwargs: only for an env.factory (a session takes env.config)")
     if env.factory and ":" not in env.factory:
         raise ConfigError(f"env.factory must be MODULE:CALLABLE, got {env.factory!r}")
-    _at_least("agents.count", agents.count, 1)
-    _at_least("agents.games", agents.games, 1)
+    act = config.act
+    _at_least("act.streams", act.streams, 0)
+    _at_least("act.games", act.games, 0)
+    if act.open_wait_s <= 0:
+        raise ConfigError(f"act.open_wait_s must be > 0, got {act.open_wait_s}")
+    if act.games and not act.streams:
+        raise ConfigError("act.games: the run accepts no Act streams (set act.streams)")
+    _at_least("agents.count", agents.count, 0 if act.streams else 1)
+    if agents.count:
+        _at_least("agents.games", agents.games, 1)
     _at_least("agents.per_process", agents.per_process, 1)
     _at_least("agents.actrep", agents.actrep, 1)
     _one_of("agents.kind", agents.kind, AGENT_KINDS, allow_import=True)
@@ -241,6 +263,9 @@ def _check(config: RunConfig) -> None:
     _at_least("log.keep_checkpoints", log.keep_checkpoints, 1)
     if log.checkpoint_timeout_s <= 0:
         raise ConfigError(f"log.checkpoint_timeout_s must be > 0, got {log.checkpoint_timeout_s}")
+    if act.streams and not config.learner.serve:
+        raise ConfigError("act.streams: Act streams come through the Learner service, and "
+                          "learner.serve is false")  # fmt: skip
     if config.learner.progress_interval_s <= 0:
         raise ConfigError(
             f"learner.progress_interval_s must be > 0, got {config.learner.progress_interval_s}"

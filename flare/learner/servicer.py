@@ -112,6 +112,13 @@ class LearnerServicer(pb_grpc.LearnerServicer):
             context.abort(grpc.StatusCode.UNAVAILABLE, "the learner's server is stopping")
         yield from self.act.act(request_iterator, context)
 
+    def GetActSpec(
+        self, request: pb.GetActSpecRequest, context: grpc.ServicerContext
+    ) -> pb.ActSpecReply:
+        if self.act is None:
+            return pb.ActSpecReply()
+        return self.act.spec_reply()
+
     def Stop(self, request: pb.StopRequest, context: grpc.ServicerContext) -> pb.StopReply:
         if self.tracker.status().state is RunState.FINISHED:
             context.abort(grpc.StatusCode.FAILED_PRECONDITION, "the run has already finished")

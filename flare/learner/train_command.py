@@ -77,14 +77,14 @@ def _resumed_config(run_dir: Any, given: str | None) -> tuple[RunConfig, str]:
 
 def _train(config: RunConfig, text: str, run_dir: Any, args: argparse.Namespace, new: bool) -> int:
     from flare.framework.manager import TrainingError
-    from flare.learner.build import build_manager
+    from flare.learner.build import build_run
     from flare.learner.environments import open_env_source
     from flare.learner.learner import Learner, LearnerSettings
     from flare.learner.run_dir import RunDirectory
 
     learner_config = config.learner
     with open_env_source(config.env, config.seed, Path.cwd()) as source:
-        manager = build_manager(config, source)
+        manager, spec = build_run(config, source)
         if new:
             run_dir = RunDirectory.create(run_dir.path, text, sys.argv)
         elif args.config:  # the budget or the targets changed: keep the config as run
@@ -106,8 +106,11 @@ def _train(config: RunConfig, text: str, run_dir: Any, args: argparse.Namespace,
             token=_token(learner_config),
             insecure=learner_config.insecure,
             simulators=source.addresses,
+            act_open_wait_s=config.act.open_wait_s,
         )
-        learner = Learner(manager, run_dir, settings, config_text=text, resume=not new)
+        learner = Learner(
+            manager, run_dir, settings, config_text=text, resume=not new, env_spec=spec
+        )
         try:
             learner.run(config.stop.mean_return, config.stop.success_rate, command=sys.argv)
         except TrainingError as err:

@@ -19,17 +19,14 @@ const protoLoader = require('@grpc/proto-loader');
 const { ReflectionService } = require('@grpc/reflection');
 const { HealthImplementation, protoPath: HEALTH_PROTO } = require('grpc-health-check');
 
+const { isLoopback, splitAddress } = require('./address');
 const { toStatus, invalid, notFound, precondition, cancelled, quoted, SimulatorError } = require('./errors');
-const { Registry } = require('./sessions');
-const { DType, dtypeOf } = require('./tensors');
+const { LOADER_OPTIONS, SIMULATOR_PROTO, loadProto } = require('./protos');
+const { Registry, specMessage } = require('./sessions');
 const { utf8Checker } = require('./wire');
 
-const PROTO_ROOT = path.resolve(__dirname, '../../protos');
-const PROTO_FILE = 'flare/simulator/v1/simulator.proto';
 const SERVICE_NAME = 'flare.simulator.v1.Simulator';
 const PACKAGE = SERVICE_NAME.slice(0, SERVICE_NAME.lastIndexOf('.'));
-// int64 as strings: a seed may use all 64 bits, which a JS number cannot hold.
-const LOADER_OPTIONS = { keepCase: true, longs: String, enums: Number, defaults: true, oneofs: true };
 const SHUTDOWN_GRACE_MS = 5000; // in-flight calls get this long before they are cut
 // Client pings more often than this are unwelcome (C-core's policy option; see keepalive()).
 const MIN_CLIENT_PING_INTERVAL_MS = 10000;
@@ -77,14 +74,10 @@ function parseArguments(argv) {
   const milliseconds = (flag) =>
     Math.round(1000 * number(flag, (v) => Number.isFinite(v) && Math.round(1000 * v) >= 1 && 1000 * v <= MAX_TIMER_MS));
   const address = values.address;
-  const colon = address.lastIndexOf(':');
-  if (colon <= 0 || !/^\d+$/.test(address.slice(colon + 1))) {
-    throw new Error(`--address: '${address}' is not HOST:PORT`);
-  }
   return {
     help: values.help,
     address,
-    host: address.slice(0, colon),
+    host: splitAddress(address, '--address').host,
     maxSessions: number('max-sessions', (v) => Number.isInteger(v) && v >= 1),
     maxSessionsPerClient: number('max-sessions-per-client', (v) => Number.isInteger(v) && v >= 0),
     idleTimeoutS: number('idle-timeout', (v) => Number.isFinite(v) && v >= 0),
@@ -107,22 +100,10 @@ function peerHost(peer) {
   return host.replace(/^::ffff:(\d+\.\d+\.\d+\.\d+)$/i, '$1');
 }
 
-/** Whether a host is this machine only (no TLS here, so anything else needs --insecure). */
-function isLoopback(host) {
-  const bare = host.replace(/^\[|\]$/g, '');
-  return bare === 'localhost' || bare === '::1' || /^127\.\d+\.\d+\.\d+$/.test(bare);
-}
-
 // ----- proto ------------------------------------------------------------------------------
 
 function loadProtos() {
-  const simulator = protoLoader.loadSync(PROTO_FILE, { ...LOADER_OPTIONS, includeDirs: [PROTO_ROOT] });
-  // tensors.js hard-codes the DType numbers to stay gRPC-free: make sure they still agree.
-  for (const { name, number } of simulator['flare.simulator.v1.DType'].type.value) {
-    if (DType[name.replace(/^DTYPE_/, '')] !== number) {
-      throw new Error(`${PROTO_FILE}: ${name} = ${number}, but tensors.js says otherwise`);
-    }
-  }
+  const simulator = loadProto(SIMULATOR_PROTO); // (checks tensors.js's DType numbers too)
   const health = protoLoader.loadSync('health/v1/health.proto', {
     ...LOADER_OPTIONS,
     includeDirs: [path.resolve(path.dirname(HEALTH_PROTO), '../..')],
@@ -140,17 +121,6 @@ function log(message) {
 function statusOf(err) {
   if (!(err instanceof SimulatorError)) log(`unexpected error: ${(err && err.stack) || err}`);
   return toStatus(err);
-}
-
-/** The EnvSpec message of a session's spec (kind is already the oneof's field). */
-function specMessage(spec) {
-  const tensorSpec = (s) => ({ name: s.name, dtype: dtypeOf(s.dtype), shape: s.shape, ...(s.kind || {}) });
-  return {
-    observations: spec.observations.map(tensorSpec),
-    actions: spec.actions.map(tensorSpec),
-    reward_names: spec.reward_names,
-    max_episode_steps: spec.max_episode_steps,
-  };
 }
 
 const opened = (session) => ({ session_id: session.id, spec: specMessage(session.spec) });

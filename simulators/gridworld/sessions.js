@@ -76,6 +76,20 @@ function maxStepsOf(text, level) {
   return value;
 }
 
+/**
+ * The EnvSpec message of a spec (kind is already the oneof's field): what the server
+ * reports for a session and what the client (client.js) opens its Act stream with.
+ */
+function specMessage(spec) {
+  const tensorSpec = (s) => ({ name: s.name, dtype: dtypeOf(s.dtype), shape: s.shape, ...(s.kind || {}) });
+  return {
+    observations: spec.observations.map(tensorSpec),
+    actions: spec.actions.map(tensorSpec),
+    reward_names: spec.reward_names,
+    max_episode_steps: spec.max_episode_steps,
+  };
+}
+
 /** Observations by name as wire tensors (`rows` > 0: that many instances stacked). */
 function observationTensors(spec, observations, rows = 0) {
   const out = {};
@@ -342,4 +356,4 @@ function onRow(i, work) {
   }
 }
 
-module.exports = { Registry, Session, configOf, specOf, observationTensors, PROTOCOL_VERSION_1 };
+module.exports = { Registry, Session, configOf, specOf, specMessage, observationTensors, PROTOCOL_VERSION_1 };

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from flare.simulator.v1 import simulator_pb2 as flare_dot_simulator_dot_v1_dot_simulator__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x66lare/learner/v1/learner.proto\x12\x10\x66lare.learner.v1\x1a\"flare/simulator/v1/simulator.proto\"U\n\x0e\x43heckpointInfo\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\r\n\x05games\x18\x02 \x01(\x03\x12\x16\n\x0epolicy_version\x18\x03 \x01(\x03\x12\x0e\n\x06wall_s\x18\x04 \x01(\x01\"x\n\x07\x43TCosts\x12\n\n\x02\x63t\x18\x01 \x01(\t\x12\x33\n\x05\x63osts\x18\x02 \x03(\x0b\x32$.flare.learner.v1.CTCosts.CostsEntry\x1a,\n\nCostsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"\xbf\x04\n\tRunStatus\x12\x10\n\x08run_name\x18\x01 \x01(\t\x12)\n\x05state\x18\x02 \x01(\x0e\x32\x1a.flare.learner.v1.RunState\x12\r\n\x05games\x18\x03 \x01(\x03\x12\x14\n\x0cgames_budget\x18\x04 \x01(\x03\x12\x11\n\tenv_steps\x18\x05 \x01(\x03\x12\x0e\n\x06window\x18\x06 \x01(\x03\x12\x18\n\x0bmean_return\x18\x07 \x01(\x01H\x00\x88\x01\x01\x12\x19\n\x0csuccess_rate\x18\x08 \x01(\x01H\x01\x88\x01\x01\x12\x17\n\x0f\x65nv_steps_per_s\x18\t \x01(\x01\x12+\n\x08\x63t_costs\x18\n \x03(\x0b\x32\x19.flare.learner.v1.CTCosts\x12\x16\n\x0epolicy_version\x18\x0b \x01(\x03\x12\x14\n\x0c\x61gents_alive\x18\x0c \x01(\x05\x12\x14\n\x0c\x61gents_total\x18\r \x01(\x05\x12\x19\n\x11interrupted_games\x18\x0e \x01(\x03\x12\x12\n\nsimulators\x18\x0f \x03(\t\x12\x10\n\x08uptime_s\x18\x10 \x01(\x01\x12\x0e\n\x06wall_s\x18\x11 \x01(\x01\x12\x39\n\x0flast_checkpoint\x18\x12 \x01(\x0b\x32 .flare.learner.v1.CheckpointInfo\x12\x13\n\x0bstop_reason\x18\x13 \x01(\t\x12\x13\n\x0b\x61\x63t_streams\x18\x14 \x01(\x05\x12\x17\n\x0f\x61\x63t_streams_max\x18\x15 \x01(\x05\x42\x0e\n\x0c_mean_returnB\x0f\n\r_success_rate\"\x12\n\x10GetStatusRequest\"\x16\n\x14WatchProgressRequest\"\xa0\x01\n\rProgressEvent\x12,\n\x04kind\x18\x01 \x01(\x0e\x32\x1e.flare.learner.v1.ProgressKind\x12+\n\x06status\x18\x02 \x01(\x0b\x32\x1b.flare.learner.v1.RunStatus\x12\x34\n\ncheckpoint\x18\x03 \x01(\x0b\x32 .flare.learner.v1.CheckpointInfo\"\x17\n\x15SaveCheckpointRequest\"G\n\x0f\x43heckpointReply\x12\x34\n\ncheckpoint\x18\x01 \x01(\x0b\x32 .flare.learner.v1.CheckpointInfo\"\x1d\n\x0bStopRequest\x12\x0e\n\x06reason\x18\x01 \x01(\t\"8\n\tStopReply\x12+\n\x06status\x18\x01 \x01(\x0b\x32\x1b.flare.learner.v1.RunStatus\"\xda\x01\n\x07\x41\x63tOpen\x12>\n\x10protocol_version\x18\x01 \x01(\x0e\x32$.flare.learner.v1.ActProtocolVersion\x12)\n\x04spec\x18\x02 \x01(\x0b\x32\x1b.flare.simulator.v1.EnvSpec\x12\x35\n\x06\x63onfig\x18\x03 \x03(\x0b\x32%.flare.learner.v1.ActOpen.ConfigEntry\x1a-\n\x0b\x43onfigEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xdc\x02\n\x07\x41\x63tStep\x12\x41\n\x0cobservations\x18\x01 \x03(\x0b\x32+.flare.learner.v1.ActStep.ObservationsEntry\x12\x37\n\x07rewards\x18\x02 \x03(\x0b\x32&.flare.learner.v1.ActStep.RewardsEntry\x12\x11\n\tgame_over\x18\x03 \x01(\x05\x12\x10\n\x08time_out\x18\x04 \x01(\x08\x12\x13\n\x0bnew_episode\x18\x05 \x01(\x08\x1aO\n\x11ObservationsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12)\n\x05value\x18\x02 \x01(\x0b\x32\x1a.flare.simulator.v1.Tensor:\x02\x38\x01\x1aJ\n\x0cRewardsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12)\n\x05value\x18\x02 \x01(\x0b\x32\x1a.flare.simulator.v1.Tensor:\x02\x38\x01\"m\n\nActRequest\x12)\n\x04open\x18\x01 \x01(\x0b\x32\x19.flare.learner.v1.ActOpenH\x00\x12)\n\x04step\x18\x02 \x01(\x0b\x32\x19.flare.learner.v1.ActStepH\x00\x42\t\n\x07request\"\x84\x01\n\tActOpened\x12\r\n\x05\x61gent\x18\x01 \x01(\x05\x12\x10\n\x08run_name\x18\x02 \x01(\t\x12>\n\x10protocol_version\x18\x03 \x01(\x0e\x32$.flare.learner.v1.ActProtocolVersion\x12\x16\n\x0epolicy_version\x18\x04 \x01(\x03\"\xc2\x01\n\nActActions\x12:\n\x07\x61\x63tions\x18\x01 \x03(\x0b\x32).flare.learner.v1.ActActions.ActionsEntry\x12\x16\n\x0epolicy_version\x18\x02 \x01(\x03\x12\x14\n\x0c\x65pisode_over\x18\x03 \x01(\x08\x1aJ\n\x0c\x41\x63tionsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12)\n\x05value\x18\x02 \x01(\x0b\x32\x1a.flare.simulator.v1.Tensor:\x02\x38\x01\"s\n\x08\x41\x63tReply\x12-\n\x06opened\x18\x01 \x01(\x0b\x32\x1b.flare.learner.v1.ActOpenedH\x00\x12/\n\x07\x61\x63tions\x18\x02 \x01(\x0b\x32\x1c.flare.learner.v1.ActActionsH\x00\x42\x07\n\x05reply*V\n\x12\x41\x63tProtocolVersion\x12$\n ACT_PROTOCOL_VERSION_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x41\x43T_PROTOCOL_VERSION_1\x10\x01*\x84\x01\n\x08RunState\x12\x19\n\x15RUN_STATE_UNSPECIFIED\x10\x00\x12\x16\n\x12RUN_STATE_STARTING\x10\x01\x12\x15\n\x11RUN_STATE_RUNNING\x10\x02\x12\x16\n\x12RUN_STATE_STOPPING\x10\x03\x12\x16\n\x12RUN_STATE_FINISHED\x10\x04*\x83\x01\n\x0cProgressKind\x12\x1d\n\x19PROGRESS_KIND_UNSPECIFIED\x10\x00\x12\x1a\n\x16PROGRESS_KIND_PROGRESS\x10\x01\x12\x1c\n\x18PROGRESS_KIND_CHECKPOINT\x10\x02\x12\x1a\n\x16PROGRESS_KIND_FINISHED\x10\x03\x32\x9a\x03\n\x07Learner\x12L\n\tGetStatus\x12\".flare.learner.v1.GetStatusRequest\x1a\x1b.flare.learner.v1.RunStatus\x12Z\n\rWatchProgress\x12&.flare.learner.v1.WatchProgressRequest\x1a\x1f.flare.learner.v1.ProgressEvent0\x01\x12\\\n\x0eSaveCheckpoint\x12\'.flare.learner.v1.SaveCheckpointRequest\x1a!.flare.learner.v1.CheckpointReply\x12\x42\n\x04Stop\x12\x1d.flare.learner.v1.StopRequest\x1a\x1b.flare.learner.v1.StopReply\x12\x43\n\x03\x41\x63t\x12\x1c.flare.learner.v1.ActRequest\x1a\x1a.flare.learner.v1.ActReply(\x01\x30\x01\x42U\n\x14org.flare.learner.v1P\x01Z;github.com/flare-rl/flare/gen/go/flare/learner/v1;learnerv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x66lare/learner/v1/learner.proto\x12\x10\x66lare.learner.v1\x1a\"flare/simulator/v1/simulator.proto\"U\n\x0e\x43heckpointInfo\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\r\n\x05games\x18\x02 \x01(\x03\x12\x16\n\x0epolicy_version\x18\x03 \x01(\x03\x12\x0e\n\x06wall_s\x18\x04 \x01(\x01\"x\n\x07\x43TCosts\x12\n\n\x02\x63t\x18\x01 \x01(\t\x12\x33\n\x05\x63osts\x18\x02 \x03(\x0b\x32$.flare.learner.v1.CTCosts.CostsEntry\x1a,\n\nCostsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"\xbf\x04\n\tRunStatus\x12\x10\n\x08run_name\x18\x01 \x01(\t\x12)\n\x05state\x18\x02 \x01(\x0e\x32\x1a.flare.learner.v1.RunState\x12\r\n\x05games\x18\x03 \x01(\x03\x12\x14\n\x0cgames_budget\x18\x04 \x01(\x03\x12\x11\n\tenv_steps\x18\x05 \x01(\x03\x12\x0e\n\x06window\x18\x06 \x01(\x03\x12\x18\n\x0bmean_return\x18\x07 \x01(\x01H\x00\x88\x01\x01\x12\x19\n\x0csuccess_rate\x18\x08 \x01(\x01H\x01\x88\x01\x01\x12\x17\n\x0f\x65nv_steps_per_s\x18\t \x01(\x01\x12+\n\x08\x63t_costs\x18\n \x03(\x0b\x32\x19.flare.learner.v1.CTCosts\x12\x16\n\x0epolicy_version\x18\x0b \x01(\x03\x12\x14\n\x0c\x61gents_alive\x18\x0c \x01(\x05\x12\x14\n\x0c\x61gents_total\x18\r \x01(\x05\x12\x19\n\x11interrupted_games\x18\x0e \x01(\x03\x12\x12\n\nsimulators\x18\x0f \x03(\t\x12\x10\n\x08uptime_s\x18\x10 \x01(\x01\x12\x0e\n\x06wall_s\x18\x11 \x01(\x01\x12\x39\n\x0flast_checkpoint\x18\x12 \x01(\x0b\x32 .flare.learner.v1.CheckpointInfo\x12\x13\n\x0bstop_reason\x18\x13 \x01(\t\x12\x13\n\x0b\x61\x63t_streams\x18\x14 \x01(\x05\x12\x17\n\x0f\x61\x63t_streams_max\x18\x15 \x01(\x05\x42\x0e\n\x0c_mean_returnB\x0f\n\r_success_rate\"\x12\n\x10GetStatusRequest\"\x16\n\x14WatchProgressRequest\"\xa0\x01\n\rProgressEvent\x12,\n\x04kind\x18\x01 \x01(\x0e\x32\x1e.flare.learner.v1.ProgressKind\x12+\n\x06status\x18\x02 \x01(\x0b\x32\x1b.flare.learner.v1.RunStatus\x12\x34\n\ncheckpoint\x18\x03 \x01(\x0b\x32 .flare.learner.v1.CheckpointInfo\"\x17\n\x15SaveCheckpointRequest\"G\n\x0f\x43heckpointReply\x12\x34\n\ncheckpoint\x18\x01 \x01(\x0b\x32 .flare.learner.v1.CheckpointInfo\"\x1d\n\x0bStopRequest\x12\x0e\n\x06reason\x18\x01 \x01(\t\"8\n\tStopReply\x12+\n\x06status\x18\x01 \x01(\x0b\x32\x1b.flare.learner.v1.RunStatus\"\x13\n\x11GetActSpecRequest\"g\n\x0c\x41\x63tSpecReply\x12)\n\x04spec\x18\x01 \x01(\x0b\x32\x1b.flare.simulator.v1.EnvSpec\x12\x17\n\x0f\x61\x63t_streams_max\x18\x02 \x01(\x05\x12\x13\n\x0b\x61\x63t_streams\x18\x03 \x01(\x05\"\xda\x01\n\x07\x41\x63tOpen\x12>\n\x10protocol_version\x18\x01 \x01(\x0e\x32$.flare.learner.v1.ActProtocolVersion\x12)\n\x04spec\x18\x02 \x01(\x0b\x32\x1b.flare.simulator.v1.EnvSpec\x12\x35\n\x06\x63onfig\x18\x03 \x03(\x0b\x32%.flare.learner.v1.ActOpen.ConfigEntry\x1a-\n\x0b\x43onfigEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xdc\x02\n\x07\x41\x63tStep\x12\x41\n\x0cobservations\x18\x01 \x03(\x0b\x32+.flare.learner.v1.ActStep.ObservationsEntry\x12\x37\n\x07rewards\x18\x02 \x03(\x0b\x32&.flare.learner.v1.ActStep.RewardsEntry\x12\x11\n\tgame_over\x18\x03 \x01(\x05\x12\x10\n\x08time_out\x18\x04 \x01(\x08\x12\x13\n\x0bnew_episode\x18\x05 \x01(\x08\x1aO\n\x11ObservationsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12)\n\x05value\x18\x02 \x01(\x0b\x32\x1a.flare.simulator.v1.Tensor:\x02\x38\x01\x1aJ\n\x0cRewardsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12)\n\x05value\x18\x02 \x01(\x0b\x32\x1a.flare.simulator.v1.Tensor:\x02\x38\x01\"m\n\nActRequest\x12)\n\x04open\x18\x01 \x01(\x0b\x32\x19.flare.learner.v1.ActOpenH\x00\x12)\n\x04step\x18\x02 \x01(\x0b\x32\x19.flare.learner.v1.ActStepH\x00\x42\t\n\x07request\"\x84\x01\n\tActOpened\x12\r\n\x05\x61gent\x18\x01 \x01(\x05\x12\x10\n\x08run_name\x18\x02 \x01(\t\x12>\n\x10protocol_version\x18\x03 \x01(\x0e\x32$.flare.learner.v1.ActProtocolVersion\x12\x16\n\x0epolicy_version\x18\x04 \x01(\x03\"\xc2\x01\n\nActActions\x12:\n\x07\x61\x63tions\x18\x01 \x03(\x0b\x32).flare.learner.v1.ActActions.ActionsEntry\x12\x16\n\x0epolicy_version\x18\x02 \x01(\x03\x12\x14\n\x0c\x65pisode_over\x18\x03 \x01(\x08\x1aJ\n\x0c\x41\x63tionsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12)\n\x05value\x18\x02 \x01(\x0b\x32\x1a.flare.simulator.v1.Tensor:\x02\x38\x01\"s\n\x08\x41\x63tReply\x12-\n\x06opened\x18\x01 \x01(\x0b\x32\x1b.flare.learner.v1.ActOpenedH\x00\x12/\n\x07\x61\x63tions\x18\x02 \x01(\x0b\x32\x1c.flare.learner.v1.ActActionsH\x00\x42\x07\n\x05reply*V\n\x12\x41\x63tProtocolVersion\x12$\n ACT_PROTOCOL_VERSION_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x41\x43T_PROTOCOL_VERSION_1\x10\x01*\x84\x01\n\x08RunState\x12\x19\n\x15RUN_STATE_UNSPECIFIED\x10\x00\x12\x16\n\x12RUN_STATE_STARTING\x10\x01\x12\x15\n\x11RUN_STATE_RUNNING\x10\x02\x12\x16\n\x12RUN_STATE_STOPPING\x10\x03\x12\x16\n\x12RUN_STATE_FINISHED\x10\x04*\x83\x01\n\x0cProgressKind\x12\x1d\n\x19PROGRESS_KIND_UNSPECIFIED\x10\x00\x12\x1a\n\x16PROGRESS_KIND_PROGRESS\x10\x01\x12\x1c\n\x18PROGRESS_KIND_CHECKPOINT\x10\x02\x12\x1a\n\x16PROGRESS_KIND_FINISHED\x10\x03\x32\xed\x03\n\x07Learner\x12L\n\tGetStatus\x12\".flare.learner.v1.GetStatusRequest\x1a\x1b.flare.learner.v1.RunStatus\x12Z\n\rWatchProgress\x12&.flare.learner.v1.WatchProgressRequest\x1a\x1f.flare.learner.v1.ProgressEvent0\x01\x12\\\n\x0eSaveCheckpoint\x12\'.flare.learner.v1.SaveCheckpointRequest\x1a!.flare.learner.v1.CheckpointReply\x12\x42\n\x04Stop\x12\x1d.flare.learner.v1.StopRequest\x1a\x1b.flare.learner.v1.StopReply\x12\x43\n\x03\x41\x63t\x12\x1c.flare.learner.v1.ActRequest\x1a\x1a.flare.learner.v1.ActReply(\x01\x30\x01\x12Q\n\nGetActSpec\x12#.flare.learner.v1.GetActSpecRequest\x1a\x1e.flare.learner.v1.ActSpecReplyBU\n\x14org.flare.learner.v1P\x01Z;github.com/flare-rl/flare/gen/go/flare/learner/v1;learnerv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -43,12 +43,12 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ACTSTEP_REWARDSENTRY']._serialized_options = b'8\001'
   _globals['_ACTACTIONS_ACTIONSENTRY']._loaded_options = None
   _globals['_ACTACTIONS_ACTIONSENTRY']._serialized_options = b'8\001'
-  _globals['_ACTPROTOCOLVERSION']._serialized_start=2401
-  _globals['_ACTPROTOCOLVERSION']._serialized_end=2487
-  _globals['_RUNSTATE']._serialized_start=2490
-  _globals['_RUNSTATE']._serialized_end=2622
-  _globals['_PROGRESSKIND']._serialized_start=2625
-  _globals['_PROGRESSKIND']._serialized_end=2756
+  _globals['_ACTPROTOCOLVERSION']._serialized_start=2527
+  _globals['_ACTPROTOCOLVERSION']._serialized_end=2613
+  _globals['_RUNSTATE']._serialized_start=2616
+  _globals['_RUNSTATE']._serialized_end=2748
+  _globals['_PROGRESSKIND']._serialized_start=2751
+  _globals['_PROGRESSKIND']._serialized_end=2882
   _globals['_CHECKPOINTINFO']._serialized_start=88
   _globals['_CHECKPOINTINFO']._serialized_end=173
   _globals['_CTCOSTS']._serialized_start=175
@@ -71,26 +71,30 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_STOPREQUEST']._serialized_end=1209
   _globals['_STOPREPLY']._serialized_start=1211
   _globals['_STOPREPLY']._serialized_end=1267
-  _globals['_ACTOPEN']._serialized_start=1270
-  _globals['_ACTOPEN']._serialized_end=1488
-  _globals['_ACTOPEN_CONFIGENTRY']._serialized_start=1443
-  _globals['_ACTOPEN_CONFIGENTRY']._serialized_end=1488
-  _globals['_ACTSTEP']._serialized_start=1491
-  _globals['_ACTSTEP']._serialized_end=1839
-  _globals['_ACTSTEP_OBSERVATIONSENTRY']._serialized_start=1684
-  _globals['_ACTSTEP_OBSERVATIONSENTRY']._serialized_end=1763
-  _globals['_ACTSTEP_REWARDSENTRY']._serialized_start=1765
-  _globals['_ACTSTEP_REWARDSENTRY']._serialized_end=1839
-  _globals['_ACTREQUEST']._serialized_start=1841
-  _globals['_ACTREQUEST']._serialized_end=1950
-  _globals['_ACTOPENED']._serialized_start=1953
-  _globals['_ACTOPENED']._serialized_end=2085
-  _globals['_ACTACTIONS']._serialized_start=2088
-  _globals['_ACTACTIONS']._serialized_end=2282
-  _globals['_ACTACTIONS_ACTIONSENTRY']._serialized_start=2208
-  _globals['_ACTACTIONS_ACTIONSENTRY']._serialized_end=2282
-  _globals['_ACTREPLY']._serialized_start=2284
-  _globals['_ACTREPLY']._serialized_end=2399
-  _globals['_LEARNER']._serialized_start=2759
-  _globals['_LEARNER']._serialized_end=3169
+  _globals['_GETACTSPECREQUEST']._serialized_start=1269
+  _globals['_GETACTSPECREQUEST']._serialized_end=1288
+  _globals['_ACTSPECREPLY']._serialized_start=1290
+  _globals['_ACTSPECREPLY']._serialized_end=1393
+  _globals['_ACTOPEN']._serialized_start=1396
+  _globals['_ACTOPEN']._serialized_end=1614
+  _globals['_ACTOPEN_CONFIGENTRY']._serialized_start=1569
+  _globals['_ACTOPEN_CONFIGENTRY']._serialized_end=1614
+  _globals['_ACTSTEP']._serialized_start=1617
+  _globals['_ACTSTEP']._serialized_end=1965
+  _globals['_ACTSTEP_OBSERVATIONSENTRY']._serialized_start=1810
+  _globals['_ACTSTEP_OBSERVATIONSENTRY']._serialized_end=1889
+  _globals['_ACTSTEP_REWARDSENTRY']._serialized_start=1891
+  _globals['_ACTSTEP_REWARDSENTRY']._serialized_end=1965
+  _globals['_ACTREQUEST']._serialized_start=1967
+  _globals['_ACTREQUEST']._serialized_end=2076
+  _globals['_ACTOPENED']._serialized_start=2079
+  _globals['_ACTOPENED']._serialized_end=2211
+  _globals['_ACTACTIONS']._serialized_start=2214
+  _globals['_ACTACTIONS']._serialized_end=2408
+  _globals['_ACTACTIONS_ACTIONSENTRY']._serialized_start=2334
+  _globals['_ACTACTIONS_ACTIONSENTRY']._serialized_end=2408
+  _globals['_ACTREPLY']._serialized_start=2410
+  _globals['_ACTREPLY']._serialized_end=2525
+  _globals['_LEARNER']._serialized_start=2885
+  _globals['_LEARNER']._serialized_end=3378
 # @@protoc_insertion_point(module_scope)

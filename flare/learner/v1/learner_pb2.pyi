@@ -152,6 +152,20 @@ class StopReply(_message.Message):
     status: RunStatus
     def __init__(self, status: _Optional[_Union[RunStatus, _Mapping]] = ...) -> None: ...
 
+class GetActSpecRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ActSpecReply(_message.Message):
+    __slots__ = ("spec", "act_streams_max", "act_streams")
+    SPEC_FIELD_NUMBER: _ClassVar[int]
+    ACT_STREAMS_MAX_FIELD_NUMBER: _ClassVar[int]
+    ACT_STREAMS_FIELD_NUMBER: _ClassVar[int]
+    spec: _simulator_pb2.EnvSpec
+    act_streams_max: int
+    act_streams: int
+    def __init__(self, spec: _Optional[_Union[_simulator_pb2.EnvSpec, _Mapping]] = ..., act_streams_max: _Optional[int] = ..., act_streams: _Optional[int] = ...) -> None: ...
+
 class ActOpen(_message.Message):
     __slots__ = ("protocol_version", "spec", "config")
     class ConfigEntry(_message.Message):

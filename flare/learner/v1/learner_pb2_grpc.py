@@ -74,6 +74,11 @@ class LearnerStub:
                 request_serializer=flare_dot_learner_dot_v1_dot_learner__pb2.ActRequest.SerializeToString,
                 response_deserializer=flare_dot_learner_dot_v1_dot_learner__pb2.ActReply.FromString,
                 _registered_method=True)
+        self.GetActSpec = channel.unary_unary(
+                '/flare.learner.v1.Learner/GetActSpec',
+                request_serializer=flare_dot_learner_dot_v1_dot_learner__pb2.GetActSpecRequest.SerializeToString,
+                response_deserializer=flare_dot_learner_dot_v1_dot_learner__pb2.ActSpecReply.FromString,
+                _registered_method=True)
 
 
 class LearnerServicer:
@@ -135,6 +140,14 @@ class LearnerServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetActSpec(self, request, context):
+        """What an Act stream must declare: the spec the run's models were built for, and how
+        many streams the run takes at once (none: act_streams_max 0, and no spec).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_LearnerServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -162,6 +175,11 @@ def add_LearnerServicer_to_server(servicer, server):
                     servicer.Act,
                     request_deserializer=flare_dot_learner_dot_v1_dot_learner__pb2.ActRequest.FromString,
                     response_serializer=flare_dot_learner_dot_v1_dot_learner__pb2.ActReply.SerializeToString,
+            ),
+            'GetActSpec': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetActSpec,
+                    request_deserializer=flare_dot_learner_dot_v1_dot_learner__pb2.GetActSpecRequest.FromString,
+                    response_serializer=flare_dot_learner_dot_v1_dot_learner__pb2.ActSpecReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -314,6 +332,33 @@ class Learner:
             '/flare.learner.v1.Learner/Act',
             flare_dot_learner_dot_v1_dot_learner__pb2.ActRequest.SerializeToString,
             flare_dot_learner_dot_v1_dot_learner__pb2.ActReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetActSpec(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/flare.learner.v1.Learner/GetActSpec',
+            flare_dot_learner_dot_v1_dot_learner__pb2.GetActSpecRequest.SerializeToString,
+            flare_dot_learner_dot_v1_dot_learner__pb2.ActSpecReply.FromString,
             options,
             channel_credentials,
             insecure,
