@@ -134,6 +134,7 @@ def build_parser(adapter: Adapter | None = None) -> argparse.ArgumentParser:
     plot.set_defaults(func=_plot)
     _add_serve_parser(sub, adapter)
     _add_check_sim_parser(sub)
+    _add_check_learner_parser(sub)
     from flare.learner.train_command import add_train_parser
 
     add_train_parser(sub, _HelpFormatter)
@@ -248,6 +249,102 @@ def _add_check_sim_parser(sub: Any) -> None:
     check.set_defaults(func=_check_sim)
 
 
+def _add_check_learner_parser(sub: Any) -> None:
+    check = sub.add_parser(
+        "check-learner",
+        help="check a live learner's Act stream against the learner contract",
+        formatter_class=_HelpFormatter,
+        description="Open Act streams on a learner that takes them ([act] streams >= 1) and "
+        "check the contract: the spec refused, bad tensors, interrupted streams, the protocol "
+        "version, the quota. The checks play a few steps as the run's agents: point them at a "
+        "run made for testing.",
+    )
+    check.add_argument("address", nargs="?", help="HOST:PORT of the learner")
+    check.add_argument(
+        "--only", action="append", metavar="CHECK", help="run only these checks (repeatable)"
+    )
+    check.add_argument("--list", action="store_true", help="list the checks and exit")
+    check.add_argument("--timeout", type=float, default=10.0, help="deadline of each answer (s)")
+    from flare.learner.commands import add_client_trust_options
+
+    add_client_trust_options(check)
+    check.set_defaults(func=_check_learner)
+
+
+def _check_learner(args: argparse.Namespace) -> int:
+    from flare.compliance.act_probe import LearnerProbe, LearnerTarget
+    from flare.compliance.learner_checks import LEARNER_CHECKS
+    from flare.compliance.runner import run_checks
+
+    if args.list:
+        for check in LEARNER_CHECKS:
+            print(f"{check.name:<22} {check.rule}")
+        return 0
+    if not args.address:
+        raise UsageError("check-learner needs the ADDRESS (HOST:PORT) of a learner")
+    checks = _chosen(LEARNER_CHECKS, args.only, "check-learner")
+    token = _checked_token(args)
+    target = LearnerTarget(
+        args.address,
+        tls_root_cert=Path(args.tls_root_cert) if args.tls_root_cert else None,
+        token=token,
+        timeout_s=args.timeout,
+    )
+    probe = LearnerProbe(target)
+    try:
+        grpc_ready(probe.channel, target.timeout_s, f"no learner answers at {args.address}")
+    finally:
+        probe.close_all()
+    print(f"checking the learner at {args.address}", flush=True)
+    results = run_checks(
+        target, checks, lambda r: print(r.line(), flush=True), probe_class=LearnerProbe
+    )
+    return _summary(results)
+
+
+def _chosen(checks: Sequence[Any], only: list[str] | None, command: str) -> tuple[Any, ...]:
+    if not only:
+        return tuple(checks)
+    known = {check.name: check for check in checks}
+    unknown = [name for name in only if name not in known]
+    if unknown:
+        raise ValueError(f"unknown checks {unknown}; `flare {command} --list` lists them")
+    return tuple(known[name] for name in only)
+
+
+def _checked_token(args: argparse.Namespace) -> str | None:
+    if not args.token_file:
+        return None
+    from flare.bridge.security import check_token_channel
+
+    # (refused before the file is read or the server reached)
+    check_token_channel(
+        args.address, "token", bool(args.tls_root_cert), args.insecure, how="--insecure"
+    )
+    return _read_token_file(args.token_file, args.command)
+
+
+def grpc_ready(channel: Any, timeout_s: float, message: str) -> None:
+    import grpc
+
+    try:
+        grpc.channel_ready_future(channel).result(timeout=timeout_s)
+    except grpc.FutureTimeoutError:
+        raise ConnectionError(f"{message} within {timeout_s}s") from None
+
+
+def _summary(results: Sequence[Any]) -> int:
+    counts = {
+        outcome: sum(r.outcome == outcome for r in results) for outcome in ("PASS", "FAIL", "SKIP")
+    }
+    print(
+        f"{len(results)} checks: {counts['PASS']} passed, {counts['FAIL']} failed, "
+        f"{counts['SKIP']} skipped",
+        flush=True,
+    )
+    return 1 if counts["FAIL"] else 0
+
+
 def _read_token_file(path: str, command: str) -> str:
     """The token in ``path``, with a warning line on stderr when others may read the file."""
     from flare.bridge.security import read_token_file, token_file_warning
@@ -274,24 +371,13 @@ def _check_sim(args: argparse.Namespace) -> int:
         if not sep or not key:
             raise ValueError(f"--config takes KEY=VALUE, got {item!r}")
         config[key] = value
-    checks = CHECKS
-    if args.only:
-        known = {check.name: check for check in CHECKS}
-        unknown = [name for name in args.only if name not in known]
-        if unknown:
-            raise ValueError(f"unknown checks {unknown}; `flare check-sim --list` lists them")
-        checks = tuple(known[name] for name in args.only)
-    if args.token_file:  # (before the file is read or the simulator reached)
-        from flare.bridge.security import check_token_channel
-
-        check_token_channel(
-            args.address, "token", bool(args.tls_root_cert), args.insecure, how="--insecure"
-        )
+    checks = _chosen(CHECKS, args.only, "check-sim")
+    token = _checked_token(args)
     target = Target(
         args.address,
         config=config,
         tls_root_cert=Path(args.tls_root_cert) if args.tls_root_cert else None,
-        token=_read_token_file(args.token_file, args.command) if args.token_file else None,
+        token=token,
         timeout_s=args.timeout,
         max_sessions_probe=args.max_sessions_probe,
         max_message_probe_mb=args.max_message_probe_mb,
@@ -299,15 +385,7 @@ def _check_sim(args: argparse.Namespace) -> int:
     wait_until_reachable(target)
     print(f"checking the simulator at {args.address} (config {config})", flush=True)
     results = run_checks(target, checks, on_result=lambda r: print(r.line(), flush=True))
-    counts = {
-        outcome: sum(r.outcome == outcome for r in results) for outcome in ("PASS", "FAIL", "SKIP")
-    }
-    print(
-        f"{len(results)} checks: {counts['PASS']} passed, {counts['FAIL']} failed, "
-        f"{counts['SKIP']} skipped",
-        flush=True,
-    )
-    return 1 if counts["FAIL"] else 0
+    return _summary(results)
 
 
 class UsageError(ValueError):

@@ -23,6 +23,8 @@ from flare.algorithm_zoo.simple_algorithms import SimpleAC
 from flare.bridge.codec import encode
 from flare.bridge.specs import spec_to_proto
 from flare.compliance.act_probe import LearnerProbe, LearnerTarget, StreamEndedOK, step_message
+from flare.compliance.learner_checks import LEARNER_CHECKS
+from flare.compliance.runner import run_checks
 from flare.framework.agent import OnlineHelper
 from flare.framework.env_spec import ArraySpec, Discrete, EnvSpec
 from flare.framework.manager import Manager
@@ -202,6 +204,7 @@ def test_status_counts_the_open_streams(act_run):
 def test_streams_are_batched_with_each_other_in_the_cdp(tmp_path):
     run = ActRun(tmp_path / "run", streams=2, own=0)
     try:
+        _wait_for(lambda: "RL" in run.manager.cdps, "the run's CDP")
         cdp = run.manager.cdps["RL"]
         threads = [
             threading.Thread(
@@ -458,6 +461,7 @@ def test_the_run_ends_streams_with_ok_once_their_games_are_played(tmp_path):
 def test_a_checkpoint_while_streams_play_saves_their_agents(tmp_path):
     run = ActRun(tmp_path / "run", streams=1, own=1)
     try:
+        _wait_for(lambda: any(r.agent == 0 for r in run.manager.stats), "the run's own agent")
         stream = playing(run)
         done = threading.Event()
 
@@ -479,6 +483,10 @@ def test_a_checkpoint_while_streams_play_saves_their_agents(tmp_path):
         files = sorted(p.name for p in info.path.iterdir())
         assert "agents-00000.npz" in files and "agents-00001.npz" in files, files
         stream.step(step_message(SPEC, rng()))  # still playing
+        # a stream idle on its simulator does not hold a checkpoint up
+        with LearnerClient(run.address) as client:
+            idle = client.save_checkpoint(10.0)
+        assert (idle.path / "agents-00001.npz").exists()
         stream.close()
     finally:
         run.finish()
@@ -489,3 +497,27 @@ def test_an_act_client_names_the_learners_refusal(act_run):
     with pytest.raises(LearnerError) as caught:
         ActClient(act_run.address, spec)
     assert caught.value.code == CODE.INVALID_ARGUMENT and "reward_names" in caught.value.message
+
+
+# ----- check-learner -------------------------------------------------------------------------
+def test_check_learner_passes_against_a_compliant_learner(act_run, capsys):
+    from flare.cli import main
+
+    code = main(["check-learner", act_run.address, "--timeout", "30"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert f"{len(LEARNER_CHECKS)} checks: {len(LEARNER_CHECKS)} passed, 0 failed" in out, out
+    assert_still_serves(act_run)
+
+
+def test_check_learner_fails_a_learner_that_takes_no_streams(tmp_path):
+    run = ActRun(tmp_path / "run", streams=0, own=1)
+    try:
+        target = LearnerTarget(run.address, timeout_s=10.0)
+        results = run_checks(target, LEARNER_CHECKS, probe_class=LearnerProbe)
+        outcomes = {r.name: r.outcome for r in results}
+        assert outcomes["health"] == "PASS"
+        failed = {name for name, outcome in outcomes.items() if outcome == "FAIL"}
+        assert {"act_spec", "play", "quota", "bad_steps"} <= failed, outcomes
+    finally:
+        run.finish()

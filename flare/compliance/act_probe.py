@@ -10,6 +10,7 @@ import queue
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import grpc
 import numpy as np
@@ -76,7 +77,9 @@ class RawActStream:
         version: int = pb.ACT_PROTOCOL_VERSION_1,
         config: Mapping[str, str] | None = None,
     ) -> pb.ActOpened:
-        message = pb.ActOpen(protocol_version=version, spec=spec_to_proto(spec))
+        message = pb.ActOpen(
+            protocol_version=cast("pb.ActProtocolVersion", version), spec=spec_to_proto(spec)
+        )
         message.config.update(config or {})
         opened = self.send(pb.ActRequest(open=message)).opened
         self.agent = opened.agent

@@ -5,10 +5,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import grpc
 
-from flare.compliance.checks import CHECKS, Check
+from flare.compliance.checks import CHECKS
 from flare.compliance.probe import CheckFailed, CheckSkipped, Probe, Target
 
 
@@ -25,13 +26,13 @@ class CheckResult:
         return f"{self.outcome}  {self.name:<{width}} {self.detail} ({self.seconds:.1f}s)"
 
 
-def run_check(check: Check, target: Target) -> str:
+def run_check(check: Any, target: Any, probe_class: Callable[[Any], Any] = Probe) -> str:
     """Run one check on fresh sessions (what a simulator's own pytest suite calls).
 
     Returns what the check saw; raises ``CheckFailed`` (an AssertionError) when the
     simulator breaks the rule, ``CheckSkipped`` (a SkipTest) when the rule does not apply.
     """
-    probe = Probe(target)
+    probe = probe_class(target)
     try:
         return check.run(probe)
     finally:
@@ -39,16 +40,17 @@ def run_check(check: Check, target: Target) -> str:
 
 
 def run_checks(
-    target: Target,
-    checks: Sequence[Check] = CHECKS,
+    target: Any,
+    checks: Sequence[Any] = CHECKS,
     on_result: Callable[[CheckResult], None] | None = None,
+    probe_class: Callable[[Any], Any] = Probe,
 ) -> list[CheckResult]:
     """Every check in turn; a check that fails never stops the others."""
     results = []
     for check in checks:
         start = time.monotonic()
         try:
-            outcome, detail = "PASS", run_check(check, target)
+            outcome, detail = "PASS", run_check(check, target, probe_class)
         except CheckSkipped as skipped:
             outcome, detail = "SKIP", str(skipped)
         except CheckFailed as failed:

@@ -175,13 +175,13 @@ class ComputationDataProcessor:
             joining, self._joining = self._joining, []
             self._closed = self._closed or last
         for ids, conn in joining:
-            taken = sorted(set(ids) & set(self._conns))
-            if taken:
-                logger.error("CDP %s: agents %s joined twice; refused", self.name, taken)
-                conn.close()
-                continue
             for agent_id in ids:
+                # (an agent joins again before its old pipe's AgentDone was read: the old
+                # pipe is done with, whatever it still says)
+                old = self._conns.get(agent_id)
                 self._conns[agent_id] = conn
+                if old is not None and old not in self._conns.values():
+                    old.close()
 
     @property
     def num_connected(self) -> int:
@@ -249,7 +249,8 @@ class ComputationDataProcessor:
             self._drop_pipe(conn)
             return
         if isinstance(message, AgentDone):
-            self._drop(message.agent_id)
+            if self._conns.get(message.agent_id) is conn:  # (not a pipe it left already)
+                self._drop(message.agent_id)
         elif isinstance(message, RequestBundle):
             block = message.predict
             for agent_id in [*(block.agent_ids if block else ()), *message.learn]:

@@ -69,7 +69,20 @@ class ExternalSession:
         self.slots = slots
         self.agent = agent
         self.links = links
+        self.on_stream = False  # waits for its simulator (touching nothing) or at the gate
         self._closed = False
+
+    def await_stream(self) -> None:
+        """The agent is about to wait for its simulator's next step."""
+        with self.slots._changed:
+            self.on_stream = True
+
+    def stream_answered(self) -> None:
+        """The simulator answered: the agent goes on once no checkpoint is being taken."""
+        with self.slots._changed:
+            while self.slots._frozen:
+                self.slots._changed.wait()
+            self.on_stream = False
 
     def close(self) -> None:
         """Leave the CDPs (they stop waiting for the agent) and free the slot."""
@@ -96,6 +109,7 @@ class ExternalAgents:
         self.agents: list[Agent] = []
         self.played = 0  # external games finished in this session of the run
         self._busy: set[int] = set()
+        self._sessions: dict[int, ExternalSession] = {}
         self._cdps: Mapping[str, ComputationDataProcessor] = {}
         self._stop: ExternalStop | None = None
         self._reports: Reports | None = None
@@ -214,9 +228,19 @@ class ExternalAgents:
             raise RunOver(f"the run is over: {err}") from None
         for name, link in links.items():
             agent.helpers[name].channel = CDPChannel(link, agent.id)
-        return ExternalSession(self, agent, list(links.values()))
+        session = ExternalSession(self, agent, list(links.values()))
+        with self._changed:
+            self._sessions[agent.id] = session
+        return session
 
     def _release(self, agent_id: int) -> None:
         with self._changed:
             self._busy.discard(agent_id)
+            self._sessions.pop(agent_id, None)
             self._changed.notify_all()
+
+    def quiet(self) -> frozenset[int]:
+        """Agents whose session waits on its simulator: they touch nothing until the run
+        is no longer ``frozen``, so a pause need not wait for them."""
+        with self._changed:
+            return frozenset(a for a, s in self._sessions.items() if s.on_stream)

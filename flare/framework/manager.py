@@ -251,7 +251,8 @@ class Manager:
             raise PauseError("the run is not going on: there is nothing to pause")
         self._pauses += 1
         cdps, serial = list(self.cdps.values()), self._pauses
-        with self.external.frozen(), paused(cdps, self._controls, timeout_s, serial) as pause:
+        controls, quiet = self._controls, self.external.quiet
+        with self.external.frozen(), paused(cdps, controls, timeout_s, serial, quiet) as pause:
             pause.local_agents = tuple(self.external.agents)
             yield pause
             if self._stopping:

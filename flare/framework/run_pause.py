@@ -9,7 +9,7 @@ resumed run starts from exactly there: its first batches are the ones that were 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
@@ -108,9 +108,11 @@ def paused(
     controls: Sequence[ProcessControl],
     timeout_s: float = 60.0,
     serial: int = 0,
+    quiet: Callable[[], frozenset[int]] = frozenset,
 ) -> Iterator[RunPause]:
-    """Hold every CDP until every connected agent waits on one (or ``timeout_s`` passes:
-    ``PauseError``); release them when the block ends."""
+    """Hold every CDP until every connected agent waits on one, or is ``quiet`` (waits
+    elsewhere without touching its state: an external agent on its simulator), or
+    ``timeout_s`` passes (``PauseError``); release them when the block ends."""
     for cdp in cdps:
         cdp.hold()
     try:
@@ -122,7 +124,7 @@ def paused(
             if all(cdp.is_held() for cdp in cdps):
                 connected = frozenset().union(*(c.agents_connected() for c in cdps))
                 waiting = frozenset().union(*(c.agents_waiting() for c in cdps))
-                if connected <= waiting:
+                if connected <= waiting | quiet():
                     break
             if time.monotonic() > deadline:
                 held = [cdp.name for cdp in cdps if not cdp.is_held()]

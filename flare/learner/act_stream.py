@@ -58,11 +58,13 @@ class ActEnv(Env):
         spec: EnvSpec,
         stream_side: greenlet.greenlet | None,
         policy_version: Callable[[], int],
+        session: ExternalSession | None = None,
     ) -> None:
         self._spec = spec
         self._checks = StepChecks(spec)
         self._stream_side = stream_side
         self._policy_version = policy_version
+        self._session = session
         self._action_specs = {s.name: s for s in spec.actions}
         self._in_episode = False
         self._ended = False  # the last step ended its episode: reset() acknowledges it
@@ -135,7 +137,12 @@ class ActEnv(Env):
         """Hand ``reply`` to the stream's side; the next step it read, decoded."""
         if self._stream_side is None:
             raise SessionEnded("no stream: this env only describes a spec", False)
+        session = self._session
+        if session is not None:
+            session.await_stream()
         message = self._stream_side.switch(reply)
+        if session is not None:
+            session.stream_answered()  # (not while a checkpoint is being taken)
         if isinstance(message, StreamEnd):
             self.error = self.error or message.error
             raise SessionEnded(message.reason, mid_episode=self._in_episode)
@@ -161,7 +168,7 @@ def play_stream(
     stream's iterator, past its open."""
     agent, slots = session.agent, session.slots
     here = greenlet.getcurrent()
-    env = ActEnv(env_spec, here, policy_version)
+    env = ActEnv(env_spec, here, policy_version, session)
     outcome: list[SessionOutcome] = []
 
     def run() -> None:
