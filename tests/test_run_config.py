@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from flare.learner.build import build_manager
+from flare.learner.build import build_manager, build_run
 from flare.learner.config import ConfigError, load_config, parse_config
 from flare.learner.environments import open_env_source
 
@@ -71,6 +71,15 @@ def _build(text: str):
             "agents.kind must be one of simple, memory, reward_prediction",
         ),
         ("[env\n", "not valid TOML"),
+        (MINIMAL + "[act]\nstreams = -1\n", "act.streams must be >= 0"),
+        (MINIMAL + "[act]\ngames = 5\n", "act.games: the run accepts no Act streams"),
+        (MINIMAL + "[act]\nstreams = 1\nopen_wait_s = 0\n", "act.open_wait_s must be > 0"),
+        (MINIMAL + "[act]\nstreams = 1\nport = 3\n", "act.port: unknown key"),
+        (
+            MINIMAL + "[act]\nstreams = 1\n[learner]\nserve = false\n",
+            "act.streams: Act streams come through the Learner service",
+        ),
+        (_with("count = 2\ngames = 3", "count = 1\ngames = 0"), "agents.games must be >= 1"),
         (
             _with('factory = "flare.testing:ChainEnv"', 'factory = "flare.testing"'),
             "env.factory must be MODULE:CALLABLE",
@@ -253,3 +262,15 @@ def test_a_config_with_several_cts_shares_a_perception_net_and_trains_both():
     assert len(manager.stats) == 8
     learned = {key for record in manager.stats for key in record.costs}
     assert {"RL/cost", "reward_prediction/cost"} <= learned
+
+
+def test_a_config_with_act_streams_builds_external_agents_of_the_same_kind():
+    text = _with("count = 2", "count = 0") + "[act]\nstreams = 3\ngames = 7\n"
+    config = parse_config(text)
+    with open_env_source(config.env, config.seed, ROOT) as source:
+        manager, spec = build_run(config, source)
+    assert manager.own_agents == []
+    assert [a.id for a in manager.external.agents] == [0, 1, 2]
+    assert manager.external.games == 7
+    assert all(type(a).__name__ == "SimpleRLAgent" for a in manager.external.agents)
+    assert spec.observation_dims() == {"sensor": (1,)}

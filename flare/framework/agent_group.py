@@ -132,7 +132,8 @@ def play_together(
                 link.flush()
             except CDPClosed as closed:
                 _fail_waiters(link, closed, waiting, ready)
-        busy = {link.connection: link for link in waiting.values()}
+        # (an agent process's links are pipes; in-process ends never reach a group)
+        busy = {cast(Connection, link.connection): link for link in waiting.values()}
         if not busy:
             continue
         watched: list[Connection] = [*busy, *([control] if control is not None else [])]

@@ -15,6 +15,7 @@ from multiprocessing.connection import Connection
 
 import greenlet
 
+from flare.framework.local_pipe import AgentEnd
 from flare.framework.pipe_messages import AgentDone, Reply, ReplyBundle, Request, RequestBundle
 
 
@@ -25,7 +26,7 @@ class CDPClosed(Exception):
 class CDPLink:
     """One process's pipe to one CDP, shared by the agents ``agent_ids`` it hosts."""
 
-    def __init__(self, connection: Connection, agent_ids: Iterable[int]) -> None:
+    def __init__(self, connection: Connection | AgentEnd, agent_ids: Iterable[int]) -> None:
         self.connection = connection
         self.agent_ids = tuple(agent_ids)
         self._live = set(self.agent_ids)

@@ -26,6 +26,7 @@ import torch
 
 from flare.framework.batch import LearnBatch, concat_arrays, split_arrays, take_rows
 from flare.framework.computation_task import ComputationTask
+from flare.framework.local_pipe import CLOSED, AgentEnd, CDPEnd
 from flare.framework.pipe_messages import (
     AgentDone,
     LearnReply,
@@ -37,6 +38,9 @@ from flare.framework.pipe_messages import (
 )
 
 logger = logging.getLogger(__name__)
+
+
+Pipe = Connection | CDPEnd  # (an agent process's pipe, or an in-process agent's)
 
 
 class CDPStopped(RuntimeError):
@@ -58,7 +62,7 @@ class PendingRequests:
     """What waits for the next batch: each process's prediction rows as they came
     (stacked blocks, never unpacked per agent), and learn requests by agent."""
 
-    blocks: list[tuple[Connection, PredictBatch]] = field(default_factory=list)
+    blocks: list[tuple[Pipe, PredictBatch]] = field(default_factory=list)
     learn: dict[int, LearnRequest] = field(default_factory=dict)
 
     def agent_ids(self) -> frozenset[int]:
@@ -68,7 +72,7 @@ class PendingRequests:
         """Agents waiting."""
         return len(self.learn) + sum(len(block.agent_ids) for _, block in self.blocks)
 
-    def keep_only(self, connected: dict[int, Connection]) -> None:
+    def keep_only(self, connected: dict[int, Pipe]) -> None:
         """Forget the requests of agents that stopped while they waited (rare: a block is
         rebuilt only when it held one)."""
         self.learn = {a: r for a, r in self.learn.items() if a in connected}
@@ -119,7 +123,7 @@ class ComputationDataProcessor:
         self.torch_threads = torch_threads
         self.stats = CDPStats()
         self.error: str | None = None
-        self._conns: dict[int, Connection] = {}  # agent id -> its process's pipe
+        self._conns: dict[int, Pipe] = {}  # agent id -> its process's pipe
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         # a checkpoint holds every CDP: requests are taken in but not served, so every
@@ -134,7 +138,8 @@ class ComputationDataProcessor:
         # here until the thread takes them in, woken by a byte on ``_wake``
         self._open = False
         self._closed = False  # (after its thread ended: nobody joins any more)
-        self._joining: list[tuple[list[int], Connection]] = []
+        self._joining: list[tuple[list[int], CDPEnd]] = []
+        self._inbox: list[tuple[CDPEnd, object]] = []  # (in-process agents' messages)
         self._joining_lock = threading.Lock()
         self._wake_reader, self._wake = mp.Pipe(duplex=False)
 
@@ -155,20 +160,43 @@ class ComputationDataProcessor:
         """Keep serving while no agent is connected: agents may join later (``attach``)."""
         self._open = True
 
-    def attach(self, agent_ids: int | Sequence[int]) -> Connection:
-        """``connect`` while the CDP serves, from any thread (``stay_open`` first, or it
-        may have ended): the agents are waited for from their first request on, and no
-        longer once they send ``AgentDone`` or close the pipe."""
+    def attach(self, agent_ids: int | Sequence[int]) -> AgentEnd:
+        """``connect`` while the CDP serves, for agents of this process (an Act stream's),
+        from any thread (``stay_open`` first, or it may have ended): an in-process pipe
+        (``flare.framework.local_pipe``). The agents are waited for from their first
+        request on, and no longer once they send ``AgentDone`` or close the pipe."""
         ids = [agent_ids] if isinstance(agent_ids, int) else list(agent_ids)
         if not ids or len(set(ids)) != len(ids):
             raise ValueError(f"attach needs distinct agent ids, got {ids}")
-        ours, theirs = mp.Pipe(duplex=True)
+        theirs = AgentEnd(self._post)
+        ours = theirs.peer
         with self._joining_lock:
             if self._closed:
                 raise CDPStopped(f"CDP {self.name!r} has stopped")
             self._joining.append((ids, ours))
         self._wake.send_bytes(b"")
         return theirs
+
+    def _post(self, end: CDPEnd, message: object) -> None:
+        """A message from an in-process agent: into the inbox, waking the thread (once
+        per drain of the inbox)."""
+        with self._joining_lock:
+            was_empty = not self._inbox
+            self._inbox.append((end, message))
+        if was_empty:
+            try:
+                self._wake.send_bytes(b"")
+            except OSError:  # (the CDP has stopped: nobody will read it)
+                pass
+
+    def _take_in_posted(self, pending: PendingRequests) -> None:
+        with self._joining_lock:
+            inbox, self._inbox = self._inbox, []
+        for end, message in inbox:
+            if message is CLOSED:
+                self._drop_pipe(end)
+            else:
+                self._take(end, message, pending)
 
     def _take_in_joining(self, last: bool = False) -> None:
         with self._joining_lock:
@@ -236,7 +264,7 @@ class ComputationDataProcessor:
         if conn is not None and conn not in self._conns.values():
             conn.close()
 
-    def _drop_pipe(self, conn: Connection) -> None:
+    def _drop_pipe(self, conn: Pipe) -> None:
         for agent_id in [a for a, c in self._conns.items() if c is conn]:
             del self._conns[agent_id]
         conn.close()
@@ -248,6 +276,9 @@ class ComputationDataProcessor:
         except (EOFError, OSError):
             self._drop_pipe(conn)
             return
+        self._take(conn, message, pending)
+
+    def _take(self, conn: Pipe, message: object, pending: PendingRequests) -> None:
         if isinstance(message, AgentDone):
             if self._conns.get(message.agent_id) is conn:  # (not a pipe it left already)
                 self._drop(message.agent_id)
@@ -279,11 +310,15 @@ class ComputationDataProcessor:
                     timeout = max(0.0, first_at + self.batch_wait_s - time.monotonic())
                 else:
                     timeout = 0.05
-                watched = [*set(self._conns.values()), self._wake_reader]
-                for conn in wait(watched, timeout):
+                pipes = [c for c in set(self._conns.values()) if isinstance(c, Connection)]
+                for conn in wait([*pipes, self._wake_reader], timeout):
                     if conn is self._wake_reader:
                         self._wake_reader.recv_bytes()
                         self._take_in_joining()
+                        had_pending = bool(pending)
+                        self._take_in_posted(pending)
+                        if pending and not had_pending:
+                            first_at = time.monotonic()
                         continue
                     had_pending = bool(pending)
                     self._receive(cast(Connection, conn), pending)
@@ -317,7 +352,7 @@ class ComputationDataProcessor:
     def _serve(self, pending: PendingRequests) -> None:
         # In agent order, not arrival order: with every agent in the batch, a seeded run
         # then samples the same actions whatever the machine's timing.
-        bundles: dict[Connection, ReplyBundle] = {}  # one message per agent process
+        bundles: dict[Pipe, ReplyBundle] = {}  # one message per agent process
         if pending.learn:
             learners = sorted(pending.learn.items())
             batches = [r.batch for _, r in learners]
@@ -333,7 +368,7 @@ class ComputationDataProcessor:
             actions, states, behavior = self.ct.predict(batch.inputs, batch.states)
             # each process gets its agents' rows stacked, not one reply per agent
             starts = np.cumsum([0, *batch.sizes[:-1]])
-            positions: dict[Connection, list[int]] = {}
+            positions: dict[Pipe, list[int]] = {}
             for position, agent_id in enumerate(batch.agent_ids):
                 positions.setdefault(self._conns[agent_id], []).append(position)
             for conn, mine in positions.items():
