@@ -7,6 +7,9 @@ learner still serves afterwards (a status call, and a good stream that plays).
 
 from __future__ import annotations
 
+import io
+import json
+import subprocess
 import sys
 import threading
 import time
@@ -72,7 +75,13 @@ class ActRun:
     """A learner in a thread: ``own`` ChainEnv agents of its own and ``streams`` Act slots."""
 
     def __init__(
-        self, run_dir: Path, streams: int = 2, own: int = 1, act_games: int = 0, **settings
+        self,
+        run_dir: Path,
+        streams: int = 2,
+        own: int = 1,
+        act_games: int = 0,
+        resume: bool = False,
+        **settings,
     ) -> None:
         torch.manual_seed(0)
         model = SimpleModelAC(dims=[1], num_actions=2, perception_net=nn.Linear(1, 8))
@@ -90,11 +99,16 @@ class ActRun:
         self.interruptions = Interruptions()
         self.manager.observers.append(self.interruptions)
         settings = dict(progress="off", tensorboard=False, checkpoint_every_s=0, **settings)
+        directory = (
+            RunDirectory.open(run_dir) if resume else RunDirectory.create(run_dir, None, sys.argv)
+        )
         self.learner = Learner(
             self.manager,
-            RunDirectory.create(run_dir, None, sys.argv),
+            directory,
             LearnerSettings(**settings),
+            resume=resume,
             env_spec=SPEC,
+            out=io.StringIO(),
         )
         self.failure: BaseException | None = None
         self.thread = threading.Thread(target=self._run, name="act-run", daemon=True)
@@ -519,5 +533,72 @@ def test_check_learner_fails_a_learner_that_takes_no_streams(tmp_path):
         assert outcomes["health"] == "PASS"
         failed = {name for name, outcome in outcomes.items() if outcome == "FAIL"}
         assert {"act_spec", "play", "quota", "bad_steps"} <= failed, outcomes
+    finally:
+        run.finish()
+
+
+# ----- learning from Act streams -------------------------------------------------------------
+@pytest.mark.slow
+def test_flare_train_learns_cartpole_from_act_streams_of_the_example_simulator(tmp_path):
+    # examples/configs/cartpole_act.toml (PPO, 8 Act streams, no agents of its own) with a
+    # nearer target: a mean return of 100 over 20 games (a random policy averages ~22)
+    root = Path(__file__).resolve().parents[1]
+    text = (root / "examples" / "configs" / "cartpole_act.toml").read_text()
+    text = text.replace("mean_return = 195.0", "mean_return = 100.0\nwindow = 20")
+    config = tmp_path / "act.toml"
+    config.write_text(text)
+    run_dir = tmp_path / "run"
+    learner = subprocess.Popen(
+        [sys.executable, "-m", "flare", "train", str(config), "--run-dir", str(run_dir)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path,
+    )  # fmt: skip
+    try:
+        _wait_for(lambda: (run_dir / "learner.json").exists(), "the learner's address")
+        address = json.loads((run_dir / "learner.json").read_text())["address"]
+        simulator = subprocess.run(
+            [sys.executable, str(root / "examples" / "act_cartpole.py"), "--learner", address],
+            capture_output=True, text=True, timeout=600,
+        )  # fmt: skip
+        out, _ = learner.communicate(timeout=120)
+    finally:
+        if learner.poll() is None:
+            learner.kill()
+            learner.wait()
+    assert simulator.returncode == 0, simulator.stdout + simulator.stderr
+    assert learner.returncode == 0, out
+    assert "the stop target was reached" in out, out
+    games = (run_dir / "games.csv").read_text().splitlines()[1:]
+    last = [float(line.split(",")[2]) for line in games[-20:]]
+    assert sum(last) / len(last) >= 100.0, last
+    assert len({line.split(",")[1] for line in games}) == 8  # every stream played
+
+
+def test_a_resumed_run_takes_its_act_agents_up_where_the_checkpoint_left_them(tmp_path):
+    first = ActRun(tmp_path / "run", streams=1, own=0)
+    try:
+        assert drive(ChainEnv(max_steps=5), first.address, max_games=3) == 3
+        _wait_for(lambda: first.manager.games_played == 3, "the 3 games")
+        helper = first.manager.external.agents[0].helpers["RL"]
+        counter = helper.counter
+    finally:
+        first.finish()  # (the final checkpoint)
+    second = ActRun(tmp_path / "run", streams=1, own=0, resume=True)
+    try:
+        agent = second.manager.external.agents[0]
+        assert agent.games_played == 3 and agent.helpers["RL"].counter == counter
+        assert drive(ChainEnv(max_steps=5), second.address, max_games=2) == 2
+        _wait_for(lambda: second.manager.games_played == 5, "the games after the resume")
+    finally:
+        second.finish()
+    games = (tmp_path / "run" / "games.csv").read_text().splitlines()[1:]
+    assert [int(line.split(",")[0]) for line in games] == [0, 1, 2, 3, 4]
+
+
+def test_act_streams_need_the_learners_token(tmp_path):
+    run = ActRun(tmp_path / "run", streams=1, own=0, token="act-s3cret")
+    try:
+        stream = run.probe.stream()
+        assert_refused(lambda: stream.open(SPEC), CODE.UNAUTHENTICATED, "")
+        assert drive(ChainEnv(max_steps=5), run.address, max_games=1, token="act-s3cret") == 1
     finally:
         run.finish()

@@ -76,3 +76,14 @@ def gridworld_command() -> list[str]:
             f"(or `npm ci --prefix {GRIDWORLD.relative_to(ROOT)}`)"
         )
     return ["node", str(GRIDWORLD / "server.js"), "--address", "127.0.0.1:0"]
+
+
+def gridworld_client_command(
+    learner: str, level: str = "1", seed: int = 0, streams: int = 1
+) -> list[str]:
+    """The bundled grid world in client mode: ``streams`` Act streams to ``learner``."""
+    gridworld_command()  # (the same check of its Node packages)
+    return [
+        "node", str(GRIDWORLD / "client.js"), "--learner", learner, "--level", level,
+        "--seed", str(seed), "--streams", str(streams),
+    ]  # fmt: skip
