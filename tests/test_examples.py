@@ -88,3 +88,13 @@ def test_babyai_examples_run_from_the_command_line(tmp_path):
         "--seconds", "0.3", timeout=180,
     )  # fmt: skip
     assert "| BabyAI-GoToLocalS5N2-v0 | 25 |" in out
+
+
+def test_gridworld_client_mode_example_runs_from_the_command_line(tmp_path):
+    out = _run_example(
+        "examples/gridworld_client_mode.py", "--num-agents", "2", "--num-games", "2",
+        "--stop-at-success", "1.0", "--run-dir", str(tmp_path / "run"), timeout=180,
+    )  # fmt: skip
+    assert "games in" in out and "target reached" not in out
+    rows = (tmp_path / "run" / "games.csv").read_text().splitlines()
+    assert 1 + 4 <= len(rows) <= 1 + 5  # 2 streams x 2 games (one more may finish)

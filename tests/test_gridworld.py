@@ -66,3 +66,16 @@ def test_agents_learn_to_follow_instructions(gridworld):
     assert success >= 0.6 and success - wrong >= 0.4, (
         f"last 100 of {len(manager.stats)} games: {success:.0%} success, {wrong:.0%} wrong"
     )
+
+
+@pytest.mark.slow
+def test_the_grid_world_in_client_mode_plays_a_run_through_act_streams():
+    # 4 Act streams from one Node process (client.js --streams 4), 3 games each in all:
+    # the learner ends the streams with OK once 12 games are played, the client exits 0
+    manager = gridworld_experiment.train_client_mode(
+        level="1", num_agents=4, num_games=3, stop_at_success=None, seed=0
+    )
+    assert 12 <= manager.games_played <= 15  # (games in flight when the 12th ends finish)
+    assert {r.agent for r in manager.stats} == {0, 1, 2, 3}
+    assert all(r.return_ in (-1.0, 0.0, 1.0) for r in manager.stats)
+    assert all(1 <= r.length <= 20 for r in manager.stats)  # level 1: a 20-step limit

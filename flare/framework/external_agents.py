@@ -107,7 +107,7 @@ class ExternalAgents:
             raise ValueError(f"games must be >= 0, got {games}")
         self.games = games
         self.agents: list[Agent] = []
-        self.played = 0  # external games finished in this session of the run
+        self.played = 0  # external games finished in the run (a resumed run counts on)
         self._busy: set[int] = set()
         self._sessions: dict[int, ExternalSession] = {}
         self._cdps: Mapping[str, ComputationDataProcessor] = {}

@@ -130,6 +130,7 @@ class Manager:
         self.stop_reason: str | None = None
         self._signal_received: int | None = None
         self._start_time: float | None = None
+        self._end_time: float | None = None
         self._steps = 0
         self._checkpoint_requests = CheckpointRequests()
         self._started = False
@@ -294,8 +295,10 @@ class Manager:
     @property
     def wall_s(self) -> float:
         """Seconds the run has trained, earlier sessions of a continued run included."""
-        started = self._start_time
-        return self.position.wall_s + (time.time() - started if started is not None else 0.0)
+        started, ended = self._start_time, self._end_time
+        if started is None:
+            return self.position.wall_s
+        return self.position.wall_s + (ended or time.time()) - started
 
     # ----- checkpoints --------------------------------------------------------------------
     def save_model(self, model_dir: str | Path | None = None) -> list[Path]:
@@ -418,6 +421,7 @@ class Manager:
             for observer in self.observers:
                 observer.run_stopped()
             self._supervisor = None
+            self._end_time = time.time()  # (wall_s stops here)
         failure = failure or self._failure
         if self._signal_received is not None:
             self.stopped_by_signal = signal.Signals(self._signal_received).name
