@@ -232,11 +232,7 @@ def _add_check_sim_parser(sub: Any) -> None:
         metavar="KEY=VALUE",
         help="session config, repeatable (e.g. --config game_name=CartPole-v0)",
     )
-    check.add_argument(
-        "--only", action="append", metavar="CHECK", help="run only these checks (repeatable)"
-    )
-    check.add_argument("--list", action="store_true", help="list the checks and exit")
-    check.add_argument("--timeout", type=float, default=10.0, help="deadline of each call (s)")
+    _add_check_options(check, "deadline of each call (s)")
     check.add_argument(
         "--max-sessions-probe", type=int, default=256, help="most sessions opened to find the cap"
     )
@@ -247,6 +243,15 @@ def _add_check_sim_parser(sub: Any) -> None:
 
     add_client_trust_options(check)
     check.set_defaults(func=_check_sim)
+
+
+def _add_check_options(check: argparse.ArgumentParser, timeout_help: str) -> None:
+    """What check-sim and check-learner share: which checks, and each call's deadline."""
+    check.add_argument(
+        "--only", action="append", metavar="CHECK", help="run only these checks (repeatable)"
+    )
+    check.add_argument("--list", action="store_true", help="list the checks and exit")
+    check.add_argument("--timeout", type=float, default=10.0, help=timeout_help)
 
 
 def _add_check_learner_parser(sub: Any) -> None:
@@ -260,11 +265,7 @@ def _add_check_learner_parser(sub: Any) -> None:
         "run made for testing.",
     )
     check.add_argument("address", nargs="?", help="HOST:PORT of the learner")
-    check.add_argument(
-        "--only", action="append", metavar="CHECK", help="run only these checks (repeatable)"
-    )
-    check.add_argument("--list", action="store_true", help="list the checks and exit")
-    check.add_argument("--timeout", type=float, default=10.0, help="deadline of each answer (s)")
+    _add_check_options(check, "deadline of each answer (s)")
     from flare.learner.commands import add_client_trust_options
 
     add_client_trust_options(check)
@@ -274,12 +275,10 @@ def _add_check_learner_parser(sub: Any) -> None:
 def _check_learner(args: argparse.Namespace) -> int:
     from flare.compliance.act_probe import LearnerProbe, LearnerTarget
     from flare.compliance.learner_checks import LEARNER_CHECKS
-    from flare.compliance.runner import run_checks
+    from flare.compliance.runner import run_checks, wait_until_reachable
 
     if args.list:
-        for check in LEARNER_CHECKS:
-            print(f"{check.name:<22} {check.rule}")
-        return 0
+        return _list_checks(LEARNER_CHECKS)
     if not args.address:
         raise UsageError("check-learner needs the ADDRESS (HOST:PORT) of a learner")
     checks = _chosen(LEARNER_CHECKS, args.only, "check-learner")
@@ -290,16 +289,18 @@ def _check_learner(args: argparse.Namespace) -> int:
         token=token,
         timeout_s=args.timeout,
     )
-    probe = LearnerProbe(target)
-    try:
-        grpc_ready(probe.channel, target.timeout_s, f"no learner answers at {args.address}")
-    finally:
-        probe.close_all()
+    wait_until_reachable(target, LearnerProbe, "learner")
     print(f"checking the learner at {args.address}", flush=True)
     results = run_checks(
         target, checks, lambda r: print(r.line(), flush=True), probe_class=LearnerProbe
     )
     return _summary(results)
+
+
+def _list_checks(checks: Sequence[Any]) -> int:
+    for check in checks:
+        print(f"{check.name:<22} {check.rule}")
+    return 0
 
 
 def _chosen(checks: Sequence[Any], only: list[str] | None, command: str) -> tuple[Any, ...]:
@@ -322,15 +323,6 @@ def _checked_token(args: argparse.Namespace) -> str | None:
         args.address, "token", bool(args.tls_root_cert), args.insecure, how="--insecure"
     )
     return _read_token_file(args.token_file, args.command)
-
-
-def grpc_ready(channel: Any, timeout_s: float, message: str) -> None:
-    import grpc
-
-    try:
-        grpc.channel_ready_future(channel).result(timeout=timeout_s)
-    except grpc.FutureTimeoutError:
-        raise ConnectionError(f"{message} within {timeout_s}s") from None
 
 
 def _summary(results: Sequence[Any]) -> int:
@@ -360,9 +352,7 @@ def _check_sim(args: argparse.Namespace) -> int:
     from flare.compliance.runner import wait_until_reachable
 
     if args.list:
-        for check in CHECKS:
-            print(f"{check.name:<22} {check.rule}")
-        return 0
+        return _list_checks(CHECKS)
     if not args.address:
         raise UsageError("check-sim needs the ADDRESS (HOST:PORT) of a simulator")
     config = {}

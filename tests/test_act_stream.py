@@ -585,6 +585,7 @@ def test_a_resumed_run_takes_its_act_agents_up_where_the_checkpoint_left_them(tm
     second = ActRun(tmp_path / "run", streams=1, own=0, resume=True)
     try:
         agent = second.manager.external.agents[0]
+        _wait_for(lambda: "RL" in agent.helpers, "the resumed run's start")
         assert agent.games_played == 3 and agent.helpers["RL"].counter == counter
         assert drive(ChainEnv(max_steps=5), second.address, max_games=2) == 2
         _wait_for(lambda: second.manager.games_played == 5, "the games after the resume")

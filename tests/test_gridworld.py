@@ -75,7 +75,7 @@ def test_the_grid_world_in_client_mode_plays_a_run_through_act_streams():
     manager = gridworld_experiment.train_client_mode(
         level="1", num_agents=4, num_games=3, stop_at_success=None, seed=0
     )
-    assert 12 <= manager.games_played <= 15  # (games in flight when the 12th ends finish)
+    assert manager.games_played == 12  # (streams racing for the last games: never more)
     assert {r.agent for r in manager.stats} == {0, 1, 2, 3}
     assert all(r.return_ in (-1.0, 0.0, 1.0) for r in manager.stats)
     assert all(1 <= r.length <= 20 for r in manager.stats)  # level 1: a 20-step limit

@@ -72,8 +72,8 @@ class ActionCheck:
         """The checked action (with ``batch``: that many rows of it)."""
         if tensor.dtype != self.wire:
             raise invalid(
-                f"{self.field}: dtype {_dtype_name(tensor.dtype)}, "
-                f"the spec says {_dtype_name(self.wire)}"
+                f"{self.field}: dtype {dtype_name(tensor.dtype)}, "
+                f"the spec says {dtype_name(self.wire)}"
             )
         if batch is None:
             shape, shape_list = self.shape, self.shape_list
@@ -229,5 +229,6 @@ def _refuse_unknown(
             raise invalid(f"unknown {what} {quoted(name)}; the spec's {what}s are {known}")
 
 
-def _dtype_name(dtype: int) -> str:
+def dtype_name(dtype: int) -> str:
+    """A wire dtype's name (DTYPE_FLOAT32), or its number when it has none."""
     return pb.DType.Name(dtype) if dtype in pb.DType.values() else str(dtype)

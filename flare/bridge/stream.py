@@ -10,6 +10,8 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import grpc
 
@@ -20,7 +22,7 @@ from flare.simulator.v1 import simulator_pb2_grpc as pb_grpc
 _END = object()
 
 
-class Watchdog:
+class _Watchdog:
     """Calls ``on_expiry`` if ``disarm`` does not follow ``arm`` within the timeout."""
 
     def __init__(self, on_expiry) -> None:
@@ -60,6 +62,54 @@ class Watchdog:
                 self._on_expiry()
 
 
+class StreamClosed(Exception):  # noqa: N818 - an outcome, not an error
+    """The server ended the stream with OK: there are no more answers."""
+
+
+class QueuedStream:
+    """A bidirectional stream driven one request, one answer at a time: requests go
+    through a queue that gRPC's request iterator reads, and each answer has its own
+    deadline (``timeout_s``; None: none), past which a watchdog cancels the stream."""
+
+    def __init__(self, open_call: Callable[[Iterator[Any]], Any], timeout_s: float | None) -> None:
+        self.timeout_s = timeout_s
+        self._requests: queue.SimpleQueue = queue.SimpleQueue()
+        self.call = open_call(iter(self._requests.get, _END))
+        self._watchdog = _Watchdog(self.call.cancel) if timeout_s is not None else None
+
+    @property
+    def timed_out(self) -> bool:
+        """Whether the watchdog cancelled the stream (an answer came too late)."""
+        return self._watchdog is not None and self._watchdog.fired
+
+    @property
+    def late(self) -> str:
+        """What to say of an answer that came too late."""
+        return f"no answer within {self.timeout_s}s; the stream was cancelled"
+
+    def exchange(self, message: Any) -> Any:
+        """Send ``message`` and return its answer. The stream's failure is raised as
+        gRPC's ``RpcError`` (``timed_out`` says whether the deadline caused it); an end
+        with OK as ``StreamClosed``."""
+        self._requests.put(message)
+        if self._watchdog is not None and self.timeout_s is not None:
+            self._watchdog.arm(self.timeout_s)
+        try:
+            return next(self.call)
+        except StopIteration:
+            raise StreamClosed("the server ended the stream") from None
+        finally:
+            if self._watchdog is not None:
+                self._watchdog.disarm()
+
+    def close(self) -> None:
+        """End the stream (and the watchdog's thread)."""
+        self._requests.put(_END)
+        if self._watchdog is not None:
+            self._watchdog.close()
+        self.call.cancel()
+
+
 class StreamSession:
     """A session on a ``Session`` stream: ``request`` sends one message and returns its answer."""
 
@@ -71,11 +121,10 @@ class StreamSession:
         metadata: tuple[tuple[str, str], ...] = (),
     ) -> None:
         self.timeout_s = timeout_s
-        self._requests: queue.SimpleQueue = queue.SimpleQueue()
-        self._call = stub.Session(
-            iter(self._requests.get, _END), wait_for_ready=True, metadata=metadata
+        self._stream = QueuedStream(
+            lambda requests: stub.Session(requests, wait_for_ready=True, metadata=metadata),
+            timeout_s,
         )
-        self._watchdog = Watchdog(self._call.cancel)
         try:
             self.opened = self.request(pb.SessionRequest(open=open_request)).open
         except BaseException:
@@ -83,26 +132,17 @@ class StreamSession:
             raise
 
     def request(self, message: pb.SessionRequest) -> pb.SessionResponse:
-        self._requests.put(message)
-        self._watchdog.arm(self.timeout_s)
         try:
-            return next(self._call)
+            return self._stream.exchange(message)
         except grpc.RpcError as err:
-            if self._watchdog.fired:
-                raise SimulatorError(
-                    grpc.StatusCode.DEADLINE_EXCEEDED,
-                    f"no answer within {self.timeout_s}s; the stream was cancelled",
-                ) from None
+            if self._stream.timed_out:
+                raise SimulatorError(grpc.StatusCode.DEADLINE_EXCEEDED, self._stream.late) from None
             raise SimulatorError.from_rpc_error(err) from None
-        except StopIteration:
+        except StreamClosed:
             raise SimulatorError(
                 grpc.StatusCode.UNAVAILABLE, "the server ended the stream"
             ) from None
-        finally:
-            self._watchdog.disarm()
 
     def close(self) -> None:
         """End the stream; the server closes the session with it."""
-        self._requests.put(_END)
-        self._watchdog.close()
-        self._call.cancel()
+        self._stream.close()

@@ -6,7 +6,6 @@ through ``ActClient``.
 
 from __future__ import annotations
 
-import queue
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,13 +18,11 @@ from grpc_health.v1 import health_pb2_grpc
 from flare.bridge.codec import encode
 from flare.bridge.security import bearer, open_channel
 from flare.bridge.specs import spec_from_proto, spec_to_proto
-from flare.bridge.stream import Watchdog
+from flare.bridge.stream import QueuedStream, StreamClosed
 from flare.compliance.probe import valid_action
 from flare.framework.env_spec import EnvSpec
 from flare.learner.v1 import learner_pb2 as pb
 from flare.learner.v1 import learner_pb2_grpc as pb_grpc
-
-_END = object()
 
 
 class StreamEndedOK(Exception):  # noqa: N818 - an outcome the checks look for
@@ -55,21 +52,17 @@ class RawActStream:
         self, stub: pb_grpc.LearnerStub, metadata: tuple[tuple[str, str], ...], timeout_s: float
     ) -> None:
         self.timeout_s = timeout_s
-        self._requests: queue.SimpleQueue = queue.SimpleQueue()
-        self._call = stub.Act(iter(self._requests.get, _END), metadata=metadata)
-        self._watchdog = Watchdog(self._call.cancel)
+        self._stream = QueuedStream(
+            lambda requests: stub.Act(requests, metadata=metadata), timeout_s
+        )
         self.closed = False
         self.agent: int | None = None  # (once opened: the run's agent it plays as)
 
     def send(self, request: pb.ActRequest) -> pb.ActReply:
-        self._requests.put(request)
-        self._watchdog.arm(self.timeout_s)
         try:
-            return next(self._call)
-        except StopIteration:
+            return self._stream.exchange(request)
+        except StreamClosed:
             raise StreamEndedOK("the learner ended the stream with OK") from None
-        finally:
-            self._watchdog.disarm()
 
     def open(
         self,
@@ -91,15 +84,14 @@ class RawActStream:
     @property
     def code(self) -> grpc.StatusCode | None:
         """The stream's status once it ended (None while it is open)."""
-        return self._call.code() if not self._call.is_active() else None
+        call = self._stream.call
+        return call.code() if not call.is_active() else None
 
     def close(self) -> None:
         if self.closed:
             return
         self.closed = True
-        self._requests.put(_END)
-        self._watchdog.close()
-        self._call.cancel()
+        self._stream.close()
 
 
 class LearnerProbe:

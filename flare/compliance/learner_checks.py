@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import grpc
 import numpy as np
@@ -18,7 +18,8 @@ from grpc_health.v1 import health_pb2
 
 from flare.bridge.codec import decode, encode
 from flare.compliance.act_probe import LearnerProbe, RawActStream, StreamEndedOK, step_message
-from flare.compliance.probe import CheckFailed
+from flare.compliance.checks.base import Check
+from flare.compliance.probe import CheckFailed, expect_status
 from flare.framework.env_spec import ArraySpec, Discrete, EnvSpec, Language
 from flare.learner.v1 import SERVICE_NAME
 from flare.learner.v1 import learner_pb2 as pb
@@ -27,16 +28,7 @@ from flare.simulator.v1 import simulator_pb2 as sim_pb
 CODE = grpc.StatusCode
 
 
-@dataclass(frozen=True)
-class LearnerCheck:
-    """One rule of the Act contract."""
-
-    name: str
-    rule: str
-    run: Callable[[LearnerProbe], str]
-
-    def __str__(self) -> str:  # (pytest ids)
-        return self.name
+LearnerCheck = Check[LearnerProbe]
 
 
 # ----- what the checks share -----------------------------------------------------------------
@@ -49,22 +41,13 @@ def run_spec(probe: LearnerProbe) -> EnvSpec:
 
 @contextmanager
 def expect(code: grpc.StatusCode, what: str, names: str = "") -> Iterator[None]:
-    """The block must fail with exactly ``code``, its message naming ``names``."""
+    """The block must fail with exactly ``code``, its message naming ``names``; an Act
+    stream that ends with OK instead fails the check."""
     try:
-        yield
-    except grpc.RpcError as err:
-        if err.code() != code:
-            raise CheckFailed(
-                f"{what}: expected {code.name}, got {err.code().name} ({err.details()})"
-            ) from None
-        if names and names not in (err.details() or ""):
-            raise CheckFailed(
-                f"{what}: the message {err.details()!r} does not name {names!r}"
-            ) from None
-        return
+        with expect_status(code, what, names):
+            yield
     except StreamEndedOK:
         raise CheckFailed(f"{what}: expected {code.name}, the stream ended with OK") from None
-    raise CheckFailed(f"{what}: expected {code.name}, but it was answered")
 
 
 def still_serves(probe: LearnerProbe, what: str) -> None:

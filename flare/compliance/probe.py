@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import unittest
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -137,18 +137,27 @@ class Probe:
         return decoded_step(self.call(self.stub.Step, request))
 
     # ----- expectations -----------------------------------------------------------------
-    @contextmanager
-    def expect_status(self, code: grpc.StatusCode, what: str) -> Iterator[None]:
+    def expect_status(self, code: grpc.StatusCode, what: str) -> AbstractContextManager[None]:
         """The block must fail with exactly ``code``."""
-        try:
-            yield
-        except grpc.RpcError as err:
-            if err.code() != code:
-                raise CheckFailed(
-                    f"{what}: expected {code.name}, got {err.code().name} ({err.details()})"
-                ) from None
-            return
-        raise CheckFailed(f"{what}: expected {code.name}, but the call succeeded")
+        return expect_status(code, what)
+
+
+@contextmanager
+def expect_status(code: grpc.StatusCode, what: str, names: str = "") -> Iterator[None]:
+    """The block must fail with exactly ``code``, its message naming ``names`` (if given)."""
+    try:
+        yield
+    except grpc.RpcError as err:
+        if err.code() != code:
+            raise CheckFailed(
+                f"{what}: expected {code.name}, got {err.code().name} ({err.details()})"
+            ) from None
+        if names and names not in (err.details() or ""):
+            raise CheckFailed(
+                f"{what}: the message {err.details()!r} does not name {names!r}"
+            ) from None
+        return
+    raise CheckFailed(f"{what}: expected {code.name}, but the call succeeded")
 
 
 def decoded(tensors: Mapping[str, pb.Tensor]) -> dict[str, np.ndarray]:

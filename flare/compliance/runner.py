@@ -10,7 +10,7 @@ from typing import Any
 import grpc
 
 from flare.compliance.checks import CHECKS
-from flare.compliance.probe import CheckFailed, CheckSkipped, Probe, Target
+from flare.compliance.probe import CheckFailed, CheckSkipped, Probe
 
 
 @dataclass(frozen=True)
@@ -66,14 +66,16 @@ def run_checks(
     return results
 
 
-def wait_until_reachable(target: Target) -> None:
+def wait_until_reachable(
+    target: Any, probe_class: Callable[[Any], Any] = Probe, what: str = "simulator"
+) -> None:
     """Raise ConnectionError if the target does not answer within its timeout."""
-    probe = Probe(target)
+    probe = probe_class(target)
     try:
         grpc.channel_ready_future(probe.channel).result(timeout=target.timeout_s)
     except grpc.FutureTimeoutError:
         raise ConnectionError(
-            f"no simulator answers at {target.address} within {target.timeout_s}s"
+            f"no {what} answers at {target.address} within {target.timeout_s}s"
         ) from None
     finally:
         probe.close_all()

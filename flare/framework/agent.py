@@ -382,6 +382,12 @@ class Agent(ABC):
         """Store this step's data with each CT, through ``self._store_data``."""
 
     # ----- playing ------------------------------------------------------------------------
+    def _interrupt_episode(self, reports: Reports, reason: str) -> None:
+        """Not a game over: the episode's data stays, no transition leaves its last step."""
+        for helper in self.helpers.values():
+            helper.interrupt_episode()
+        reports.put(GameInterrupted(self.id, reason))
+
     def play_session(self, env: Env, stop: StopFlag, reports: Reports) -> None:
         """Play on ``env`` until it ends, the agent has played its games or ``stop`` is
         set: how an agent driven from outside plays (a simulator's Act stream, whose env
@@ -398,9 +404,7 @@ class Agent(ABC):
                 except EnvInterrupted as err:
                     ended = err if isinstance(err, SessionEnded) else None
                     if ended is None or ended.mid_episode:
-                        for helper in self.helpers.values():
-                            helper.interrupt_episode()
-                        reports.put(GameInterrupted(self.id, str(err)))
+                        self._interrupt_episode(reports, str(err))
                     if ended is not None:
                         return
         finally:
@@ -423,14 +427,9 @@ class Agent(ABC):
                 except ReplayDiverged as err:
                     # the checkpoint's episode could not be taken up: it is dropped
                     self._replay = None
-                    for helper in self.helpers.values():
-                        helper.interrupt_episode()
-                    reports.put(GameInterrupted(self.id, f"resumed mid-episode: {err}"))
+                    self._interrupt_episode(reports, f"resumed mid-episode: {err}")
                 except EnvInterrupted as err:
-                    # not a game over: the episode's data stays, no transition leaves it
-                    for helper in self.helpers.values():
-                        helper.interrupt_episode()
-                    reports.put(GameInterrupted(self.id, str(err)))
+                    self._interrupt_episode(reports, str(err))
                     interrupted_in_a_row += 1
                     if interrupted_in_a_row >= MAX_INTERRUPTIONS_IN_A_ROW:
                         raise RuntimeError(

@@ -107,6 +107,13 @@ def stack_blocks(blocks: Sequence[PredictBatch]) -> PredictBatch:
     return PredictBatch(agent_ids=ids, sizes=sizes, inputs=inputs, states=states)
 
 
+def _distinct(agent_ids: int | Sequence[int], call: str) -> list[int]:
+    ids = [agent_ids] if isinstance(agent_ids, int) else list(agent_ids)
+    if not ids or len(set(ids)) != len(ids):
+        raise ValueError(f"{call} needs distinct agent ids, got {ids}")
+    return ids
+
+
 class ComputationDataProcessor:
     """Serves one ComputationTask to many agents from a background thread."""
 
@@ -145,9 +152,7 @@ class ComputationDataProcessor:
 
     def connect(self, agent_ids: int | Sequence[int]) -> Connection:
         """Open one pipe for the agents of one process and return their end."""
-        ids = [agent_ids] if isinstance(agent_ids, int) else list(agent_ids)
-        if not ids or len(set(ids)) != len(ids):
-            raise ValueError(f"connect needs distinct agent ids, got {ids}")
+        ids = _distinct(agent_ids, "connect")
         taken = sorted(set(ids) & set(self._conns))
         if taken:
             raise ValueError(f"agent(s) {taken} already connected to CDP {self.name!r}")
@@ -165,9 +170,7 @@ class ComputationDataProcessor:
         from any thread (``stay_open`` first, or it may have ended): an in-process pipe
         (``flare.framework.local_pipe``). The agents are waited for from their first
         request on, and no longer once they send ``AgentDone`` or close the pipe."""
-        ids = [agent_ids] if isinstance(agent_ids, int) else list(agent_ids)
-        if not ids or len(set(ids)) != len(ids):
-            raise ValueError(f"attach needs distinct agent ids, got {ids}")
+        ids = _distinct(agent_ids, "attach")
         theirs = AgentEnd(self._post)
         ours = theirs.peer
         with self._joining_lock:

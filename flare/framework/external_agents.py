@@ -108,8 +108,9 @@ class ExternalAgents:
         self.games = games
         self.agents: list[Agent] = []
         self.played = 0  # external games finished in the run (a resumed run counts on)
-        self._busy: set[int] = set()
-        self._sessions: dict[int, ExternalSession] = {}
+        self._begun = 0  # games begun or finished (set with ``played`` at the start)
+        # agent id -> its session (None while the session joins the CDPs)
+        self._sessions: dict[int, ExternalSession | None] = {}
         self._cdps: Mapping[str, ComputationDataProcessor] = {}
         self._stop: ExternalStop | None = None
         self._reports: Reports | None = None
@@ -124,7 +125,7 @@ class ExternalAgents:
     @property
     def streams(self) -> int:
         """Sessions open now."""
-        return len(self._busy)
+        return len(self._sessions)
 
     def __len__(self) -> int:
         return len(self.agents)
@@ -147,11 +148,27 @@ class ExternalAgents:
     ) -> None:
         """The run serves: sessions may open (the CDPs must ``stay_open``)."""
         with self._changed:
+            self._begun = self.played
             self._cdps = cdps
             self._stop = ExternalStop(stop, threading.Event())
             self._reports = reports
             self._state = "open"
             self._changed.notify_all()
+
+    def begin_game(self) -> bool:
+        """Take one game of the budget for an episode about to start (False: all are
+        taken); ``end_game(False)`` gives it back when that episode is cut short. So the
+        Act agents play exactly ``games`` games, however many streams race for the last."""
+        with self._changed:
+            if self.games and self._begun >= self.games:
+                return False
+            self._begun += 1
+            return True
+
+    def give_back_game(self) -> None:
+        """An episode that ``begin_game`` let start was cut short: its game is free again."""
+        with self._changed:
+            self._begun -= 1
 
     def count_game(self, agent_id: int) -> bool:
         """A finished game of an external agent; True when it completes the budget."""
@@ -209,14 +226,14 @@ class ExternalAgents:
                     raise RunNotStarted(f"the run was being checkpointed for over {wait_s:g} s")
             if self._state == "over" or (self._stop is not None and self._stop.is_set()):
                 raise RunOver("the run is over: it takes no more external agents")
-            free = [a for a in self.agents if a.id not in self._busy]
+            free = [a for a in self.agents if a.id not in self._sessions]
             if not free:
                 raise SlotsFull(
                     f"the run accepts {len(self.agents)} external agent(s) at once, and as "
                     "many are playing"
                 )
             agent = free[0]
-            self._busy.add(agent.id)
+            self._sessions[agent.id] = None
         links: dict[str, CDPLink] = {}
         try:
             for name, cdp in self._cdps.items():
@@ -235,7 +252,6 @@ class ExternalAgents:
 
     def _release(self, agent_id: int) -> None:
         with self._changed:
-            self._busy.discard(agent_id)
             self._sessions.pop(agent_id, None)
             self._changed.notify_all()
 
@@ -243,4 +259,4 @@ class ExternalAgents:
         """Agents whose session waits on its simulator: they touch nothing until the run
         is no longer ``frozen``, so a pause need not wait for them."""
         with self._changed:
-            return frozenset(a for a, s in self._sessions.items() if s.on_stream)
+            return frozenset(a for a, s in self._sessions.items() if s and s.on_stream)

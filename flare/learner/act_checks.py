@@ -17,7 +17,7 @@ import numpy as np
 from flare.bridge.codec import TensorError, decode
 from flare.bridge.errors import invalid, precondition
 from flare.bridge.quoting import quoted
-from flare.bridge.request_validation import ActionCheck, decode_checked
+from flare.bridge.request_validation import ActionCheck, decode_checked, dtype_name
 from flare.bridge.specs import spec_from_proto
 from flare.framework.env_spec import ArraySpec, Continuous, Discrete, EnvSpec, Language
 from flare.learner.v1 import learner_pb2 as pb
@@ -195,7 +195,7 @@ class StepChecks:
                 raise invalid(f"missing reward {name!r}")
             tensor = tensors[name]
             if tensor.dtype != sim_pb.DTYPE_FLOAT32:
-                raise invalid(f"{field}: dtype {_dtype_name(tensor.dtype)}, rewards are float32")
+                raise invalid(f"{field}: dtype {dtype_name(tensor.dtype)}, rewards are float32")
             if len(tensor.shape) != 1:
                 raise invalid(f"{field}: shape {list(tensor.shape)}, a reward is a vector [k]")
             try:
@@ -209,7 +209,3 @@ class StepChecks:
                 raise invalid(f"{field}: not a finite number")
             rewards[name] = value
         return rewards
-
-
-def _dtype_name(dtype: int) -> str:
-    return sim_pb.DType.Name(dtype) if dtype in sim_pb.DType.values() else str(dtype)

@@ -17,7 +17,6 @@ call raises ``RunComplete``. ``drive(env, address)`` is that loop for any flare 
 
 from __future__ import annotations
 
-import queue
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,14 +28,13 @@ import numpy as np
 from flare.bridge.codec import decode, encode_into
 from flare.bridge.security import bearer, check_token_channel, open_channel
 from flare.bridge.specs import spec_to_proto
-from flare.bridge.stream import Watchdog
+from flare.bridge.stream import QueuedStream, StreamClosed
 from flare.framework.env import Env
 from flare.framework.env_spec import EnvSpec
 from flare.learner.client import LearnerError
 from flare.learner.v1 import learner_pb2 as pb
 from flare.learner.v1 import learner_pb2_grpc as pb_grpc
 
-_END = object()
 # Frames can be big; the learner takes up to 64 MiB a message.
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 
@@ -95,13 +93,12 @@ class ActClient:
                 ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ],
         )
-        self._requests: queue.SimpleQueue = queue.SimpleQueue()
-        self._call = pb_grpc.LearnerStub(self._channel).Act(
-            iter(self._requests.get, _END),
-            metadata=bearer(token) if token else (),
-            wait_for_ready=True,
+        stub = pb_grpc.LearnerStub(self._channel)
+        metadata = bearer(token) if token else ()
+        self._stream = QueuedStream(
+            lambda requests: stub.Act(requests, metadata=metadata, wait_for_ready=True),
+            timeout_s,
         )
-        self._watchdog = Watchdog(self._call.cancel) if timeout_s is not None else None
         self.policy_version = 0
         self.finished = False
         try:
@@ -171,31 +168,19 @@ class ActClient:
     def _exchange(self, request: pb.ActRequest) -> pb.ActReply:
         if self.finished:
             raise RunComplete("the learner ended this stream")
-        self._requests.put(request)
-        if self._watchdog is not None and self.timeout_s is not None:
-            self._watchdog.arm(self.timeout_s)
         try:
-            return next(self._call)
-        except StopIteration:
+            return self._stream.exchange(request)
+        except StreamClosed:
             self.finished = True
             raise RunComplete("the learner ended the stream: the run needs no more games") from None
         except grpc.RpcError as err:
-            if self._watchdog is not None and self._watchdog.fired:
-                raise LearnerError(
-                    grpc.StatusCode.DEADLINE_EXCEEDED,
-                    f"no answer within {self.timeout_s} s; the stream was cancelled",
-                ) from None
+            if self._stream.timed_out:
+                raise LearnerError(grpc.StatusCode.DEADLINE_EXCEEDED, self._stream.late) from None
             raise LearnerError.from_rpc_error(err) from None
-        finally:
-            if self._watchdog is not None:
-                self._watchdog.disarm()
 
     def close(self) -> None:
         """End the stream (an episode in play is interrupted, not a game over)."""
-        self._requests.put(_END)
-        if self._watchdog is not None:
-            self._watchdog.close()
-        self._call.cancel()
+        self._stream.close()
         self._channel.close()
 
     def __enter__(self) -> ActClient:

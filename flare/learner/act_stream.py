@@ -88,13 +88,9 @@ class ActEnv(Env):
     def reset(self) -> ObservationDict:
         step, self._next_first = self._next_first, None
         if step is None:
-            reply = None
-            if self._ended:
-                reply = pb.ActReply(
-                    actions=pb.ActActions(policy_version=self._policy_version(), episode_over=True)
-                )
-            self._ended = False
-            step = self._next(reply, first=True)
+            step = self._next(self.finish(), first=True)
+        if self._session is not None and not self._session.slots.begin_game():
+            raise SessionEnded("the run's Act games are all played or begun", False)
         self._in_episode = True
         self._time_out = False
         return step.observations
@@ -104,7 +100,7 @@ class ActEnv(Env):
         step = self._next(self._actions_reply(actions), first=False)
         if step.new_episode:
             self._next_first = step
-            self._in_episode = False
+            self.cut_short()
             raise EnvInterrupted("the simulator started a new episode")
         self._time_out = step.time_out
         if step.game_over or step.time_out:
@@ -112,8 +108,16 @@ class ActEnv(Env):
             self._in_episode = False
         return step.observations, step.rewards, step.game_over
 
+    def cut_short(self) -> None:
+        """The episode in play will not be a game: its game of the budget is free again."""
+        if self._in_episode:
+            self._in_episode = False
+            if self._session is not None:
+                self._session.slots.give_back_game()
+
     def finish(self) -> pb.ActReply | None:
-        """The reply the stream still owes when the session ends between episodes."""
+        """The reply still owed to a step that ended its episode: sent before the next
+        episode's first step, or as the stream's last message."""
         if not self._ended:
             return None
         self._ended = False
@@ -145,7 +149,9 @@ class ActEnv(Env):
             session.stream_answered()  # (not while a checkpoint is being taken)
         if isinstance(message, StreamEnd):
             self.error = self.error or message.error
-            raise SessionEnded(message.reason, mid_episode=self._in_episode)
+            mid_episode = self._in_episode
+            self.cut_short()
+            raise SessionEnded(message.reason, mid_episode)
         which = message.WhichOneof("request")
         try:
             if which == "open":
@@ -155,7 +161,9 @@ class ActEnv(Env):
             return self._checks.decode(message.step, first)
         except WireError as err:
             self.error = err
-            raise SessionEnded(f"a bad step: {err.message}", self._in_episode) from None
+            mid_episode = self._in_episode
+            self.cut_short()
+            raise SessionEnded(f"a bad step: {err.message}", mid_episode) from None
 
 
 def play_stream(
@@ -206,5 +214,6 @@ def play_stream(
     finally:
         if not player.dead:  # (gRPC closed the generator: the client went away)
             player.switch(StreamEnd("the stream was cancelled"))
+        env.cut_short()  # (an episode the run's stop left unfinished)
         session.close()
     yield outcome[0] if outcome else SessionOutcome(grpc.StatusCode.CANCELLED, "cancelled")

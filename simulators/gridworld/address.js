@@ -17,4 +17,12 @@ function isLoopback(host) {
   return bare === 'localhost' || bare === '::1' || /^127\.\d+\.\d+\.\d+$/.test(bare);
 }
 
-module.exports = { splitAddress, isLoopback };
+/** Exit with status 2 and `message` when `host` is beyond loopback without --insecure
+ * (neither the server nor the client has TLS). */
+function refuseUntrusted(host, insecure, message) {
+  if (isLoopback(host) || insecure) return;
+  process.stderr.write(message);
+  process.exit(2);
+}
+
+module.exports = { splitAddress, isLoopback, refuseUntrusted };

@@ -23,7 +23,7 @@ const util = require('util');
 const grpc = require('@grpc/grpc-js');
 
 const { ActStream, loadLearner, codeName, printable } = require('./act');
-const { isLoopback, splitAddress } = require('./address');
+const { refuseUntrusted, splitAddress } = require('./address');
 const { SimulatorError, quoted } = require('./errors');
 const { seedBits } = require('./random');
 const { Session, configOf, specMessage } = require('./sessions');
@@ -355,13 +355,12 @@ function main(argv) {
     process.stdout.write(`${USAGE}\n`);
     return;
   }
-  if (!isLoopback(options.host) && !options.insecure) {
-    process.stderr.write(
-      `refusing to connect to '${options.host}' without TLS (this client has none): ` +
-        'use a loopback address, or pass --insecure if this network is trusted\n',
-    );
-    process.exit(2);
-  }
+  refuseUntrusted(
+    options.host,
+    options.insecure,
+    `refusing to connect to '${options.host}' without TLS (this client has none): ` +
+      'use a loopback address, or pass --insecure if this network is trusted\n',
+  );
 
   const control = { signal: null, forced: false };
   const states = Array.from({ length: options.streams }, (_, index) => ({

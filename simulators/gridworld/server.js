@@ -19,7 +19,7 @@ const protoLoader = require('@grpc/proto-loader');
 const { ReflectionService } = require('@grpc/reflection');
 const { HealthImplementation, protoPath: HEALTH_PROTO } = require('grpc-health-check');
 
-const { isLoopback, splitAddress } = require('./address');
+const { isLoopback, refuseUntrusted, splitAddress } = require('./address');
 const { toStatus, invalid, notFound, precondition, cancelled, quoted, SimulatorError } = require('./errors');
 const { LOADER_OPTIONS, SIMULATOR_PROTO, loadProto } = require('./protos');
 const { Registry, specMessage } = require('./sessions');
@@ -335,13 +335,12 @@ function main(argv) {
     process.stdout.write(`${USAGE}\n`);
     return;
   }
-  if (!isLoopback(options.host) && !options.insecure) {
-    process.stderr.write(
-      `refusing to serve on '${options.host}' without TLS (this simulator has none): ` +
-        'bind 127.0.0.1, or pass --insecure if this network is trusted\n',
-    );
-    process.exit(2);
-  }
+  refuseUntrusted(
+    options.host,
+    options.insecure,
+    `refusing to serve on '${options.host}' without TLS (this simulator has none): ` +
+      'bind 127.0.0.1, or pass --insecure if this network is trusted\n',
+  );
 
   const protos = loadProtos();
   const registry = new Registry({

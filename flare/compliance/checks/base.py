@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 import grpc
 import numpy as np
@@ -30,13 +31,17 @@ Send = Callable[[], object]
 """A bad request, ready to go: calling it sends it."""
 
 
+P = TypeVar("P")
+
+
 @dataclass(frozen=True)
-class Check:
-    """One rule of the contract."""
+class Check(Generic[P]):
+    """One rule of a contract, checked through a probe (``Probe`` for a simulator's,
+    ``LearnerProbe`` for a learner's Act contract)."""
 
     name: str
     rule: str
-    run: Callable[[Probe], str]
+    run: Callable[[P], str]
 
     def __str__(self) -> str:  # (pytest ids)
         return self.name
