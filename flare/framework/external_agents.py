@@ -157,7 +157,7 @@ class ExternalAgents:
 
     def begin_game(self) -> bool:
         """Take one game of the budget for an episode about to start (False: all are
-        taken); ``end_game(False)`` gives it back when that episode is cut short. So the
+        taken); ``give_back_game`` returns it when that episode is cut short. So the
         Act agents play exactly ``games`` games, however many streams race for the last."""
         with self._changed:
             if self.games and self._begun >= self.games:
