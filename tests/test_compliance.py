@@ -17,6 +17,7 @@ from flare.bridge.factories import GymEnvFactory
 from flare.bridge.server import SERVICE_NAME, SimulatorServicer
 from flare.cli import main
 from flare.compliance import CHECKS, CheckFailed, Target, run_check, run_checks
+from flare.env_zoo.gym_env import GymEnv
 from flare.simulator.v1 import simulator_pb2 as pb
 from flare.simulator.v1 import simulator_pb2_grpc as pb_grpc
 from flare.testing import ChainEnv
@@ -224,11 +225,15 @@ class SloppyServicer(SimulatorServicer):
 
 
 @contextmanager
-def bare_server(servicer_class, env_class=ChainEnv, **env_config):
+def bare_server(servicer_class, env_class=ChainEnv, seeded=False, **env_config):
     """A server with only ``servicer_class`` (no health service, no reflection, gRPC's own
-    request parsing); yields its address."""
+    request parsing); yields its address. ``seeded``: the env gets the session's seed."""
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
-    servicer = servicer_class(lambda **config: env_class(**env_config), ServerSettings())
+
+    def factory(seed=None, **config):
+        return env_class(**env_config, **({"seed": seed} if seeded else {}))
+
+    servicer = servicer_class(factory, ServerSettings())
     pb_grpc.add_SimulatorServicer_to_server(servicer, server)
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()
@@ -349,3 +354,36 @@ def test_check_sim_cli_unreachable_and_bad_arguments(capsys):
     assert "no simulator answers at 127.0.0.1:1" in capsys.readouterr().err
     assert main(["check-sim", "127.0.0.1:1", "--only", "nope"]) == 2
     assert "unknown checks ['nope']" in capsys.readouterr().err
+
+
+class CountsNoSessionsServicer(SimulatorServicer):
+    """GetServerInfo says no session is ever open."""
+
+    def server_info(self):
+        info = super().server_info()
+        info.open_sessions = 0
+        return info
+
+
+class IgnoresResetSeedServicer(SimulatorServicer):
+    """A Reset's seed is dropped: the session's stream goes on."""
+
+    def Reset(self, request, context):  # noqa: N802
+        request.ClearField("seed")
+        return super().Reset(request, context)
+
+
+@pytest.mark.parametrize(
+    "servicer_class, check, fragment",
+    [
+        (CountsNoSessionsServicer, "server-info", "open_sessions went from 0 to 0 when"),
+        (SimulatorServicer, "server-info", "open_streams went from 0 to 0 while"),
+        (IgnoresResetSeedServicer, "reset-seed", "reset with seed 77 differs at observation 0"),
+    ],
+)
+def test_farm_checks_catch_a_broken_server(servicer_class, check, fragment):
+    # CartPole: its first observation depends on the seed
+    with bare_server(servicer_class, GymEnv, seeded=True, game_name="CartPole-v1") as address:
+        (result,) = run_checks(Target(address), _only(check))
+    assert result.outcome == "FAIL", result
+    assert fragment in result.detail

@@ -133,6 +133,7 @@ def _grpc_server(
     streams = StreamAdmission(
         settings.stream_limit, settings.max_sessions_per_client, settings.idle_timeout_s
     )
+    servicer.stream_load = lambda: (streams.num_streams, streams.max_streams)
     interceptors: list[grpc.ServerInterceptor] = [streams]
     if token:
         interceptors.insert(0, TokenAuthInterceptor(token))  # refused before admitted

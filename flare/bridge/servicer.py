@@ -15,6 +15,7 @@ from typing import NoReturn
 
 import grpc
 
+import flare
 from flare.bridge.errors import SimulatorError, bounded, invalid, precondition, quoted
 from flare.bridge.server_settings import ServerSettings
 from flare.bridge.session import Session, check_actrep, open_session
@@ -58,6 +59,9 @@ class SimulatorServicer(pb_grpc.SimulatorServicer):
             settings.idle_timeout_s,
             settings.max_sessions_per_client,
         )
+        # (open, maximum) streams now, for GetServerInfo: the server's stream admission
+        # sets it (a servicer on its own counts none)
+        self.stream_load: Callable[[], tuple[int, int]] = lambda: (0, 0)
         # the stream that owns each session opened on a Session stream: a session closed
         # by the reaper cancels its stream, which would otherwise wait for the client
         self._streams: dict[str, grpc.ServicerContext] = {}
@@ -142,7 +146,7 @@ class SimulatorServicer(pb_grpc.SimulatorServicer):
         self, request: pb.ResetRequest, context: grpc.ServicerContext
     ) -> pb.ResetResponse:
         with _status(context):
-            return self.get(request.session_id).reset()
+            return self.get(request.session_id).reset(_reset_seed(request))
 
     def Step(  # noqa: N802
         self, request: pb.StepRequest, context: grpc.ServicerContext
@@ -165,6 +169,24 @@ class SimulatorServicer(pb_grpc.SimulatorServicer):
             except Exception as err:  # noqa: BLE001 - becomes the stream's status
                 _abort(context, err)
             yield response
+
+    def GetServerInfo(  # noqa: N802
+        self, request: pb.GetServerInfoRequest, context: grpc.ServicerContext
+    ) -> pb.GetServerInfoResponse:
+        with _status(context):
+            return self.server_info()
+
+    def server_info(self) -> pb.GetServerInfoResponse:
+        """The server's load, for a farm client choosing where to open its next session."""
+        open_streams, max_streams = self.stream_load()
+        return pb.GetServerInfoResponse(
+            protocol_versions=[pb.PROTOCOL_VERSION_1],
+            server_version=f"flare {flare.__version__}",
+            open_sessions=self.num_sessions,
+            max_sessions=self.settings.max_sessions,
+            open_streams=open_streams,
+            max_streams=max_streams,
+        )
 
     def step_many(self, request: pb.StepManyRequest) -> pb.StepManyResponse:
         """Step many sessions of one spec with batched actions; optionally auto-reset."""
@@ -228,7 +250,7 @@ class SimulatorServicer(pb_grpc.SimulatorServicer):
                     elif which == "reset":
                         if request.reset.session_id and request.reset.session_id != session.id:
                             raise _another_session(request.reset.session_id)
-                        response.reset.CopyFrom(session.reset())
+                        response.reset.CopyFrom(session.reset(_reset_seed(request.reset)))
                     else:
                         raise invalid("empty SessionRequest")
                 except Exception as err:  # noqa: BLE001 - becomes the stream's status
@@ -239,6 +261,10 @@ class SimulatorServicer(pb_grpc.SimulatorServicer):
                 with self._streams_lock:
                     self._streams.pop(session.id, None)
                 self.close(session.id)
+
+
+def _reset_seed(request: pb.ResetRequest) -> int | None:
+    return env_seed(request.seed) if request.HasField("seed") else None
 
 
 def _another_session(session_id: str) -> SimulatorError:

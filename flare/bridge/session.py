@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any, NamedTuple
 
 import grpc
@@ -58,7 +59,7 @@ def open_session(
         spec = env.spec()
     except Exception as err:  # noqa: BLE001
         raise _internal("the environment's spec()", err) from err
-    return Session(session_id, env, spec)
+    return Session(session_id, env, spec, partial(env_factory, **dict(config)))
 
 
 class StepResult(NamedTuple):
@@ -90,15 +91,15 @@ class WireCalls:
         this before it steps any, so a bad row never leaves the others stepped."""
         raise NotImplementedError
 
-    def reset_arrays(self) -> dict[str, np.ndarray]:
+    def reset_arrays(self, seed: int | None = None) -> dict[str, np.ndarray]:
         raise NotImplementedError
 
     def step_arrays(self, actions: dict[str, np.ndarray], actrep: int) -> StepResult:
         raise NotImplementedError
 
-    def reset(self) -> pb.ResetResponse:
+    def reset(self, seed: int | None = None) -> pb.ResetResponse:
         out = pb.ResetResponse()
-        self.checks.fill_observations(out.observations, self.reset_arrays())
+        self.checks.fill_observations(out.observations, self.reset_arrays(seed))
         return out
 
     def step(self, request: pb.StepRequest, out: pb.StepResponse | None = None) -> pb.StepResponse:
@@ -110,10 +111,19 @@ class WireCalls:
 class Session(WireCalls):
     """An Env plus the episode state the contract needs (reset before step, none after end)."""
 
-    def __init__(self, session_id: str, env: Env, spec: EnvSpec) -> None:
+    def __init__(
+        self,
+        session_id: str,
+        env: Env,
+        spec: EnvSpec,
+        rebuild: Callable[..., Env] | None = None,
+    ) -> None:
         self.id = session_id
         self.env = env
         self.spec = spec
+        # builds the env again with another seed (``rebuild(seed=...)``), for a reset
+        # with a seed that the env cannot take itself
+        self._rebuild = rebuild
         self.checks = SpecChecks.of(spec)
         self.lock = threading.Lock()
         self.last_used = time.monotonic()
@@ -133,10 +143,13 @@ class Session(WireCalls):
         if not self._episode_running:
             raise not_running(self.id)
 
-    def reset_arrays(self) -> dict[str, np.ndarray]:
-        """Start an episode; the observations, checked against the spec."""
+    def reset_arrays(self, seed: int | None = None) -> dict[str, np.ndarray]:
+        """Start an episode (reseeded first, with ``seed``); the observations, checked
+        against the spec."""
         with self.lock:
             self.touch()
+            if seed is not None:
+                self._reseed(seed)
             try:
                 observations = self.env.reset()
             except Exception as err:  # noqa: BLE001 - the user's env: report, never die
@@ -145,6 +158,29 @@ class Session(WireCalls):
             checked = self.checks.observations_of(observations)
             self._episode_running = True
             return checked
+
+    def _reseed(self, seed: int) -> None:
+        self._episode_running = False
+        try:
+            if self.env.reseed(seed):
+                return
+        except Exception as err:  # noqa: BLE001
+            raise _internal("the environment's reseed()", err) from err
+        if self._rebuild is None:
+            raise precondition(f"session {self.id}: this environment cannot be reseeded")
+        try:
+            env = self._rebuild(seed=seed)
+            spec = env.spec()
+        except Exception as err:  # noqa: BLE001 - the config built an env before
+            raise _internal("building the environment again with a new seed", err) from err
+        if spec != self.spec:
+            env.close()
+            raise broken("the environment built again with a new seed has another spec")
+        old, self.env = self.env, env
+        try:
+            old.close()
+        except Exception:  # noqa: BLE001 - closing must never fail a reset
+            pass
 
     def step_arrays(self, actions: dict[str, np.ndarray], actrep: int) -> StepResult:
         """One step with already-checked actions; the results, checked against the spec."""

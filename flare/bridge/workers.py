@@ -75,7 +75,7 @@ def _run(op: str, args: tuple, sessions: dict[str, Session], env_factory) -> Any
         return step_sessions(hosted, actions, actrep, auto_reset, rows)
     session = _hosted(sessions, args[0])
     if op == "reset":
-        return session.reset_arrays()
+        return session.reset_arrays(args[1])
     if op == "step":
         return session.step_arrays(args[1], args[2])
     raise ValueError(f"unknown worker operation {op!r}")
@@ -195,10 +195,10 @@ class WorkerSession(WireCalls):
         if not self._episode_running:
             raise not_running(self.id)
 
-    def reset_arrays(self) -> dict[str, np.ndarray]:
+    def reset_arrays(self, seed: int | None = None) -> dict[str, np.ndarray]:
         self.touch()
         self._episode_running = True  # (unknown until the answer; see __init__)
-        return self.worker.call("reset", self.id)
+        return self.worker.call("reset", self.id, seed)
 
     def step_arrays(self, actions: dict[str, np.ndarray], actrep: int) -> StepResult:
         self.touch()

@@ -126,9 +126,11 @@ class Probe:
                 self._opened.remove(session_id)  # already gone (e.g. the check closed it)
         self.channel.close()
 
-    def reset(self, session_id: str) -> dict[str, np.ndarray]:
-        answer = self.call(self.stub.Reset, pb.ResetRequest(session_id=session_id))
-        return decoded(answer.observations)
+    def reset(self, session_id: str, seed: int | None = None) -> dict[str, np.ndarray]:
+        request = pb.ResetRequest(session_id=session_id)
+        if seed is not None:
+            request.seed = seed
+        return decoded(self.call(self.stub.Reset, request).observations)
 
     def step(self, session_id: str, actions: dict[str, np.ndarray], actrep: int = 0) -> Step:
         request = pb.StepRequest(session_id=session_id, actrep=actrep)

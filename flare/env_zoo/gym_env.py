@@ -34,6 +34,8 @@ from flare.framework.env_spec import ArraySpec, Continuous, Discrete, EnvSpec
 SENSOR = "sensor"
 ACTION = "action"
 REWARD = "reward"
+# observation bounds are published in the spec up to this many elements (one pair each)
+MAX_PUBLISHED_BOUNDS = 4096
 
 
 class GymEnv(Env):
@@ -108,11 +110,28 @@ class GymEnv(Env):
         limit = gym_spec.max_episode_steps if gym_spec is not None else None
         return EnvSpec(
             observations=(
-                ArraySpec(SENSOR, np.dtype(np.float32), self.observation_dims()[SENSOR]),
+                ArraySpec(
+                    SENSOR,
+                    np.dtype(np.float32),
+                    self.observation_dims()[SENSOR],
+                    self._sensor_bounds(),
+                ),
             ),
             actions=(action,),
             reward_names=(REWARD,),
             max_episode_steps=int(limit or 0),
+        )
+
+    def _sensor_bounds(self) -> Continuous | None:
+        """The Box's bounds, published so that a client (e.g. ``flare.gymnasium``) can
+        rebuild the very observation space."""
+        space = self._env.observation_space
+        assert isinstance(space, spaces.Box)  # (see _check_spaces)
+        if space.low.size > MAX_PUBLISHED_BOUNDS:
+            return None  # (a bound per element: too big a spec for every session)
+        return Continuous(
+            tuple(float(x) for x in np.asarray(space.low, np.float64).reshape(-1)),
+            tuple(float(x) for x in np.asarray(space.high, np.float64).reshape(-1)),
         )
 
     def reset(self) -> ObservationDict:
@@ -121,6 +140,10 @@ class GymEnv(Env):
         self._timed_out = False
         self._game_over = False
         return self._observations(obs)
+
+    def reseed(self, seed: int) -> bool:
+        self._seed = seed  # (the next reset seeds the game, as the first one does)
+        return True
 
     def episode_start(self) -> dict[str, Any] | None:
         if self._seed is not None:  # the first reset seeds the game
@@ -229,6 +252,9 @@ class GymEnvImage(GymEnv):
     def observation_dims(self) -> dict[str, tuple[int, ...]]:
         channels = self.contexts if self.gray else self.contexts * 3
         return {SENSOR: (channels, self.height, self.width)}
+
+    def _sensor_bounds(self) -> Continuous | None:
+        return None  # (frames in [0, 1], one bound per pixel: not worth a spec's bytes)
 
     def _observations(self, obs: np.ndarray) -> ObservationDict:
         frames = np.asarray(obs, dtype=np.float32) / 255.0

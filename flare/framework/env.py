@@ -91,6 +91,12 @@ class Env(ABC):
         """``reset()`` as it went when ``episode_start()`` returned ``start``."""
         raise NotImplementedError(f"{type(self).__name__} cannot start an episode again")
 
+    def reseed(self, seed: int) -> bool:
+        """Make the next ``reset()`` the one a new env built with ``seed`` would start
+        with (gymnasium's ``reset(seed=...)``). False when the env cannot: a simulator
+        server then builds a new env with that seed instead (correct, only slower)."""
+        return False
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release the environment's resources."""
 

@@ -26,6 +26,8 @@ const { Registry, specMessage } = require('./sessions');
 const { utf8Checker } = require('./wire');
 
 const SERVICE_NAME = 'flare.simulator.v1.Simulator';
+const { version: VERSION } = require('./package.json');
+const PROTOCOL_VERSION_1 = 1;
 const PACKAGE = SERVICE_NAME.slice(0, SERVICE_NAME.lastIndexOf('.'));
 const SHUTDOWN_GRACE_MS = 5000; // in-flight calls get this long before they are cut
 // Client pings more often than this are unwelcome (C-core's policy option; see keepalive()).
@@ -203,8 +205,34 @@ function checkOwnSession(session, sessionId, which) {
   }
 }
 
+/**
+ * Count a stream as open until it ends however it ends (the client's end, an error, a
+ * cancellation), for GetServerInfo.
+ */
+function countStream(streams, call) {
+  streams.open += 1;
+  let counted = true;
+  const release = () => {
+    if (!counted) return;
+    counted = false;
+    streams.open -= 1;
+  };
+  for (const event of ['finish', 'close', 'error', 'cancelled']) call.on(event, release);
+}
+
 function simulatorHandlers(registry) {
+  const streams = { open: 0 };
   return {
+    // A farm client's view of the load; answered even at the session limit.
+    GetServerInfo: unary(() => ({
+      protocol_versions: [PROTOCOL_VERSION_1],
+      server_version: `flare-gridworld ${VERSION}`,
+      open_sessions: registry.size,
+      max_sessions: registry.maxSessions,
+      open_streams: streams.open,
+      max_streams: 0, // (no stream limit of its own; the session limit bounds Session streams)
+    })),
+
     OpenSession: unary((request, call) => opened(registry.open(request, peerHost(call.getPeer())))),
 
     CloseSession: unary((request) => {
@@ -214,7 +242,7 @@ function simulatorHandlers(registry) {
 
     GetSpec: unary((request) => ({ spec: specMessage(registry.get(request.session_id).spec) })),
 
-    Reset: unary((request) => registry.get(request.session_id).reset()),
+    Reset: unary((request) => registry.get(request.session_id).reset(request)),
 
     Step: unary((request) => registry.get(request.session_id).step(request)),
 
@@ -223,6 +251,7 @@ function simulatorHandlers(registry) {
     // One answer per request, in order; an error ends the stream with its status. The
     // sessions are the caller's, so they stay open when the stream ends.
     StepManyStream(call) {
+      countStream(streams, call);
       let finished = false;
       call.on('data', (request) => {
         if (finished) return;
@@ -250,6 +279,7 @@ function simulatorHandlers(registry) {
     // closed when the stream ends, is cancelled, or fails. The idle reaper may close it
     // first (a paused client): the stream then ends CANCELLED, as the Python server's does.
     Session(call) {
+      countStream(streams, call);
       let session = null;
       let finished = false;
       const finish = () => {
@@ -278,7 +308,7 @@ function simulatorHandlers(registry) {
         }
         if (which === 'reset') {
           checkOwnSession(session, request.reset.session_id, 'reset');
-          return { reset: session.reset() };
+          return { reset: session.reset(request.reset) };
         }
         throw invalid('empty SessionRequest');
       };

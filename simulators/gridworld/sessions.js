@@ -126,9 +126,20 @@ class Session {
     this.lastUsed = Date.now();
   }
 
-  /** Start an episode; its first observations (typed arrays by name). */
-  resetArrays() {
+  /**
+   * Start an episode; its first observations (typed arrays by name). With a seed (any
+   * int64), the session's random stream starts again from it first: the episode is the
+   * one a session opened with that seed would start with.
+   */
+  resetArrays(seed = null) {
     this.touch();
+    if (seed !== null && seed !== undefined) {
+      try {
+        this.game.random = new Random(seed);
+      } catch (err) {
+        throw invalid(`ResetRequest.seed: ${err.message}`);
+      }
+    }
     try {
       return this.game.reset();
     } catch (err) {
@@ -137,8 +148,10 @@ class Session {
     }
   }
 
-  reset() {
-    return { observations: observationTensors(this.spec, this.resetArrays()) };
+  /** @param {{seed?: string|null}} [request] a ResetRequest (its `seed` is optional) */
+  reset(request = {}) {
+    const seed = request.seed === undefined || request.seed === null ? null : request.seed;
+    return { observations: observationTensors(this.spec, this.resetArrays(seed)) };
   }
 
   /** FAILED_PRECONDITION unless an episode is running (checked before any step). */

@@ -20,7 +20,7 @@ from flare.compliance.checks.bad_actions import (
 from flare.compliance.checks.base import CODE, SERVICE, Check
 from flare.compliance.checks.batched import step_many, step_many_atomic, step_many_stream
 from flare.compliance.checks.limits import message_too_large, too_many_sessions
-from flare.compliance.checks.server import health, protocol_version, reflection
+from flare.compliance.checks.server import health, protocol_version, reflection, server_info
 from flare.compliance.checks.sessions import (
     close_session,
     long_session_id,
@@ -33,6 +33,7 @@ from flare.compliance.checks.spec import observations_match_spec, spec_well_form
 from flare.compliance.checks.stepping import (
     actrep,
     episode_end,
+    reset_seed,
     reset_then_step,
     seeded_reset,
     seeds,
@@ -51,6 +52,7 @@ from flare.compliance.probe import (
 CHECKS: tuple[Check, ...] = (
     Check("health", 'grpc.health.v1 reports SERVING for "" and the Simulator', health),
     Check("reflection", "server reflection lists flare.simulator.v1.Simulator", reflection),
+    Check("server-info", "GetServerInfo reports the version and the load", server_info),
     Check(
         "protocol-version",
         "an unknown or unstated (0) protocol version is FAILED_PRECONDITION",
@@ -62,6 +64,7 @@ CHECKS: tuple[Check, ...] = (
     Check("actrep", "actrep=k equals k single steps, rewards summed", actrep),
     Check("seeded-reset", "one seed, one episode", seeded_reset),
     Check("seeds", "negative and extreme int64 seeds are seeds", seeds),
+    Check("reset-seed", "a Reset with a seed replays that seed's episodes", reset_seed),
     Check("episode-end", "game over vs time-out, and nothing after the end", episode_end),
     Check("time-out", "a short step limit times out at exactly its length", time_out),
     Check("unknown-action", "unknown action name is INVALID_ARGUMENT", unknown_action),
@@ -119,8 +122,10 @@ __all__ = [
     "protocol_version",
     "reflection",
     "reset_then_step",
+    "reset_seed",
     "seeded_reset",
     "seeds",
+    "server_info",
     "sessions_isolated",
     "spec_well_formed",
     "step_many",

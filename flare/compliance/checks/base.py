@@ -62,9 +62,12 @@ def same_step(x: Step, y: Step) -> bool:
     )
 
 
-def play(probe: Probe, session_id: str, plan: list[dict]) -> list[Observations]:
-    """Reset, then follow the plan (resetting at episode ends); every observation."""
-    seen = [probe.reset(session_id)]
+def play(
+    probe: Probe, session_id: str, plan: list[dict], seed: int | None = None
+) -> list[Observations]:
+    """Reset (with ``seed``, if any), then follow the plan (resetting at episode ends);
+    every observation."""
+    seen = [probe.reset(session_id, seed)]
     for actions in plan:
         step = probe.step(session_id, actions)
         seen.append(step.observations)

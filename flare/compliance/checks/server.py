@@ -3,6 +3,8 @@ protocol version."""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
 from typing import cast
 
 import grpc
@@ -77,3 +79,77 @@ def protocol_version(probe: Probe) -> str:
         with probe.expect_status(CODE.FAILED_PRECONDITION, f"OpenSession with version {name}"):
             probe.track(probe.call(probe.stub.OpenSession, request).session_id)
     return "versions 999 and 0 (UNSPECIFIED) refused with FAILED_PRECONDITION"
+
+
+def server_info(probe: Probe) -> str:
+    """GetServerInfo reports the contract's version, the software, and the load a farm
+    client spreads its sessions by: a session and a stream opened by this check show in
+    the counts, and leave them when they close (the check wants the server to itself)."""
+    before = _server_info(probe)
+    if pb.PROTOCOL_VERSION_1 not in before.protocol_versions:
+        raise CheckFailed(
+            f"GetServerInfo lists protocol versions {list(before.protocol_versions)}, "
+            "not PROTOCOL_VERSION_1 (1)"
+        )
+    if not before.server_version.strip():
+        raise CheckFailed("GetServerInfo's server_version is empty; name the software")
+    session_id, _ = probe.open(seed=1)
+    opened = _server_info(probe)
+    if opened.open_sessions != before.open_sessions + 1:
+        raise CheckFailed(
+            f"open_sessions went from {before.open_sessions} to {opened.open_sessions} "
+            "when this check opened one session"
+        )
+    for name, limit, count in (
+        ("sessions", opened.max_sessions, opened.open_sessions),
+        ("streams", opened.max_streams, opened.open_streams),
+    ):
+        if limit < 0 or 0 < limit < count:
+            raise CheckFailed(f"max_{name} is {limit} with {count} open ({name} 0: no limit)")
+    probe.close(session_id)
+    closed = _server_info(probe)
+    if closed.open_sessions != before.open_sessions:
+        raise CheckFailed(
+            f"open_sessions is {closed.open_sessions} after this check's session closed, "
+            f"{before.open_sessions} before it opened"
+        )
+    streams = _open_streams_with_one_more(probe)
+    if streams != before.open_streams + 1:
+        raise CheckFailed(
+            f"open_streams went from {before.open_streams} to {streams} while this check "
+            "held one Session stream open"
+        )
+    return (
+        f"{before.server_version!r}: sessions {before.open_sessions} -> "
+        f"{opened.open_sessions} -> {closed.open_sessions}, streams +1 while one is open"
+    )
+
+
+def _server_info(probe: Probe) -> pb.GetServerInfoResponse:
+    try:
+        return probe.call(probe.stub.GetServerInfo, pb.GetServerInfoRequest())
+    except grpc.RpcError as err:
+        raise CheckFailed(
+            f"GetServerInfo failed with {err.code().name} ({err.details()}); a simulator "
+            "reports its load so that a farm client can spread sessions over servers"
+        ) from None
+
+
+def _open_streams_with_one_more(probe: Probe) -> int:
+    """open_streams while a Session stream of this check's is open."""
+    release = threading.Event()
+
+    def requests() -> Iterator[pb.SessionRequest]:
+        yield pb.SessionRequest(open=probe.open_request(seed=2))
+        release.wait(probe.target.timeout_s)
+
+    answers = probe.stub.Session(
+        requests(), timeout=probe.target.timeout_s, metadata=probe.metadata
+    )
+    try:
+        next(answers)  # (the stream's session is open: the stream surely counts)
+        return _server_info(probe).open_streams
+    finally:
+        release.set()
+        for _ in answers:  # (the stream ends OK once its requests end)
+            pass

@@ -70,6 +70,24 @@ def _same_episodes(probe: Probe, seed: int, length: int = 30) -> int:
     return length
 
 
+def reset_seed(probe: Probe) -> str:
+    """A Reset with a seed starts the episode a session opened with that seed starts with,
+    whatever the session played before; twice the same seed, twice the same episodes."""
+    fresh, spec = probe.open(seed=77)
+    reseeded, _ = probe.open(seed=5)
+    plan = action_plan(spec, seed=3, length=25)
+    expected = play(probe, fresh, plan)
+    play(probe, reseeded, plan[:7])  # (its own seed's episode first)
+    for attempt in ("a session of seed 5, reset with seed 77", "the same, reset with 77 again"):
+        seen = play(probe, reseeded, plan, seed=77)
+        for t, (x, y) in enumerate(zip(expected, seen, strict=True)):
+            if not same_observations(x, y):
+                raise CheckFailed(
+                    f"{attempt} differs at observation {t} from a session opened with seed 77"
+                )
+    return "a reset with seed 77 replays the episodes of a session opened with seed 77, twice"
+
+
 EXTREME_SEEDS = (-1, -(2**63), 2**63 - 1)
 """Seeds a server must take like any other: every int64 is valid, negative ones included."""
 

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"flare/simulator/v1/simulator.proto\x12\x12\x66lare.simulator.v1\"`\n\x06Tensor\x12(\n\x05\x64type\x18\x01 \x01(\x0e\x32\x19.flare.simulator.v1.DType\x12\r\n\x05shape\x18\x02 \x03(\x03\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\x12\x0f\n\x07strings\x18\x04 \x03(\t\"\"\n\x0c\x44iscreteKind\x12\x12\n\nnum_values\x18\x01 \x01(\x03\"+\n\x0e\x43ontinuousKind\x12\x0b\n\x03low\x18\x01 \x03(\x01\x12\x0c\n\x04high\x18\x02 \x03(\x01\"\'\n\x0cLanguageKind\x12\x17\n\x0fvocabulary_size\x18\x01 \x01(\x03\"\x81\x02\n\nTensorSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12(\n\x05\x64type\x18\x02 \x01(\x0e\x32\x19.flare.simulator.v1.DType\x12\r\n\x05shape\x18\x03 \x03(\x03\x12\x34\n\x08\x64iscrete\x18\x04 \x01(\x0b\x32 .flare.simulator.v1.DiscreteKindH\x00\x12\x38\n\ncontinuous\x18\x05 \x01(\x0b\x32\".flare.simulator.v1.ContinuousKindH\x00\x12\x34\n\x08language\x18\x06 \x01(\x0b\x32 .flare.simulator.v1.LanguageKindH\x00\x42\x06\n\x04kind\"\xa1\x01\n\x07\x45nvSpec\x12\x34\n\x0cobservations\x18\x01 \x03(\x0b\x32\x1e.flare.simulator.v1.TensorSpec\x12/\n\x07\x61\x63tions\x18\x02 \x03(\x0b\x32\x1e.flare.simulator.v1.TensorSpec\x12\x14\n\x0creward_names\x18\x03 \x03(\t\x12\x19\n\x11max_episode_steps\x18\x04 \x01(\x03\"\xe2\x01\n\x12OpenSessionRequest\x12=\n\x10protocol_version\x18\x01 \x01(\x0e\x32#.flare.simulator.v1.ProtocolVersion\x12\x42\n\x06\x63onfig\x18\x02 \x03(\x0b\x32\x32.flare.simulator.v1.OpenSessionRequest.ConfigEntry\x12\x11\n\x04seed\x18\x03 \x01(\x03H\x00\x88\x01\x01\x1a-\n\x0b\x43onfigEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x42\x07\n\x05_seed\"T\n\x13OpenSessionResponse\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12)\n\x04spec\x18\x02 \x01(\x0b\x32\x1b.flare.simulator.v1.EnvSpec\")\n\x13\x43loseSessionRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\"\x16\n\x14\x43loseSessionResponse\"$\n\x0eGetSpecRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\"<\n\x0fGetSpecResponse\x12)\n\x04spec\x18\x01 \x01(\x0b\x32\x1b.flare.simulator.v1.EnvSpec\"\"\n\x0cResetRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\"\xab\x01\n\rResetResponse\x12I\n\x0cobservations\x18\x01 \x03(\x0b\x32\x33.flare.simulator.v1.ResetResponse.ObservationsEntry\x1aO\n\x11ObservationsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12)\n\x05value\x18\x02 \x01(\x0b\x32\x1a.flare.simulator.v1.Tensor:\x02\x38\x01\"\xbc\x01\n\x0bStepRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12=\n\x07\x61\x63tions\x18\x02 \x03(\x0b\x32,.flare.simulator.v1.StepRequest.ActionsEntry\x12\x0e\n\x06\x61\x63trep\x18\x03 \x01(\x05\x1aJ\n\x0c\x41\x63tionsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12)\n\x05value\x18\x02 \x01(\x0b\x32\x1a.flare.simulator.v1.Tensor:\x02\x38\x01\"\xda\x02\n\x0cStepResponse\x12H\n\x0cobservations\x18\x01 \x03(\x0b\x32\x32.flare.simulator.v1.StepResponse.ObservationsEntry\x12>\n\x07rewards\x18\x02 \x03(\x0b\x32-.flare.simulator.v1.StepResponse.RewardsEntry\x12\x11\n\tgame_over\x18\x03 \x01(\x05\x12\x10\n\x08time_out\x18\x04 \x01(\x08\x1aO\n\x11ObservationsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12)\n\x05value\x18\x02 \x01(\x0b\x32\x1a.flare.simulator.v1.Tensor:\x02\x38\x01\x1aJ\n\x0cRewardsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12)\n\x05value\x18\x02 \x01(\x0b\x32\x1a.flare.simulator.v1.Tensor:\x02\x38\x01\"\xd9\x01\n\x0fStepManyRequest\x12\x13\n\x0bsession_ids\x18\x01 \x03(\t\x12\x41\n\x07\x61\x63tions\x18\x02 \x03(\x0b\x32\x30.flare.simulator.v1.StepManyRequest.ActionsEntry\x12\x0e\n\x06\x61\x63trep\x18\x03 \x01(\x05\x12\x12\n\nauto_reset\x18\x04 \x01(\x08\x1aJ\n\x0c\x41\x63tionsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12)\n\x05value\x18\x02 \x01(\x0b\x32\x1a.flare.simulator.v1.Tensor:\x02\x38\x01\"\xe1\x04\n\x10StepManyResponse\x12L\n\x0cobservations\x18\x01 \x03(\x0b\x32\x36.flare.simulator.v1.StepManyResponse.ObservationsEntry\x12\x42\n\x07rewards\x18\x02 \x03(\x0b\x32\x31.flare.simulator.v1.StepManyResponse.RewardsEntry\x12-\n\tgame_over\x18\x03 \x01(\x0b\x32\x1a.flare.simulator.v1.Tensor\x12,\n\x08time_out\x18\x04 \x01(\x0b\x32\x1a.flare.simulator.v1.Tensor\x12\x12\n\nreset_rows\x18\x05 \x03(\x05\x12W\n\x12\x66inal_observations\x18\x06 \x03(\x0b\x32;.flare.simulator.v1.StepManyResponse.FinalObservationsEntry\x1aO\n\x11ObservationsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12)\n\x05value\x18\x02 \x01(\x0b\x32\x1a.flare.simulator.v1.Tensor:\x02\x38\x01\x1aJ\n\x0cRewardsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12)\n\x05value\x18\x02 \x01(\x0b\x32\x1a.flare.simulator.v1.Tensor:\x02\x38\x01\x1aT\n\x16\x46inalObservationsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12)\n\x05value\x18\x02 \x01(\x0b\x32\x1a.flare.simulator.v1.Tensor:\x02\x38\x01\"\xb7\x01\n\x0eSessionRequest\x12\x36\n\x04open\x18\x01 \x01(\x0b\x32&.flare.simulator.v1.OpenSessionRequestH\x00\x12\x31\n\x05reset\x18\x02 \x01(\x0b\x32 .flare.simulator.v1.ResetRequestH\x00\x12/\n\x04step\x18\x03 \x01(\x0b\x32\x1f.flare.simulator.v1.StepRequestH\x00\x42\t\n\x07request\"\xbc\x01\n\x0fSessionResponse\x12\x37\n\x04open\x18\x01 \x01(\x0b\x32\'.flare.simulator.v1.OpenSessionResponseH\x00\x12\x32\n\x05reset\x18\x02 \x01(\x0b\x32!.flare.simulator.v1.ResetResponseH\x00\x12\x30\n\x04step\x18\x03 \x01(\x0b\x32 .flare.simulator.v1.StepResponseH\x00\x42\n\n\x08response*K\n\x0fProtocolVersion\x12 \n\x1cPROTOCOL_VERSION_UNSPECIFIED\x10\x00\x12\x16\n\x12PROTOCOL_VERSION_1\x10\x01*\x99\x01\n\x05\x44Type\x12\x15\n\x11\x44TYPE_UNSPECIFIED\x10\x00\x12\x11\n\rDTYPE_FLOAT32\x10\x01\x12\x11\n\rDTYPE_FLOAT64\x10\x02\x12\x0f\n\x0b\x44TYPE_INT32\x10\x03\x12\x0f\n\x0b\x44TYPE_INT64\x10\x04\x12\x0f\n\x0b\x44TYPE_UINT8\x10\x05\x12\x0e\n\nDTYPE_BOOL\x10\x06\x12\x10\n\x0c\x44TYPE_STRING\x10\x07\x32\xcb\x05\n\tSimulator\x12^\n\x0bOpenSession\x12&.flare.simulator.v1.OpenSessionRequest\x1a\'.flare.simulator.v1.OpenSessionResponse\x12\x61\n\x0c\x43loseSession\x12\'.flare.simulator.v1.CloseSessionRequest\x1a(.flare.simulator.v1.CloseSessionResponse\x12R\n\x07GetSpec\x12\".flare.simulator.v1.GetSpecRequest\x1a#.flare.simulator.v1.GetSpecResponse\x12L\n\x05Reset\x12 .flare.simulator.v1.ResetRequest\x1a!.flare.simulator.v1.ResetResponse\x12I\n\x04Step\x12\x1f.flare.simulator.v1.StepRequest\x1a .flare.simulator.v1.StepResponse\x12U\n\x08StepMany\x12#.flare.simulator.v1.StepManyRequest\x1a$.flare.simulator.v1.StepManyResponse\x12_\n\x0eStepManyStream\x12#.flare.simulator.v1.StepManyRequest\x1a$.flare.simulator.v1.StepManyResponse(\x01\x30\x01\x12V\n\x07Session\x12\".flare.simulator.v1.SessionRequest\x1a#.flare.simulator.v1.SessionResponse(\x01\x30\x01\x42[\n\x16org.flare.simulator.v1P\x01Z?github.com/flare-rl/flare/gen/go/flare/simulator/v1;simulatorv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"flare/simulator/v1/simulator.proto\x12\x12\x66lare.simulator.v1\"`\n\x06Tensor\x12(\n\x05\x64type\x18\x01 \x01(\x0e\x32\x19.flare.simulator.v1.DType\x12\r\n\x05shape\x18\x02 \x03(\x03\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\x12\x0f\n\x07strings\x18\x04 \x03(\t\"\"\n\x0c\x44iscreteKind\x12\x12\n\nnum_values\x18\x01 \x01(\x03\"+\n\x0e\x43ontinuousKind\x12\x0b\n\x03low\x18\x01 \x03(\x01\x12\x0c\n\x04high\x18\x02 \x03(\x01\"\'\n\x0cLanguageKind\x12\x17\n\x0fvocabulary_size\x18\x01 \x01(\x03\"\x81\x02\n\nTensorSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12(\n\x05\x64type\x18\x02 \x01(\x0e\x32\x19.flare.simulator.v1.DType\x12\r\n\x05shape\x18\x03 \x03(\x03\x12\x34\n\x08\x64iscrete\x18\x04 \x01(\x0b\x32 .flare.simulator.v1.DiscreteKindH\x00\x12\x38\n\ncontinuous\x18\x05 \x01(\x0b\x32\".flare.simulator.v1.ContinuousKindH\x00\x12\x34\n\x08language\x18\x06 \x01(\x0b\x32 .flare.simulator.v1.LanguageKindH\x00\x42\x06\n\x04kind\"\xa1\x01\n\x07\x45nvSpec\x12\x34\n\x0cobservations\x18\x01 \x03(\x0b\x32\x1e.flare.simulator.v1.TensorSpec\x12/\n\x07\x61\x63tions\x18\x02 \x03(\x0b\x32\x1e.flare.simulator.v1.TensorSpec\x12\x14\n\x0creward_names\x18\x03 \x03(\t\x12\x19\n\x11max_episode_steps\x18\x04 \x01(\x03\"\xe2\x01\n\x12OpenSessionRequest\x12=\n\x10protocol_version\x18\x01 \x01(\x0e\x32#.flare.simulator.v1.ProtocolVersion\x12\x42\n\x06\x63onfig\x18\x02 \x03(\x0b\x32\x32.flare.simulator.v1.OpenSessionRequest.ConfigEntry\x12\x11\n\x04seed\x18\x03 \x01(\x03H\x00\x88\x01\x01\x1a-\n\x0b\x43onfigEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x42\x07\n\x05_seed\"T\n\x13OpenSessionResponse\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12)\n\x04spec\x18\x02 \x01(\x0b\x32\x1b.flare.simulator.v1.EnvSpec\")\n\x13\x43loseSessionRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\"\x16\n\x14\x43loseSessionResponse\"$\n\x0eGetSpecRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\"<\n\x0fGetSpecResponse\x12)\n\x04spec\x18\x01 \x01(\x0b\x32\x1b.flare.simulator.v1.EnvSpec\">\n\x0cResetRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x11\n\x04seed\x18\x02 \x01(\x03H\x00\x88\x01\x01\x42\x07\n\x05_seed\"\xab\x01\n\rResetResponse\x12I\n\x0cobservations\x18\x01 \x03(\x0b\x32\x33.flare.simulator.v1.ResetResponse.ObservationsEntry\x1aO\n\x11ObservationsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12)\n\x05value\x18\x02 \x01(\x0b\x32\x1a.flare.simulator.v1.Tensor:\x02\x38\x01\"\xbc\x01\n\x0bStepRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12=\n\x07\x61\x63tions\x18\x02 \x03(\x0b\x32,.flare.simulator.v1.StepRequest.ActionsEntry\x12\x0e\n\x06\x61\x63trep\x18\x03 \x01(\x05\x1aJ\n\x0c\x41\x63tionsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12)\n\x05value\x18\x02 \x01(\x0b\x32\x1a.flare.simulator.v1.Tensor:\x02\x38\x01\"\xda\x02\n\x0cStepResponse\x12H\n\x0cobservations\x18\x01 \x03(\x0b\x32\x32.flare.simulator.v1.StepResponse.ObservationsEntry\x12>\n\x07rewards\x18\x02 \x03(\x0b\x32-.flare.simulator.v1.StepResponse.RewardsEntry\x12\x11\n\tgame_over\x18\x03 \x01(\x05\x12\x10\n\x08time_out\x18\x04 \x01(\x08\x1aO\n\x11ObservationsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12)\n\x05value\x18\x02 \x01(\x0b\x32\x1a.flare.simulator.v1.Tensor:\x02\x38\x01\x1aJ\n\x0cRewardsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12)\n\x05value\x18\x02 \x01(\x0b\x32\x1a.flare.simulator.v1.Tensor:\x02\x38\x01\"\xd9\x01\n\x0fStepManyRequest\x12\x13\n\x0bsession_ids\x18\x01 \x03(\t\x12\x41\n\x07\x61\x63tions\x18\x02 \x03(\x0b\x32\x30.flare.simulator.v1.StepManyRequest.ActionsEntry\x12\x0e\n\x06\x61\x63trep\x18\x03 \x01(\x05\x12\x12\n\nauto_reset\x18\x04 \x01(\x08\x1aJ\n\x0c\x41\x63tionsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12)\n\x05value\x18\x02 \x01(\x0b\x32\x1a.flare.simulator.v1.Tensor:\x02\x38\x01\"\xe1\x04\n\x10StepManyResponse\x12L\n\x0cobservations\x18\x01 \x03(\x0b\x32\x36.flare.simulator.v1.StepManyResponse.ObservationsEntry\x12\x42\n\x07rewards\x18\x02 \x03(\x0b\x32\x31.flare.simulator.v1.StepManyResponse.RewardsEntry\x12-\n\tgame_over\x18\x03 \x01(\x0b\x32\x1a.flare.simulator.v1.Tensor\x12,\n\x08time_out\x18\x04 \x01(\x0b\x32\x1a.flare.simulator.v1.Tensor\x12\x12\n\nreset_rows\x18\x05 \x03(\x05\x12W\n\x12\x66inal_observations\x18\x06 \x03(\x0b\x32;.flare.simulator.v1.StepManyResponse.FinalObservationsEntry\x1aO\n\x11ObservationsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12)\n\x05value\x18\x02 \x01(\x0b\x32\x1a.flare.simulator.v1.Tensor:\x02\x38\x01\x1aJ\n\x0cRewardsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12)\n\x05value\x18\x02 \x01(\x0b\x32\x1a.flare.simulator.v1.Tensor:\x02\x38\x01\x1aT\n\x16\x46inalObservationsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12)\n\x05value\x18\x02 \x01(\x0b\x32\x1a.flare.simulator.v1.Tensor:\x02\x38\x01\"\xb7\x01\n\x0eSessionRequest\x12\x36\n\x04open\x18\x01 \x01(\x0b\x32&.flare.simulator.v1.OpenSessionRequestH\x00\x12\x31\n\x05reset\x18\x02 \x01(\x0b\x32 .flare.simulator.v1.ResetRequestH\x00\x12/\n\x04step\x18\x03 \x01(\x0b\x32\x1f.flare.simulator.v1.StepRequestH\x00\x42\t\n\x07request\"\xbc\x01\n\x0fSessionResponse\x12\x37\n\x04open\x18\x01 \x01(\x0b\x32\'.flare.simulator.v1.OpenSessionResponseH\x00\x12\x32\n\x05reset\x18\x02 \x01(\x0b\x32!.flare.simulator.v1.ResetResponseH\x00\x12\x30\n\x04step\x18\x03 \x01(\x0b\x32 .flare.simulator.v1.StepResponseH\x00\x42\n\n\x08response\"\x16\n\x14GetServerInfoRequest\"\xc7\x01\n\x15GetServerInfoResponse\x12>\n\x11protocol_versions\x18\x01 \x03(\x0e\x32#.flare.simulator.v1.ProtocolVersion\x12\x16\n\x0eserver_version\x18\x02 \x01(\t\x12\x15\n\ropen_sessions\x18\x03 \x01(\x03\x12\x14\n\x0cmax_sessions\x18\x04 \x01(\x03\x12\x14\n\x0copen_streams\x18\x05 \x01(\x03\x12\x13\n\x0bmax_streams\x18\x06 \x01(\x03*K\n\x0fProtocolVersion\x12 \n\x1cPROTOCOL_VERSION_UNSPECIFIED\x10\x00\x12\x16\n\x12PROTOCOL_VERSION_1\x10\x01*\x99\x01\n\x05\x44Type\x12\x15\n\x11\x44TYPE_UNSPECIFIED\x10\x00\x12\x11\n\rDTYPE_FLOAT32\x10\x01\x12\x11\n\rDTYPE_FLOAT64\x10\x02\x12\x0f\n\x0b\x44TYPE_INT32\x10\x03\x12\x0f\n\x0b\x44TYPE_INT64\x10\x04\x12\x0f\n\x0b\x44TYPE_UINT8\x10\x05\x12\x0e\n\nDTYPE_BOOL\x10\x06\x12\x10\n\x0c\x44TYPE_STRING\x10\x07\x32\xb1\x06\n\tSimulator\x12^\n\x0bOpenSession\x12&.flare.simulator.v1.OpenSessionRequest\x1a\'.flare.simulator.v1.OpenSessionResponse\x12\x61\n\x0c\x43loseSession\x12\'.flare.simulator.v1.CloseSessionRequest\x1a(.flare.simulator.v1.CloseSessionResponse\x12R\n\x07GetSpec\x12\".flare.simulator.v1.GetSpecRequest\x1a#.flare.simulator.v1.GetSpecResponse\x12L\n\x05Reset\x12 .flare.simulator.v1.ResetRequest\x1a!.flare.simulator.v1.ResetResponse\x12I\n\x04Step\x12\x1f.flare.simulator.v1.StepRequest\x1a .flare.simulator.v1.StepResponse\x12U\n\x08StepMany\x12#.flare.simulator.v1.StepManyRequest\x1a$.flare.simulator.v1.StepManyResponse\x12_\n\x0eStepManyStream\x12#.flare.simulator.v1.StepManyRequest\x1a$.flare.simulator.v1.StepManyResponse(\x01\x30\x01\x12V\n\x07Session\x12\".flare.simulator.v1.SessionRequest\x1a#.flare.simulator.v1.SessionResponse(\x01\x30\x01\x12\x64\n\rGetServerInfo\x12(.flare.simulator.v1.GetServerInfoRequest\x1a).flare.simulator.v1.GetServerInfoResponseB[\n\x16org.flare.simulator.v1P\x01Z?github.com/flare-rl/flare/gen/go/flare/simulator/v1;simulatorv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -50,10 +50,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_STEPMANYRESPONSE_REWARDSENTRY']._serialized_options = b'8\001'
   _globals['_STEPMANYRESPONSE_FINALOBSERVATIONSENTRY']._loaded_options = None
   _globals['_STEPMANYRESPONSE_FINALOBSERVATIONSENTRY']._serialized_options = b'8\001'
-  _globals['_PROTOCOLVERSION']._serialized_start=3143
-  _globals['_PROTOCOLVERSION']._serialized_end=3218
-  _globals['_DTYPE']._serialized_start=3221
-  _globals['_DTYPE']._serialized_end=3374
+  _globals['_PROTOCOLVERSION']._serialized_start=3397
+  _globals['_PROTOCOLVERSION']._serialized_end=3472
+  _globals['_DTYPE']._serialized_start=3475
+  _globals['_DTYPE']._serialized_end=3628
   _globals['_TENSOR']._serialized_start=58
   _globals['_TENSOR']._serialized_end=154
   _globals['_DISCRETEKIND']._serialized_start=156
@@ -81,37 +81,41 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETSPECRESPONSE']._serialized_start=1122
   _globals['_GETSPECRESPONSE']._serialized_end=1182
   _globals['_RESETREQUEST']._serialized_start=1184
-  _globals['_RESETREQUEST']._serialized_end=1218
-  _globals['_RESETRESPONSE']._serialized_start=1221
-  _globals['_RESETRESPONSE']._serialized_end=1392
-  _globals['_RESETRESPONSE_OBSERVATIONSENTRY']._serialized_start=1313
-  _globals['_RESETRESPONSE_OBSERVATIONSENTRY']._serialized_end=1392
-  _globals['_STEPREQUEST']._serialized_start=1395
-  _globals['_STEPREQUEST']._serialized_end=1583
-  _globals['_STEPREQUEST_ACTIONSENTRY']._serialized_start=1509
-  _globals['_STEPREQUEST_ACTIONSENTRY']._serialized_end=1583
-  _globals['_STEPRESPONSE']._serialized_start=1586
-  _globals['_STEPRESPONSE']._serialized_end=1932
-  _globals['_STEPRESPONSE_OBSERVATIONSENTRY']._serialized_start=1313
-  _globals['_STEPRESPONSE_OBSERVATIONSENTRY']._serialized_end=1392
-  _globals['_STEPRESPONSE_REWARDSENTRY']._serialized_start=1858
-  _globals['_STEPRESPONSE_REWARDSENTRY']._serialized_end=1932
-  _globals['_STEPMANYREQUEST']._serialized_start=1935
-  _globals['_STEPMANYREQUEST']._serialized_end=2152
-  _globals['_STEPMANYREQUEST_ACTIONSENTRY']._serialized_start=1509
-  _globals['_STEPMANYREQUEST_ACTIONSENTRY']._serialized_end=1583
-  _globals['_STEPMANYRESPONSE']._serialized_start=2155
-  _globals['_STEPMANYRESPONSE']._serialized_end=2764
-  _globals['_STEPMANYRESPONSE_OBSERVATIONSENTRY']._serialized_start=1313
-  _globals['_STEPMANYRESPONSE_OBSERVATIONSENTRY']._serialized_end=1392
-  _globals['_STEPMANYRESPONSE_REWARDSENTRY']._serialized_start=1858
-  _globals['_STEPMANYRESPONSE_REWARDSENTRY']._serialized_end=1932
-  _globals['_STEPMANYRESPONSE_FINALOBSERVATIONSENTRY']._serialized_start=2680
-  _globals['_STEPMANYRESPONSE_FINALOBSERVATIONSENTRY']._serialized_end=2764
-  _globals['_SESSIONREQUEST']._serialized_start=2767
-  _globals['_SESSIONREQUEST']._serialized_end=2950
-  _globals['_SESSIONRESPONSE']._serialized_start=2953
-  _globals['_SESSIONRESPONSE']._serialized_end=3141
-  _globals['_SIMULATOR']._serialized_start=3377
-  _globals['_SIMULATOR']._serialized_end=4092
+  _globals['_RESETREQUEST']._serialized_end=1246
+  _globals['_RESETRESPONSE']._serialized_start=1249
+  _globals['_RESETRESPONSE']._serialized_end=1420
+  _globals['_RESETRESPONSE_OBSERVATIONSENTRY']._serialized_start=1341
+  _globals['_RESETRESPONSE_OBSERVATIONSENTRY']._serialized_end=1420
+  _globals['_STEPREQUEST']._serialized_start=1423
+  _globals['_STEPREQUEST']._serialized_end=1611
+  _globals['_STEPREQUEST_ACTIONSENTRY']._serialized_start=1537
+  _globals['_STEPREQUEST_ACTIONSENTRY']._serialized_end=1611
+  _globals['_STEPRESPONSE']._serialized_start=1614
+  _globals['_STEPRESPONSE']._serialized_end=1960
+  _globals['_STEPRESPONSE_OBSERVATIONSENTRY']._serialized_start=1341
+  _globals['_STEPRESPONSE_OBSERVATIONSENTRY']._serialized_end=1420
+  _globals['_STEPRESPONSE_REWARDSENTRY']._serialized_start=1886
+  _globals['_STEPRESPONSE_REWARDSENTRY']._serialized_end=1960
+  _globals['_STEPMANYREQUEST']._serialized_start=1963
+  _globals['_STEPMANYREQUEST']._serialized_end=2180
+  _globals['_STEPMANYREQUEST_ACTIONSENTRY']._serialized_start=1537
+  _globals['_STEPMANYREQUEST_ACTIONSENTRY']._serialized_end=1611
+  _globals['_STEPMANYRESPONSE']._serialized_start=2183
+  _globals['_STEPMANYRESPONSE']._serialized_end=2792
+  _globals['_STEPMANYRESPONSE_OBSERVATIONSENTRY']._serialized_start=1341
+  _globals['_STEPMANYRESPONSE_OBSERVATIONSENTRY']._serialized_end=1420
+  _globals['_STEPMANYRESPONSE_REWARDSENTRY']._serialized_start=1886
+  _globals['_STEPMANYRESPONSE_REWARDSENTRY']._serialized_end=1960
+  _globals['_STEPMANYRESPONSE_FINALOBSERVATIONSENTRY']._serialized_start=2708
+  _globals['_STEPMANYRESPONSE_FINALOBSERVATIONSENTRY']._serialized_end=2792
+  _globals['_SESSIONREQUEST']._serialized_start=2795
+  _globals['_SESSIONREQUEST']._serialized_end=2978
+  _globals['_SESSIONRESPONSE']._serialized_start=2981
+  _globals['_SESSIONRESPONSE']._serialized_end=3169
+  _globals['_GETSERVERINFOREQUEST']._serialized_start=3171
+  _globals['_GETSERVERINFOREQUEST']._serialized_end=3193
+  _globals['_GETSERVERINFORESPONSE']._serialized_start=3196
+  _globals['_GETSERVERINFORESPONSE']._serialized_end=3395
+  _globals['_SIMULATOR']._serialized_start=3631
+  _globals['_SIMULATOR']._serialized_end=4448
 # @@protoc_insertion_point(module_scope)

@@ -141,10 +141,12 @@ class GetSpecResponse(_message.Message):
     def __init__(self, spec: _Optional[_Union[EnvSpec, _Mapping]] = ...) -> None: ...
 
 class ResetRequest(_message.Message):
-    __slots__ = ("session_id",)
+    __slots__ = ("session_id", "seed")
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
     session_id: str
-    def __init__(self, session_id: _Optional[str] = ...) -> None: ...
+    seed: int
+    def __init__(self, session_id: _Optional[str] = ..., seed: _Optional[int] = ...) -> None: ...
 
 class ResetResponse(_message.Message):
     __slots__ = ("observations",)
@@ -277,3 +279,23 @@ class SessionResponse(_message.Message):
     reset: ResetResponse
     step: StepResponse
     def __init__(self, open: _Optional[_Union[OpenSessionResponse, _Mapping]] = ..., reset: _Optional[_Union[ResetResponse, _Mapping]] = ..., step: _Optional[_Union[StepResponse, _Mapping]] = ...) -> None: ...
+
+class GetServerInfoRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class GetServerInfoResponse(_message.Message):
+    __slots__ = ("protocol_versions", "server_version", "open_sessions", "max_sessions", "open_streams", "max_streams")
+    PROTOCOL_VERSIONS_FIELD_NUMBER: _ClassVar[int]
+    SERVER_VERSION_FIELD_NUMBER: _ClassVar[int]
+    OPEN_SESSIONS_FIELD_NUMBER: _ClassVar[int]
+    MAX_SESSIONS_FIELD_NUMBER: _ClassVar[int]
+    OPEN_STREAMS_FIELD_NUMBER: _ClassVar[int]
+    MAX_STREAMS_FIELD_NUMBER: _ClassVar[int]
+    protocol_versions: _containers.RepeatedScalarFieldContainer[ProtocolVersion]
+    server_version: str
+    open_sessions: int
+    max_sessions: int
+    open_streams: int
+    max_streams: int
+    def __init__(self, protocol_versions: _Optional[_Iterable[_Union[ProtocolVersion, str]]] = ..., server_version: _Optional[str] = ..., open_sessions: _Optional[int] = ..., max_sessions: _Optional[int] = ..., open_streams: _Optional[int] = ..., max_streams: _Optional[int] = ...) -> None: ...

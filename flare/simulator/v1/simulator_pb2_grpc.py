@@ -90,6 +90,11 @@ class SimulatorStub:
                 request_serializer=flare_dot_simulator_dot_v1_dot_simulator__pb2.SessionRequest.SerializeToString,
                 response_deserializer=flare_dot_simulator_dot_v1_dot_simulator__pb2.SessionResponse.FromString,
                 _registered_method=True)
+        self.GetServerInfo = channel.unary_unary(
+                '/flare.simulator.v1.Simulator/GetServerInfo',
+                request_serializer=flare_dot_simulator_dot_v1_dot_simulator__pb2.GetServerInfoRequest.SerializeToString,
+                response_deserializer=flare_dot_simulator_dot_v1_dot_simulator__pb2.GetServerInfoResponse.FromString,
+                _registered_method=True)
 
 
 class SimulatorServicer:
@@ -169,6 +174,16 @@ class SimulatorServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetServerInfo(self, request, context):
+        """How loaded the server is and what it runs, for a client spreading sessions over
+        a farm of servers. Cheap, and answered even when the session limit is reached.
+        A server that predates this call answers UNIMPLEMENTED; a client then treats its
+        load as unknown.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SimulatorServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -211,6 +226,11 @@ def add_SimulatorServicer_to_server(servicer, server):
                     servicer.Session,
                     request_deserializer=flare_dot_simulator_dot_v1_dot_simulator__pb2.SessionRequest.FromString,
                     response_serializer=flare_dot_simulator_dot_v1_dot_simulator__pb2.SessionResponse.SerializeToString,
+            ),
+            'GetServerInfo': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetServerInfo,
+                    request_deserializer=flare_dot_simulator_dot_v1_dot_simulator__pb2.GetServerInfoRequest.FromString,
+                    response_serializer=flare_dot_simulator_dot_v1_dot_simulator__pb2.GetServerInfoResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -445,6 +465,33 @@ class Simulator:
             '/flare.simulator.v1.Simulator/Session',
             flare_dot_simulator_dot_v1_dot_simulator__pb2.SessionRequest.SerializeToString,
             flare_dot_simulator_dot_v1_dot_simulator__pb2.SessionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetServerInfo(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/flare.simulator.v1.Simulator/GetServerInfo',
+            flare_dot_simulator_dot_v1_dot_simulator__pb2.GetServerInfoRequest.SerializeToString,
+            flare_dot_simulator_dot_v1_dot_simulator__pb2.GetServerInfoResponse.FromString,
             options,
             channel_credentials,
             insecure,
