@@ -366,11 +366,18 @@ def test_stream_bad_step_ends_with_a_status(stub, server):
     assert info.value.code() == CODE.FAILED_PRECONDITION
 
 
-@pytest.mark.parametrize("stream", [True, False], ids=["stream", "unary"])
-def test_idle_sessions_are_reaped_and_the_client_recovers(stream):
+MODES = {  # RemoteEnv's three ways of driving a session
+    "batched": {},
+    "session-stream": {"batch": False},
+    "unary": {"stream": False},
+}
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_idle_sessions_are_reaped_and_the_client_recovers(mode):
     running = serve(make_env, settings=ServerSettings(idle_timeout_s=0.2))
     try:
-        env = RemoteEnv(running.address, stream=stream, goal=5)
+        env = RemoteEnv(running.address, goal=5, **MODES[mode])
         env.reset()
         first_session = env.session_id
         assert running.servicer.num_sessions == 1
@@ -378,8 +385,9 @@ def test_idle_sessions_are_reaped_and_the_client_recovers(stream):
         while running.servicer.num_sessions and time.monotonic() < deadline:
             time.sleep(0.05)
         assert running.servicer.num_sessions == 0
-        # a unary session is gone (NOT_FOUND); a stream's session is cancelled with it
-        with pytest.raises(EnvInterrupted, match="CANCELLED" if stream else "NOT_FOUND"):
+        # a unary session is gone (NOT_FOUND); a Session stream is cancelled with its session
+        expected = "CANCELLED" if mode == "session-stream" else "NOT_FOUND"
+        with pytest.raises(EnvInterrupted, match=expected):
             env.step({"action": np.array([1])})
         env.reset()  # a new session
         assert env.session_id != first_session
@@ -429,9 +437,9 @@ def test_remote_env_matches_gym_env(server):
     remote.close()
 
 
-@pytest.mark.parametrize("stream", [True, False], ids=["stream", "unary"])
-def test_client_calls_carry_deadlines(server, stream):
-    env = RemoteEnv(server.address, timeout_s=0.3, stream=stream, kind="slow", delay="2")
+@pytest.mark.parametrize("mode", MODES)
+def test_client_calls_carry_deadlines(server, mode):
+    env = RemoteEnv(server.address, timeout_s=0.3, kind="slow", delay="2", **MODES[mode])
     env.reset()
     start = time.monotonic()
     # a hung simulator interrupts the episode; the next reset() opens a new session

@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from flare.framework.batch import take_rows
 from flare.framework.cdp_channel import CDPLink
 from flare.framework.computation_data_processor import (
     ComputationDataProcessor,
@@ -44,6 +45,21 @@ def test_interleaved_blocks_are_put_in_agent_order_row_by_row():
     assert batch.agent_ids == [0, 1, 2]
     assert batch.sizes == [1, 1, 2]
     np.testing.assert_array_equal(batch.inputs["sensor"], [[0, 0], [1, 0], [2, 0], [2, 1]])
+
+
+def test_interleaved_blocks_spanning_their_first_to_last_row_are_reordered_too():
+    # rows [0, 2, 3, 1]: the first and last rows alone look like a consecutive span
+    batch = stack_blocks(
+        [_block({0: [[0]], 2: [[2]], 3: [[3]]}), _block({1: [[1]]}), _block({4: [[4]]})]
+    )
+    assert batch.agent_ids == [0, 1, 2, 3, 4]
+    np.testing.assert_array_equal(batch.inputs["sensor"][:, 0], [0, 1, 2, 3, 4])
+
+
+def test_take_rows_takes_a_permutation_in_its_order():
+    rows = take_rows({"x": np.arange(4)}, np.array([0, 2, 1, 3]))
+    np.testing.assert_array_equal(rows["x"], [0, 2, 1, 3])
+    np.testing.assert_array_equal(take_rows({"x": np.arange(4)}, np.array([1, 2]))["x"], [1, 2])
 
 
 def test_pending_forgets_agents_that_stopped_while_they_waited():

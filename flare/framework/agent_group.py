@@ -22,12 +22,14 @@ from multiprocessing.queues import Queue
 from multiprocessing.synchronize import Event
 from typing import TYPE_CHECKING, Any, cast
 
+from flare.framework.batched_calls import Batches
 from flare.framework.cdp_channel import AgentGreenlet, CDPClosed, CDPLink, ChannelRequest
 from flare.framework.process_control import SaveAgents, save_agents, set_global_random_state
 from flare.framework.reports import ProcessReady
 
 if TYPE_CHECKING:
     from flare.framework.agent import Agent
+    from flare.framework.batched_calls import BatchedCall
 
 
 def run_agent_process(
@@ -101,7 +103,24 @@ def play_together(
     does not depend on timing inside the process. ``before_first_request`` runs once,
     when every agent has either asked for something or ended, before anything is sent.
     A ``SaveAgents`` on ``control`` is answered while every agent waits on a CDP.
+    Batched calls (``flare.framework.batched_calls``, e.g. simulator steps) are run,
+    key by key, once the CDP requests are sent, so the two overlap.
     """
+    batches = Batches()
+    try:
+        _play(agents, stop_event, reports, batches, before_first_request, control)
+    finally:
+        batches.close()
+
+
+def _play(
+    agents: Sequence[Agent],
+    stop_event: Event,
+    reports: Queue,
+    batches: Batches,
+    before_first_request: Callable[[], None] | None,
+    control: Connection | None,
+) -> None:
     games = {a.id: AgentGreenlet(partial(a.play, stop_event, reports)) for a in agents}
     ready: deque[tuple[int, object]] = deque((agent_id, None) for agent_id in sorted(games))
     waiting: dict[int, CDPLink] = {}  # agent -> the link its request went out on
@@ -121,7 +140,8 @@ def play_together(
                 del games[agent_id]
                 continue
             if not isinstance(asked, ChannelRequest):
-                raise TypeError(f"agent {agent_id} switched out with {asked!r}, not a request")
+                batches.add(agent_id, cast("BatchedCall", asked))
+                continue
             asked.link.queue(agent_id, asked.message)
             waiting[agent_id] = asked.link
             asked_for[agent_id] = asked.message
@@ -132,6 +152,9 @@ def play_together(
                 link.flush()
             except CDPClosed as closed:
                 _fail_waiters(link, closed, waiting, ready)
+        ready.extend(batches.run())  # (while the CDPs compute)
+        if ready:
+            continue  # (the CDPs' replies wait in their pipes meanwhile)
         # (an agent process's links are pipes; in-process ends never reach a group)
         busy = {cast(Connection, link.connection): link for link in waiting.values()}
         if not busy:

@@ -42,8 +42,9 @@ def split_arrays(batch: ArrayDict, sizes: Sequence[int]) -> list[ArrayDict]:
 
 
 def take_rows(batch: ArrayDict, rows: np.ndarray) -> ArrayDict:
-    """The given rows of every array (a plain slice when they are consecutive)."""
-    if len(rows) and rows[-1] - rows[0] == len(rows) - 1:
+    """The given rows of every array (a plain slice when they are consecutive and in
+    order: a span of the right length alone could be a permutation, e.g. [0, 2, 1, 3])."""
+    if len(rows) and rows[-1] - rows[0] == len(rows) - 1 and bool(np.all(np.diff(rows) == 1)):
         return {k: v[rows[0] : rows[-1] + 1] for k, v in batch.items()}
     return {k: v[rows] for k, v in batch.items()}
 
