@@ -152,9 +152,7 @@ class StepBatcher:
             stub = pb_grpc.SimulatorStub(self._channel)
             metadata = self.settings.metadata
             self._stream = QueuedStream(
-                lambda requests: stub.StepManyStream(
-                    requests, metadata=metadata
-                ),
+                lambda requests: stub.StepManyStream(requests, metadata=metadata),
                 self.settings.timeout_s,
             )
         return self._stream
