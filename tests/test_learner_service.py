@@ -69,6 +69,7 @@ class FakeManager:
         self.policy_version = 0
         self.running_agents = {0}
         self.interrupted_games = 0
+        self.server_health = {}
         self.wall_s = 0.0
         self.stop_reason: str | None = None
         self.checkpoint_outcome: CheckpointInfo | Exception | None = CheckpointInfo(

@@ -12,13 +12,14 @@ import numpy as np
 from flare.bridge.codec import decode, encode_into
 from flare.bridge.connection import ChannelSettings
 from flare.bridge.errors import SimulatorError
-from flare.bridge.farm import Addresses, Farm, FarmSettings, ServerHealth, farm_addresses
+from flare.bridge.farm import Addresses, Farm, FarmSettings, farm_addresses
 from flare.bridge.specs import spec_from_proto
 from flare.bridge.step_batch import RowResult, StepBatcher, StepCall
 from flare.bridge.stream import StreamSession
 from flare.framework.batched_calls import NOT_IN_A_GROUP, call_batched
 from flare.framework.env import ActionDict, Env, EnvInterrupted, ObservationDict, RewardDict
 from flare.framework.env_spec import EnvSpec
+from flare.framework.reports import ServerHealth
 from flare.simulator.v1 import simulator_pb2 as pb
 from flare.simulator.v1 import simulator_pb2_grpc as pb_grpc
 

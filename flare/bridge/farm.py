@@ -22,6 +22,7 @@ from pathlib import Path
 import grpc
 
 from flare.bridge.connection import ChannelSettings
+from flare.framework.reports import ServerHealth
 from flare.simulator.v1 import simulator_pb2 as pb
 from flare.simulator.v1 import simulator_pb2_grpc as pb_grpc
 
@@ -75,19 +76,10 @@ def write_farm_file(path: str | Path, addresses: Sequence[str]) -> None:
     partial.replace(target)
 
 
-class ServerState(enum.Enum):
+class ServerState(enum.StrEnum):
     LIVE = "live"
     BACKING_OFF = "backing off"
     DROPPED = "dropped"
-
-
-@dataclass(frozen=True)
-class ServerHealth:
-    """What a client knows of one server of its farm."""
-
-    address: str
-    state: ServerState
-    failures: int
 
 
 @dataclass

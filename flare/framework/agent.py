@@ -45,8 +45,10 @@ from flare.framework.reports import (
     AgentFailed,
     AgentFinished,
     EnvMismatch,
+    FarmHealth,
     GameInterrupted,
     GameRecord,
+    ServerHealth,
 )
 
 __all__ = [
@@ -122,6 +124,7 @@ class Agent(ABC):
         self._game_length = 0
         self._game_costs: dict[str, list[float]] = {}  # "<ct>/<cost>" -> per learn
         self._games_played = 0
+        self._servers_seen: dict[str, ServerHealth] = {}  # (its env's farm, as last reported)
         # exact checkpoints (set by a learner): log each episode's calls so that a
         # resumed run can take the episode up where it was (flare.framework.episode_replay)
         self.checkpointing = False
@@ -388,6 +391,24 @@ class Agent(ABC):
             helper.interrupt_episode()
         reports.put(GameInterrupted(self.id, reason))
 
+    def _report_servers(self, reports: Reports) -> None:
+        """Report the servers whose health changed, when the env is a farm's client (it
+        has ``farm_health()``, as ``RemoteEnv`` does); a server never seen failing is
+        live and not reported."""
+        farm_health = getattr(self.env, "farm_health", None)
+        if farm_health is None:
+            return
+        changed = []
+        for server in farm_health():
+            seen = self._servers_seen.get(server.address)
+            if seen is None and server.state == "live" and server.failures == 0:
+                continue
+            if seen != server:
+                self._servers_seen[server.address] = server
+                changed.append(server)
+        if changed:
+            reports.put(FarmHealth(self.id, tuple(changed)))
+
     def play_session(self, env: Env, stop: StopFlag, reports: Reports) -> None:
         """Play on ``env`` until it ends, the agent has played its games or ``stop`` is
         set: how an agent driven from outside plays (a simulator's Act stream, whose env
@@ -424,12 +445,14 @@ class Agent(ABC):
                 try:
                     reports.put(self._run_one_episode())
                     interrupted_in_a_row = 0
+                    self._report_servers(reports)
                 except ReplayDiverged as err:
                     # the checkpoint's episode could not be taken up: it is dropped
                     self._replay = None
                     self._interrupt_episode(reports, f"resumed mid-episode: {err}")
                 except EnvInterrupted as err:
                     self._interrupt_episode(reports, str(err))
+                    self._report_servers(reports)
                     interrupted_in_a_row += 1
                     if interrupted_in_a_row >= MAX_INTERRUPTIONS_IN_A_ROW:
                         raise RuntimeError(

@@ -33,9 +33,11 @@ from flare.framework.reports import (
     AgentFailed,
     AgentFinished,
     EnvMismatch,
+    FarmHealth,
     GameInterrupted,
     GameRecord,
     ProcessReady,
+    ServerHealth,
 )
 from flare.framework.run_events import CheckpointInfo, RunObserver, RunPosition
 from flare.framework.run_pause import PauseError, ProcessControl, RunPause, paused
@@ -102,6 +104,8 @@ class Manager:
         self.stopped_by_signal: str | None = None
         self.reached_target = False
         self.interrupted_games = 0
+        # the simulators the agents saw fail, by address, as the latest report has them
+        self.server_health: dict[str, ServerHealth] = {}
         self.observers: list[RunObserver] = []
         # writes a checkpoint of the whole run; by default each CT's model and optimizer
         # to ``model_dir`` (a learner's run directory saves much more)
@@ -587,6 +591,22 @@ class Manager:
             return
         logger.info("saved %s", info.path)
 
+    def _update_server_health(self, report: FarmHealth) -> None:
+        for server in report.servers:
+            known = self.server_health.get(server.address)
+            failures = max(server.failures, known.failures if known else 0)
+            if known is None or known.state != server.state:
+                logger.warning(
+                    "simulator %s: %s (agent %d counts %d failures)",
+                    server.address,
+                    server.state,
+                    report.agent,
+                    server.failures,
+                )
+            self.server_health[server.address] = ServerHealth(
+                server.address, server.state, failures
+            )
+
     def _handle_report(
         self, report: object, running: set[int], metrics: MetricsLogger
     ) -> str | None:
@@ -607,6 +627,8 @@ class Manager:
             logger.warning("agent %d: episode interrupted: %s", report.agent, report.reason)
             for observer in self.observers:
                 observer.game_interrupted(report)
+        elif isinstance(report, FarmHealth):
+            self._update_server_health(report)
         elif isinstance(report, AgentFinished):
             running.discard(report.agent)
         elif isinstance(report, AgentFailed):

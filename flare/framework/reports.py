@@ -70,3 +70,22 @@ class ProcessReady:
     """An agent process built its agents' envs and first requests and waits to send them."""
 
     agents: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class ServerHealth:
+    """What a client knows of one simulator server of its farm: ``state`` is "live",
+    "backing off" (failed lately: no new session until its back-off ends) or "dropped"."""
+
+    address: str
+    state: str
+    failures: int
+
+
+@dataclass(frozen=True)
+class FarmHealth:
+    """An agent's view of its env's servers changed (a server failed, recovered or was
+    dropped): the servers whose health changed."""
+
+    agent: int
+    servers: tuple[ServerHealth, ...]

@@ -36,15 +36,19 @@ class Component:
 class EnvConfig:
     """Where the agents' environments come from: exactly one of ``adapter`` (a bundled
     adapter in this process, or served locally with ``serve``), ``address`` /
-    ``addresses`` (running simulators), ``simulator`` (a bundled standalone simulator
-    started for the run), ``command`` (any simulator command that prints ``listening on
-    HOST:PORT``) or ``factory`` (``module:callable`` returning a flare Env)."""
+    ``addresses`` / ``farm`` (running simulators: a farm's addresses, or its farm file),
+    ``simulator`` (a bundled standalone simulator started for the run), ``command`` (any
+    simulator command that prints ``listening on HOST:PORT``) or ``factory``
+    (``module:callable`` returning a flare Env). A simulator the run starts itself can be
+    started ``servers`` times, a local farm. Every agent's env is a client of the whole
+    farm: sessions spread by load, and move to a live server when theirs dies."""
 
     adapter: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
     serve: bool = False
     address: str | None = None
     addresses: list[str] = field(default_factory=list)
+    farm: str | None = None
     simulator: str | None = None
     command: list[str] = field(default_factory=list)
     factory: str | None = None
@@ -53,6 +57,9 @@ class EnvConfig:
     tls_root_cert: str | None = None
     token_file: str | None = None
     insecure: bool = False
+    servers: int = 1
+    batch: bool = True
+    max_server_failures: int = 5
 
     @property
     def source(self) -> str:
@@ -61,7 +68,7 @@ class EnvConfig:
         return given[0]
 
 
-_ENV_SOURCES = ("adapter", "address", "addresses", "simulator", "command", "factory")
+_ENV_SOURCES = ("adapter", "address", "addresses", "farm", "simulator", "command", "factory")
 
 
 @dataclass(frozen=True)
@@ -230,6 +237,11 @@ def _check(config: RunConfig) -> None:
         raise ConfigError("env.serve: only an env.adapter can be served for the run")
     if env.options and not (env.adapter or env.simulator):
         raise ConfigError("env.options: only for an env.adapter or env.simulator")
+    _at_least("env.servers", env.servers, 1)
+    _at_least("env.max_server_failures", env.max_server_failures, 0)
+    if env.servers > 1 and not (env.serve or env.simulator or env.command):
+        raise ConfigError("env.servers: only for a simulator the run starts itself "
+                          "(env.serve, env.simulator or env.command)")  # fmt: skip
     if env.kwargs and not env.factory:
         raise ConfigError("env.kwargs: only for an env.factory (a session takes env.config)")
     if env.factory and ":" not in env.factory:

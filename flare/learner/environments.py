@@ -29,7 +29,7 @@ class EnvSource:
 
     env_class: Callable[..., Env]
     kwargs: dict[str, Any] = field(default_factory=dict)
-    addresses: tuple[str, ...] = ()  # every agent i takes addresses[i % len]
+    addresses: tuple[str, ...] = ()  # the farm every agent's env is a client of
     seed: int = 0
 
     def kwargs_for(self, agent: int) -> dict[str, Any]:
@@ -37,7 +37,9 @@ class EnvSource:
         if _takes_seed(self.env_class):
             kwargs["seed"] = 1000 * self.seed + agent
         if self.addresses:
-            kwargs["address"] = self.addresses[agent % len(self.addresses)]
+            kwargs["address"] = (
+                self.addresses[0] if len(self.addresses) == 1 else list(self.addresses)
+            )
         return kwargs
 
     def probe(self) -> Env:
@@ -117,10 +119,25 @@ def open_env_source(config: EnvConfig, seed: int, base_dir: Path) -> Iterator[En
             return
         if source in ("address", "addresses"):
             addresses = [config.address] if config.address else list(config.addresses)
+        elif source == "farm":
+            addresses = list(_farm_file(base_dir, config.farm or ""))
         else:
-            addresses = [stack.enter_context(_started(_launch_command(config), base_dir))]
+            command = _launch_command(config)
+            addresses = [
+                stack.enter_context(_started(command, base_dir)) for _ in range(config.servers)
+            ]
         yield EnvSource(_remote_env_class(), {**_remote_options(config), **session},
                         tuple(addresses), seed)  # fmt: skip
+
+
+def _farm_file(base_dir: Path, name: str) -> tuple[str, ...]:
+    from flare.bridge.farm import read_farm_file
+
+    path = base_dir / name
+    try:
+        return read_farm_file(path)
+    except (OSError, ValueError) as err:
+        raise ConfigError(f"env.farm: {err}") from None
 
 
 def _user_factory(target: str) -> Callable[..., Env]:
@@ -140,6 +157,9 @@ def _remote_env_class() -> Callable[..., Env]:
 
 def _remote_options(config: EnvConfig) -> dict[str, Any]:
     options: dict[str, Any] = {}
+    if not config.batch:
+        options["batch"] = False
+    options["max_server_failures"] = config.max_server_failures
     if config.tls_root_cert:
         options["tls_root_cert"] = config.tls_root_cert
     if config.token_file:

@@ -12,6 +12,7 @@ from typing import cast
 
 from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
 
+from flare.framework.reports import ServerHealth
 from flare.framework.run_events import CheckpointInfo
 from flare.learner.status import ProgressEvent, ProgressKind, RunState, RunStatus
 from flare.learner.v1 import learner_pb2 as pb
@@ -69,6 +70,14 @@ def _enum_name(enum: EnumTypeWrapper, value: int, prefix: str, field: str) -> st
 
 
 # ----- the status ----------------------------------------------------------------------------
+_SIMULATOR_STATES = {
+    "live": pb.SIMULATOR_STATE_LIVE,
+    "backing off": pb.SIMULATOR_STATE_BACKING_OFF,
+    "dropped": pb.SIMULATOR_STATE_DROPPED,
+}
+_SIMULATOR_STATE_NAMES = {number: name for name, number in _SIMULATOR_STATES.items()}
+
+
 def status_to_proto(status: RunStatus) -> pb.RunStatus:
     """NaN means (no game yet) travel as unset fields."""
     message = pb.RunStatus(
@@ -90,6 +99,13 @@ def status_to_proto(status: RunStatus) -> pb.RunStatus:
         stop_reason=status.stop_reason,
         act_streams=status.act_streams,
         act_streams_max=status.act_streams_max,
+        simulator_health=[
+            pb.SimulatorHealth(
+                address=h.address, state=_SIMULATOR_STATES[h.state], failures=h.failures
+            )
+            for h in status.simulator_health
+        ],
+        simulators_live=status.simulators_live,
     )
     if not math.isnan(status.mean_return):
         message.mean_return = status.mean_return
@@ -120,6 +136,11 @@ def status_from_proto(message: pb.RunStatus) -> RunStatus:
         wall_s=message.wall_s,
         ct_costs={entry.ct: dict(entry.costs) for entry in message.ct_costs},
         simulators=tuple(message.simulators),
+        simulator_health=tuple(
+            ServerHealth(h.address, _SIMULATOR_STATE_NAMES.get(h.state, "live"), h.failures)
+            for h in message.simulator_health
+        ),
+        simulators_live=message.simulators_live,
         last_checkpoint=(
             checkpoint_from_proto(message.last_checkpoint)
             if message.HasField("last_checkpoint")

@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from flare.framework.reports import ServerHealth
 from flare.framework.run_events import CheckpointInfo
 
 
@@ -43,6 +44,8 @@ class RunStatus:
     stop_reason: str = ""
     act_streams: int = 0
     act_streams_max: int = 0
+    simulator_health: tuple[ServerHealth, ...] = ()  # (those that ever failed)
+    simulators_live: int = 0
 
     @property
     def games_left(self) -> int:
@@ -59,6 +62,8 @@ class RunStatus:
             f"agents {self.agents_alive}/{self.agents_total} | "
             + (f"Act streams {self.act_streams}/{self.act_streams_max} | "
                if self.act_streams_max else "")
+            + (f"simulators {self.simulators_live}/{len(self.simulators)} live | "
+               if len(self.simulators) > 1 or self.simulator_health else "")
             + f"{self.wall_s:.0f} s"
         )  # fmt: skip
 

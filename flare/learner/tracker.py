@@ -15,13 +15,14 @@ from collections import deque
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
-from flare.framework.reports import GameRecord
+from flare.framework.reports import GameRecord, ServerHealth
 from flare.framework.run_events import CheckpointInfo, RunObserver
 from flare.learner.status import ProgressEvent, ProgressKind, RunState, RunStatus
 
 if TYPE_CHECKING:
     from flare.framework.manager import Manager
 
+_NEVER_FAILED = ServerHealth("", "live", 0)
 SUBSCRIBER_QUEUE = 64  # events a slow watcher may fall behind by; older ones are dropped
 
 
@@ -189,6 +190,15 @@ class RunTracker(RunObserver):
                 wall_s=manager.wall_s,
                 ct_costs={ct: dict(costs) for ct, costs in self._ct_costs.items()},
                 simulators=self.simulators,
+                simulator_health=tuple(
+                    health
+                    for address, health in sorted(manager.server_health.items())
+                    if address in self.simulators
+                ),
+                simulators_live=sum(
+                    manager.server_health.get(a, _NEVER_FAILED).state != "dropped"
+                    for a in self.simulators
+                ),
                 last_checkpoint=self._last_checkpoint,
                 stop_reason=manager.stop_reason or "",
             )

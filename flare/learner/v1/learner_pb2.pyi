@@ -27,6 +27,13 @@ class ProgressKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     PROGRESS_KIND_PROGRESS: _ClassVar[ProgressKind]
     PROGRESS_KIND_CHECKPOINT: _ClassVar[ProgressKind]
     PROGRESS_KIND_FINISHED: _ClassVar[ProgressKind]
+
+class SimulatorState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    SIMULATOR_STATE_UNSPECIFIED: _ClassVar[SimulatorState]
+    SIMULATOR_STATE_LIVE: _ClassVar[SimulatorState]
+    SIMULATOR_STATE_BACKING_OFF: _ClassVar[SimulatorState]
+    SIMULATOR_STATE_DROPPED: _ClassVar[SimulatorState]
 ACT_PROTOCOL_VERSION_UNSPECIFIED: ActProtocolVersion
 ACT_PROTOCOL_VERSION_1: ActProtocolVersion
 RUN_STATE_UNSPECIFIED: RunState
@@ -38,6 +45,10 @@ PROGRESS_KIND_UNSPECIFIED: ProgressKind
 PROGRESS_KIND_PROGRESS: ProgressKind
 PROGRESS_KIND_CHECKPOINT: ProgressKind
 PROGRESS_KIND_FINISHED: ProgressKind
+SIMULATOR_STATE_UNSPECIFIED: SimulatorState
+SIMULATOR_STATE_LIVE: SimulatorState
+SIMULATOR_STATE_BACKING_OFF: SimulatorState
+SIMULATOR_STATE_DROPPED: SimulatorState
 
 class CheckpointInfo(_message.Message):
     __slots__ = ("path", "games", "policy_version", "wall_s")
@@ -67,7 +78,7 @@ class CTCosts(_message.Message):
     def __init__(self, ct: _Optional[str] = ..., costs: _Optional[_Mapping[str, float]] = ...) -> None: ...
 
 class RunStatus(_message.Message):
-    __slots__ = ("run_name", "state", "games", "games_budget", "env_steps", "window", "mean_return", "success_rate", "env_steps_per_s", "ct_costs", "policy_version", "agents_alive", "agents_total", "interrupted_games", "simulators", "uptime_s", "wall_s", "last_checkpoint", "stop_reason", "act_streams", "act_streams_max")
+    __slots__ = ("run_name", "state", "games", "games_budget", "env_steps", "window", "mean_return", "success_rate", "env_steps_per_s", "ct_costs", "policy_version", "agents_alive", "agents_total", "interrupted_games", "simulators", "uptime_s", "wall_s", "last_checkpoint", "stop_reason", "act_streams", "act_streams_max", "simulator_health", "simulators_live")
     RUN_NAME_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     GAMES_FIELD_NUMBER: _ClassVar[int]
@@ -89,6 +100,8 @@ class RunStatus(_message.Message):
     STOP_REASON_FIELD_NUMBER: _ClassVar[int]
     ACT_STREAMS_FIELD_NUMBER: _ClassVar[int]
     ACT_STREAMS_MAX_FIELD_NUMBER: _ClassVar[int]
+    SIMULATOR_HEALTH_FIELD_NUMBER: _ClassVar[int]
+    SIMULATORS_LIVE_FIELD_NUMBER: _ClassVar[int]
     run_name: str
     state: RunState
     games: int
@@ -110,7 +123,19 @@ class RunStatus(_message.Message):
     stop_reason: str
     act_streams: int
     act_streams_max: int
-    def __init__(self, run_name: _Optional[str] = ..., state: _Optional[_Union[RunState, str]] = ..., games: _Optional[int] = ..., games_budget: _Optional[int] = ..., env_steps: _Optional[int] = ..., window: _Optional[int] = ..., mean_return: _Optional[float] = ..., success_rate: _Optional[float] = ..., env_steps_per_s: _Optional[float] = ..., ct_costs: _Optional[_Iterable[_Union[CTCosts, _Mapping]]] = ..., policy_version: _Optional[int] = ..., agents_alive: _Optional[int] = ..., agents_total: _Optional[int] = ..., interrupted_games: _Optional[int] = ..., simulators: _Optional[_Iterable[str]] = ..., uptime_s: _Optional[float] = ..., wall_s: _Optional[float] = ..., last_checkpoint: _Optional[_Union[CheckpointInfo, _Mapping]] = ..., stop_reason: _Optional[str] = ..., act_streams: _Optional[int] = ..., act_streams_max: _Optional[int] = ...) -> None: ...
+    simulator_health: _containers.RepeatedCompositeFieldContainer[SimulatorHealth]
+    simulators_live: int
+    def __init__(self, run_name: _Optional[str] = ..., state: _Optional[_Union[RunState, str]] = ..., games: _Optional[int] = ..., games_budget: _Optional[int] = ..., env_steps: _Optional[int] = ..., window: _Optional[int] = ..., mean_return: _Optional[float] = ..., success_rate: _Optional[float] = ..., env_steps_per_s: _Optional[float] = ..., ct_costs: _Optional[_Iterable[_Union[CTCosts, _Mapping]]] = ..., policy_version: _Optional[int] = ..., agents_alive: _Optional[int] = ..., agents_total: _Optional[int] = ..., interrupted_games: _Optional[int] = ..., simulators: _Optional[_Iterable[str]] = ..., uptime_s: _Optional[float] = ..., wall_s: _Optional[float] = ..., last_checkpoint: _Optional[_Union[CheckpointInfo, _Mapping]] = ..., stop_reason: _Optional[str] = ..., act_streams: _Optional[int] = ..., act_streams_max: _Optional[int] = ..., simulator_health: _Optional[_Iterable[_Union[SimulatorHealth, _Mapping]]] = ..., simulators_live: _Optional[int] = ...) -> None: ...
+
+class SimulatorHealth(_message.Message):
+    __slots__ = ("address", "state", "failures")
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    FAILURES_FIELD_NUMBER: _ClassVar[int]
+    address: str
+    state: SimulatorState
+    failures: int
+    def __init__(self, address: _Optional[str] = ..., state: _Optional[_Union[SimulatorState, str]] = ..., failures: _Optional[int] = ...) -> None: ...
 
 class GetStatusRequest(_message.Message):
     __slots__ = ()
