@@ -133,6 +133,7 @@ def build_parser(adapter: Adapter | None = None) -> argparse.ArgumentParser:
     )
     plot.set_defaults(func=_plot)
     _add_serve_parser(sub, adapter)
+    _add_farm_parser(sub)
     _add_check_sim_parser(sub)
     _add_check_learner_parser(sub)
     from flare.learner.train_command import add_train_parser
@@ -218,13 +219,51 @@ def _add_serve_options(serve: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_farm_parser(sub: Any) -> None:
+    farm = sub.add_parser(
+        "farm",
+        help="start N local `flare serve` servers together and write their farm file",
+        description="Start N copies of `flare serve TARGET [options]` on free ports, write "
+        "their addresses to a farm file (which flare train, RemoteEnv and check-sim take as "
+        "an address), and stop them together at Ctrl-C or SIGTERM. Example: "
+        "`flare farm --servers 4 gym --game CartPole-v1`.",
+        formatter_class=_HelpFormatter,
+    )
+    farm.add_argument("--servers", type=int, default=2, help="how many servers")
+    farm.add_argument("--farm-file", default="farm.txt", help="where to write the addresses")
+    farm.add_argument("--host", default="127.0.0.1", help="the servers' host (port: any free)")
+    farm.add_argument(
+        "serve_args",
+        nargs=argparse.REMAINDER,
+        metavar="TARGET [serve options]",
+        help="what each `flare serve` gets (not --address)",
+    )
+    farm.set_defaults(func=_farm)
+
+
+def _farm(args: argparse.Namespace) -> int:
+    from flare.farm.local import run_farm
+
+    return run_farm(
+        args.serve_args,
+        args.servers,
+        Path(args.farm_file),
+        args.host,
+        say=lambda line: print(line, flush=True),
+    )
+
+
 def _add_check_sim_parser(sub: Any) -> None:
     check = sub.add_parser(
         "check-sim",
         help="check a live simulator server against the wire contract",
         formatter_class=_HelpFormatter,
     )
-    check.add_argument("address", nargs="?", help="HOST:PORT of the simulator")
+    check.add_argument(
+        "address",
+        nargs="?",
+        help="HOST:PORT of the simulator, or a farm file (each of its servers is checked)",
+    )
     check.add_argument(
         "--config",
         action="append",
@@ -313,15 +352,17 @@ def _chosen(checks: Sequence[Any], only: list[str] | None, command: str) -> tupl
     return tuple(known[name] for name in only)
 
 
-def _checked_token(args: argparse.Namespace) -> str | None:
+def _checked_token(args: argparse.Namespace, addresses: Sequence[str] = ()) -> str | None:
+    """The token of ``--token-file``, once it may go to every address in the clear or not
+    (refused before the file is read or any server reached)."""
     if not args.token_file:
         return None
     from flare.bridge.security import check_token_channel
 
-    # (refused before the file is read or the server reached)
-    check_token_channel(
-        args.address, "token", bool(args.tls_root_cert), args.insecure, how="--insecure"
-    )
+    for address in addresses or (args.address,):
+        check_token_channel(
+            address, "token", bool(args.tls_root_cert), args.insecure, how="--insecure"
+        )
     return _read_token_file(args.token_file, args.command)
 
 
@@ -362,19 +403,24 @@ def _check_sim(args: argparse.Namespace) -> int:
             raise ValueError(f"--config takes KEY=VALUE, got {item!r}")
         config[key] = value
     checks = _chosen(CHECKS, args.only, "check-sim")
-    token = _checked_token(args)
-    target = Target(
-        args.address,
-        config=config,
-        tls_root_cert=Path(args.tls_root_cert) if args.tls_root_cert else None,
-        token=token,
-        timeout_s=args.timeout,
-        max_sessions_probe=args.max_sessions_probe,
-        max_message_probe_mb=args.max_message_probe_mb,
-    )
-    wait_until_reachable(target)
-    print(f"checking the simulator at {args.address} (config {config})", flush=True)
-    results = run_checks(target, checks, on_result=lambda r: print(r.line(), flush=True))
+    from flare.bridge.farm import farm_addresses
+
+    addresses = farm_addresses(args.address)  # (one server, or each server of a farm)
+    token = _checked_token(args, addresses)
+    results = []
+    for address in addresses:
+        target = Target(
+            address,
+            config=config,
+            tls_root_cert=Path(args.tls_root_cert) if args.tls_root_cert else None,
+            token=token,
+            timeout_s=args.timeout,
+            max_sessions_probe=args.max_sessions_probe,
+            max_message_probe_mb=args.max_message_probe_mb,
+        )
+        wait_until_reachable(target)
+        print(f"checking the simulator at {address} (config {config})", flush=True)
+        results += run_checks(target, checks, on_result=lambda r: print(r.line(), flush=True))
     return _summary(results)
 
 
