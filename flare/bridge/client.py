@@ -115,6 +115,7 @@ class RemoteEnv(Env):
         self.session_id: str | None = None
         self._spec: EnvSpec | None = None
         self._time_out = False
+        self._next_seed: int | None = None  # (the next reset's, from reseed)
         self._closed = False
         try:
             self._open_session()
@@ -248,12 +249,21 @@ class RemoteEnv(Env):
                 time.sleep(delay)
                 delay = min(2 * delay, 5.0)
 
+    def reseed(self, seed: int) -> bool:
+        """The next reset sends ``seed``: the server starts the episode a session opened
+        with that seed would start with."""
+        self._next_seed = seed
+        return True
+
     def _reset_once(self) -> ObservationDict:
         request = pb.ResetRequest(session_id=self.session_id)
+        if self._next_seed is not None:
+            request.seed = self._next_seed
         if self._stream is not None:
             response = self._stream.request(pb.SessionRequest(reset=request)).reset
         else:
             response = self._call(self._stub().Reset, request)
+        self._next_seed = None
         self._time_out = False
         return {k: decode(v, f"observations[{k!r}]") for k, v in response.observations.items()}
 

@@ -127,10 +127,11 @@ class StepBatcher:
         for name in calls[0].actions:
             stacked = np.stack([call.actions[name] for call in calls])
             encode_into(request.actions[name], stacked, f"actions[{name!r}]")
-        response = self._exchange(request)
+        response = self.exchange(request)
         return _split(response, len(calls))
 
-    def _exchange(self, request: pb.StepManyRequest) -> pb.StepManyResponse:
+    def exchange(self, request: pb.StepManyRequest) -> pb.StepManyResponse:
+        """One StepMany request on the stream, and its answer (a failure as SimulatorError)."""
         stream = self._open()
         try:
             return stream.exchange(request)
