@@ -2,7 +2,9 @@
 and the agents of a process stepping together (batched) exactly as they would alone."""
 
 import logging
+import os
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -163,7 +165,7 @@ name = "farm-ppo"
 seed = 0
 
 [env]
-addresses = {addresses}
+{env}
 batch = {batch}
 max_server_failures = {max_server_failures}
 
@@ -196,7 +198,8 @@ sample_interval = 32
 
 def _ppo_run(tmp_path, addresses, games, batch=True, max_server_failures=5, during=None):
     """examples/configs/cartpole_ppo.toml's PPO (8 agents, 4 per process) against the
-    servers at ``addresses``; ``during(manager)`` runs in a thread while it trains."""
+    servers at ``addresses`` (a list, or a farm file's path); ``during(manager)`` runs in a
+    thread while it trains."""
     import json
     import sys
     import threading
@@ -207,15 +210,21 @@ def _ppo_run(tmp_path, addresses, games, batch=True, max_server_failures=5, duri
     from flare.learner.learner import Learner, LearnerSettings
     from flare.learner.run_dir import RunDirectory
 
+    env = (
+        f"farm = {json.dumps(str(addresses))}"
+        if isinstance(addresses, Path)
+        else f"addresses = {json.dumps(list(addresses))}"
+    )
     text = PPO.format(
-        addresses=json.dumps(list(addresses)),
+        env=env,
         batch=str(batch).lower(),
         max_server_failures=max_server_failures,
         games=games,
     )
     config = parse_config(text)
+    simulators = () if isinstance(addresses, Path) else tuple(addresses)
     settings = LearnerSettings(
-        progress="off", tensorboard=False, checkpoint_every_s=0, simulators=tuple(addresses)
+        progress="off", tensorboard=False, checkpoint_every_s=0, simulators=simulators
     )
     with open_env_source(config.env, config.seed, tmp_path) as source:
         manager, spec = build_run(config, source)
@@ -293,3 +302,21 @@ def test_training_goes_on_when_a_server_of_its_farm_dies(tmp_path):
     assert status.simulators_live == 1
     assert [(h.address, h.state) for h in status.simulator_health] == [(dead, "dropped")]
     assert "simulators 1/2 live" in status.line()
+
+
+def test_a_farm_file_is_followed_when_it_is_rewritten(tmp_path, two_servers):
+    path = tmp_path / "farm.txt"
+    first, second = (s.address for s in two_servers)
+    write_farm_file(path, [first])
+    env = RemoteEnv(str(path), seed=0)
+    assert env.address == first and env.addresses == (first,)
+    write_farm_file(path, [second])  # (e.g. Ray restarted the server elsewhere)
+    os.utime(path, ns=(time.time_ns() + 10**9, time.time_ns() + 10**9))  # (a newer mtime)
+    env.reset()
+    env.step({"action": np.array([1])})
+    two_servers[0].stop(0)
+    with pytest.raises(EnvInterrupted):  # the session is lost with its server
+        env.step({"action": np.array([1])})
+    env.reset()  # the next one opens on the server the file names now
+    assert env.address == second and env.addresses == (second,)
+    env.close()

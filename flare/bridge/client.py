@@ -12,7 +12,7 @@ import numpy as np
 from flare.bridge.codec import decode, encode_into
 from flare.bridge.connection import ChannelSettings
 from flare.bridge.errors import SimulatorError
-from flare.bridge.farm import Addresses, Farm, FarmSettings, farm_addresses
+from flare.bridge.farm import Addresses, Farm, FarmSettings, farm_addresses, is_farm_file
 from flare.bridge.specs import spec_from_proto
 from flare.bridge.step_batch import RowResult, StepBatcher, StepCall
 from flare.bridge.stream import StreamSession
@@ -100,7 +100,11 @@ class RemoteEnv(Env):
         self.reconnect_timeout_s = reconnect_timeout_s
         self._metadata = self._settings.metadata
         self._farm = Farm(
-            addresses, self._settings, FarmSettings(max_server_failures), spread=seed or 0
+            addresses,
+            self._settings,
+            FarmSettings(max_server_failures),
+            spread=seed or 0,
+            farm_file=address if isinstance(address, str) and is_farm_file(address) else None,
         )
         self._channels: dict[str, grpc.Channel] = {}
         self._open_request = pb.OpenSessionRequest(

@@ -36,7 +36,7 @@ INFO_TIMEOUT_S = 2.0  # a server that cannot say its load this fast is not the o
 def farm_addresses(address: Addresses) -> tuple[str, ...]:
     """The servers ``address`` names: one ``host:port``, a list of them, or a farm file."""
     if isinstance(address, str):
-        if _is_farm_file(address):
+        if is_farm_file(address):
             return read_farm_file(address)
         addresses: tuple[str, ...] = (address,)
     else:
@@ -48,7 +48,8 @@ def farm_addresses(address: Addresses) -> tuple[str, ...]:
     return tuple(a.strip() for a in addresses)
 
 
-def _is_farm_file(address: str) -> bool:
+def is_farm_file(address: str) -> bool:
+    """Whether ``address`` names a farm file (an existing file) rather than a server."""
     return Path(address).is_file()
 
 
@@ -128,12 +129,42 @@ class Farm:
         settings: FarmSettings | None = None,
         spread: int = 0,
         clock: Callable[[], float] = time.monotonic,
+        farm_file: str | Path | None = None,
     ) -> None:
         self.settings = settings or FarmSettings()
         self._channel = channel
         self._servers = [_Server(a) for a in addresses]
         self._spread = spread
         self._clock = clock
+        # a farm file is followed: servers that a placement engine (re)starts elsewhere
+        # are rewritten into it, and the next choice reads it again
+        self._file = Path(farm_file) if farm_file is not None else None
+        self._file_version = self._version()
+
+    def _version(self) -> int | None:
+        try:
+            return self._file.stat().st_mtime_ns if self._file is not None else None
+        except OSError:
+            return None
+
+    def _follow_file(self) -> None:
+        version = self._version()
+        if self._file is None or version is None or version == self._file_version:
+            return
+        try:
+            addresses = read_farm_file(self._file)
+        except (OSError, ValueError) as err:
+            logger.warning(
+                "farm file %s unreadable (%s); keeping its last servers", self._file, err
+            )
+            return
+        self._file_version = version
+        known = {s.address: s for s in self._servers}
+        self._servers = [known.get(a) or _Server(a) for a in addresses]
+        gone = sorted(set(known) - set(addresses))
+        new = [a for a in addresses if a not in known]
+        if gone or new:
+            logger.info("farm file %s: new servers %s, gone %s", self._file, new, gone)
 
     @property
     def addresses(self) -> tuple[str, ...]:
@@ -151,6 +182,7 @@ class Farm:
         loaded first (by GetServerInfo through ``channels(address)``). A server that cannot
         say its load counts as failed; one that predates GetServerInfo as unloaded. When
         every live server is backing off, the one whose back-off ends first."""
+        self._follow_file()
         now = self._clock()
         ready = [s for s in self._servers if not s.dropped and s.retry_at <= now]
         if not ready:
@@ -221,7 +253,7 @@ class Farm:
         for server in self._servers:
             if server.address == address:
                 return server
-        raise KeyError(f"{address} is not in this farm")
+        return _Server(address, dropped=True)  # (one the farm file no longer lists)
 
 
 def _state(server: _Server, now: float) -> ServerState:

@@ -6,7 +6,9 @@ Any server that prints ``... listening on HOST:PORT`` as its first line works:
 
 from __future__ import annotations
 
+import ctypes
 import select
+import signal
 import subprocess
 import sys
 import threading
@@ -21,12 +23,23 @@ GRIDWORLD = ROOT / "simulators" / "gridworld"
 
 @contextmanager
 def simulator_process(
-    command: Sequence[str], cwd: Path | None = None, startup_timeout_s: float = 60.0
+    command: Sequence[str],
+    cwd: Path | None = None,
+    startup_timeout_s: float = 60.0,
+    die_with_parent: bool = False,
 ) -> Iterator[str]:
     """Run ``command``; yield the address from its ``listening on HOST:PORT`` line; stop
     it with SIGTERM (a graceful shutdown) when the block ends. What it prints later is
-    passed on to this process's stdout (never left to fill the pipe and stall it)."""
-    server = subprocess.Popen(list(command), cwd=cwd, stdout=subprocess.PIPE, text=True)
+    passed on to this process's stdout (never left to fill the pipe and stall it).
+    ``die_with_parent``: the server gets SIGTERM when this process dies, however it dies
+    (Linux), e.g. a Ray actor that is killed and restarted elsewhere."""
+    server = subprocess.Popen(
+        list(command),
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        text=True,
+        preexec_fn=_end_with_parent if die_with_parent else None,
+    )
     try:
         stdout = server.stdout
         assert stdout is not None  # (stdout=PIPE)
@@ -49,6 +62,13 @@ def simulator_process(
             except subprocess.TimeoutExpired:
                 server.kill()
                 server.wait()
+
+
+def _end_with_parent() -> None:
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # (not Linux)
+        pass
 
 
 def _pass_on(stream: IO[str]) -> None:

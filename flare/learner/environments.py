@@ -31,12 +31,15 @@ class EnvSource:
     kwargs: dict[str, Any] = field(default_factory=dict)
     addresses: tuple[str, ...] = ()  # the farm every agent's env is a client of
     seed: int = 0
+    farm_file: str | None = None  # (given: the envs follow it, e.g. servers Ray restarts)
 
     def kwargs_for(self, agent: int) -> dict[str, Any]:
         kwargs = dict(self.kwargs)
         if _takes_seed(self.env_class):
             kwargs["seed"] = 1000 * self.seed + agent
-        if self.addresses:
+        if self.farm_file is not None:
+            kwargs["address"] = self.farm_file
+        elif self.addresses:
             kwargs["address"] = (
                 self.addresses[0] if len(self.addresses) == 1 else list(self.addresses)
             )
@@ -117,9 +120,11 @@ def open_env_source(config: EnvConfig, seed: int, base_dir: Path) -> Iterator[En
         if source == "factory":
             yield EnvSource(_user_factory(config.factory or ""), dict(config.kwargs), seed=seed)
             return
+        farm_file = None
         if source in ("address", "addresses"):
             addresses = [config.address] if config.address else list(config.addresses)
         elif source == "farm":
+            farm_file = str((base_dir / (config.farm or "")).resolve())
             addresses = list(_farm_file(base_dir, config.farm or ""))
         else:
             command = _launch_command(config)
@@ -127,7 +132,7 @@ def open_env_source(config: EnvConfig, seed: int, base_dir: Path) -> Iterator[En
                 stack.enter_context(_started(command, base_dir)) for _ in range(config.servers)
             ]
         yield EnvSource(_remote_env_class(), {**_remote_options(config), **session},
-                        tuple(addresses), seed)  # fmt: skip
+                        tuple(addresses), seed, farm_file)  # fmt: skip
 
 
 def _farm_file(base_dir: Path, name: str) -> tuple[str, ...]:
