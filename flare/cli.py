@@ -262,7 +262,8 @@ def _add_check_sim_parser(sub: Any) -> None:
     check.add_argument(
         "address",
         nargs="?",
-        help="HOST:PORT of the simulator, or a farm file (each of its servers is checked)",
+        help="HOST:PORT of the simulator, several separated by commas, or a farm file "
+        "(each server is checked)",
     )
     check.add_argument(
         "--config",

@@ -37,6 +37,7 @@ def two_servers():
 def test_a_farm_is_a_list_or_a_farm_file(tmp_path):
     assert farm_addresses("127.0.0.1:1") == ("127.0.0.1:1",)
     assert farm_addresses(["127.0.0.1:1", "127.0.0.1:2"]) == ("127.0.0.1:1", "127.0.0.1:2")
+    assert farm_addresses("127.0.0.1:1,127.0.0.1:2") == ("127.0.0.1:1", "127.0.0.1:2")
     path = tmp_path / "farm.txt"
     path.write_text("# my farm\n127.0.0.1:1  # first\n\n127.0.0.1:2\n")
     assert farm_addresses(str(path)) == ("127.0.0.1:1", "127.0.0.1:2")

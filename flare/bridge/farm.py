@@ -34,11 +34,12 @@ INFO_TIMEOUT_S = 2.0  # a server that cannot say its load this fast is not the o
 
 
 def farm_addresses(address: Addresses) -> tuple[str, ...]:
-    """The servers ``address`` names: one ``host:port``, a list of them, or a farm file."""
+    """The servers ``address`` names: one ``host:port``, a list of them (or one string of
+    them separated by commas, as a command line gives it), or a farm file."""
     if isinstance(address, str):
         if is_farm_file(address):
             return read_farm_file(address)
-        addresses: tuple[str, ...] = (address,)
+        addresses: tuple[str, ...] = tuple(address.split(",")) if "," in address else (address,)
     else:
         addresses = tuple(address)
     if not addresses or not all(isinstance(a, str) and a.strip() for a in addresses):

@@ -132,9 +132,19 @@ class StepBatcher:
 
     def exchange(self, request: pb.StepManyRequest) -> pb.StepManyResponse:
         """One StepMany request on the stream, and its answer (a failure as SimulatorError)."""
-        stream = self._open()
+        self.send(request)
+        return self.receive()
+
+    def send(self, request: pb.StepManyRequest) -> None:
+        """Send without waiting (``receive`` takes the answer): a client of several servers
+        sends to each before it waits on any, so they step at the same time."""
+        self._open().send(request)
+
+    def receive(self) -> pb.StepManyResponse:
+        stream = self._stream
+        assert stream is not None, "receive() before send()"
         try:
-            return stream.exchange(request)
+            return stream.receive()
         except grpc.RpcError as err:
             self._drop()
             if stream.timed_out:

@@ -23,40 +23,36 @@ _END = object()
 
 
 class _Watchdog:
-    """Calls ``on_expiry`` if ``disarm`` does not follow ``arm`` within the timeout."""
+    """Calls ``on_expiry`` if ``disarm`` does not follow ``arm`` within the timeout.
 
-    def __init__(self, on_expiry) -> None:
+    ``arm`` and ``disarm`` only write the deadline (no lock, no wake-up: they run on every
+    request of a stream's hot path); the watchdog's thread looks at it a few times per
+    timeout, so a late answer is caught within about 1.25 timeouts.
+    """
+
+    CHECKS_PER_TIMEOUT = 4
+
+    def __init__(self, on_expiry, timeout_s: float) -> None:
         self._on_expiry = on_expiry
-        self._cond = threading.Condition()
+        self._poll_s = timeout_s / self.CHECKS_PER_TIMEOUT
+        self._stop = threading.Event()
         self._deadline: float | None = None
-        self._closed = False
         self.fired = False
         threading.Thread(target=self._run, name="flare-stream-watchdog", daemon=True).start()
 
     def arm(self, timeout_s: float) -> None:
-        with self._cond:
-            self._deadline = time.monotonic() + timeout_s
-            self._cond.notify()
+        self._deadline = time.monotonic() + timeout_s
 
     def disarm(self) -> None:
-        with self._cond:
-            self._deadline = None
+        self._deadline = None
 
     def close(self) -> None:
-        with self._cond:
-            self._closed = True
-            self._cond.notify()
+        self._stop.set()
 
     def _run(self) -> None:
-        with self._cond:
-            while not self._closed:
-                if self._deadline is None:
-                    self._cond.wait()
-                    continue
-                remaining = self._deadline - time.monotonic()
-                if remaining > 0:
-                    self._cond.wait(remaining)
-                    continue
+        while not self._stop.wait(self._poll_s):
+            deadline = self._deadline
+            if deadline is not None and time.monotonic() > deadline:
                 self._deadline = None
                 self.fired = True
                 self._on_expiry()
@@ -75,7 +71,7 @@ class QueuedStream:
         self.timeout_s = timeout_s
         self._requests: queue.SimpleQueue = queue.SimpleQueue()
         self.call = open_call(iter(self._requests.get, _END))
-        self._watchdog = _Watchdog(self.call.cancel) if timeout_s is not None else None
+        self._watchdog = _Watchdog(self.call.cancel, timeout_s) if timeout_s is not None else None
 
     @property
     def timed_out(self) -> bool:
@@ -91,9 +87,18 @@ class QueuedStream:
         """Send ``message`` and return its answer. The stream's failure is raised as
         gRPC's ``RpcError`` (``timed_out`` says whether the deadline caused it); an end
         with OK as ``StreamClosed``."""
+        self.send(message)
+        return self.receive()
+
+    def send(self, message: Any) -> None:
+        """Send ``message`` without waiting for its answer (``receive`` takes it), e.g. to
+        several servers before waiting on any."""
         self._requests.put(message)
         if self._watchdog is not None and self.timeout_s is not None:
             self._watchdog.arm(self.timeout_s)
+
+    def receive(self) -> Any:
+        """The answer to the oldest request sent (see ``exchange`` for failures)."""
         try:
             return next(self.call)
         except StopIteration:

@@ -94,9 +94,13 @@ class RemoteVectorEnv(VectorEnv):
         by_server: dict[str, list[int]] = {}
         for i, env in enumerate(self.envs):
             by_server.setdefault(env.address, []).append(i)
-        for address, members in by_server.items():
+        sent = []
+        for address, members in by_server.items():  # every server steps at once
+            self._batcher(address).send(self._request(members, rows))
+            sent.append((address, members))
+        for address, members in sent:
             try:
-                answer = self._batcher(address).exchange(self._request(members, rows))
+                answer = self._batcher(address).receive()
             except SimulatorError as err:
                 if err.code not in RECOVERABLE:
                     raise
