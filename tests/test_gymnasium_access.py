@@ -124,11 +124,11 @@ def test_stable_baselines3_ppo_learns_the_same_through_the_env_as_in_process():
 
     def returns(env):
         model = PPO("MlpPolicy", env, seed=0, n_steps=256, batch_size=64, device="cpu")
-        model.learn(8192)
+        model.learn(4096)
         return [episode["r"] for episode in model.ep_info_buffer]
 
     with simulator_process(flare_serve_gym("CartPole-v1")) as address:
         remote = returns(RemoteGymEnv(address))
     local = returns(gymnasium.make("CartPole-v1"))
     assert remote == local  # the same games, step for step
-    assert np.mean(local[-20:]) >= 50  # and it learned (random play: about 22)
+    assert np.mean(local[-10:]) >= 35  # and it learned (random play: about 22)

@@ -17,7 +17,7 @@ from test_farm import _ppo_run  # noqa: E402
 from flare.bridge import RemoteEnv  # noqa: E402
 from flare.bridge.farm import read_farm_file  # noqa: E402
 
-GAMES = 24  # each agent's: a run long enough for Ray to restart a server in it
+GAMES = 16  # each agent's: a run long enough for Ray to restart a server in it
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +57,7 @@ def test_training_goes_on_while_ray_restarts_a_killed_server(local_ray, tmp_path
 
         def kill_one(manager):
             deadline = time.monotonic() + 120
-            while manager.games_played < 16 and time.monotonic() < deadline:
+            while manager.games_played < 8 and time.monotonic() < deadline:
                 time.sleep(0.05)
             ray.kill(farm.actors[0], no_restart=False)  # Ray brings it back, elsewhere
             while farm.addresses[0] in (first[0], "") and time.monotonic() < deadline:

@@ -20,7 +20,8 @@ from flare.bridge import RemoteEnv
 def main() -> None:
     address, count = sys.argv[1], int(sys.argv[2])
     idle = "--idle" in sys.argv
-    envs = [RemoteEnv(address, seed=i, timeout_s=60, stream=True) for i in range(count)]
+    # (a Session stream each: the streams are what these tests hold and free)
+    envs = [RemoteEnv(address, seed=i, timeout_s=60, batch=False) for i in range(count)]
     stop = threading.Event()
     steps = [0] * count
 
