@@ -25,7 +25,6 @@ import multiprocessing as mp
 import os
 import platform
 import statistics
-import sys
 import tempfile
 import threading
 import time
@@ -67,21 +66,14 @@ def _drive_streams(address: str, seeds: list[int]) -> None:
 
 def run_once(mode: str, games: int) -> dict[str, float]:
     """One training run; its env steps, wall time and rate."""
-    from flare.learner.build import build_run
     from flare.learner.config import parse_config
-    from flare.learner.environments import open_env_source
-    from flare.learner.learner import Learner, LearnerSettings
-    from flare.learner.run_dir import RunDirectory
+    from flare.learner.quiet_run import quiet_run
 
-    config = parse_config(_config_text(mode, games))
-    settings = LearnerSettings(progress="off", tensorboard=False, checkpoint_every_s=0)
     with (
         tempfile.TemporaryDirectory() as tmp,
-        open_env_source(config.env, config.seed, ROOT) as source,
+        quiet_run(parse_config(_config_text(mode, games)), Path(tmp) / "run", ROOT) as learner,
     ):
-        manager, spec = build_run(config, source)
-        run_dir = RunDirectory.create(Path(tmp) / "run", None, sys.argv)
-        learner = Learner(manager, run_dir, settings, env_spec=spec)
+        manager = learner.manager
         clients: list[mp.process.BaseProcess] = []
         if mode == "act":
             thread = threading.Thread(target=learner.run)

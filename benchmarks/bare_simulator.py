@@ -12,10 +12,16 @@ dict of actions in, dicts of observations and rewards out, ``time_out()``), stil
 no sessions, checks or statuses: one over FLARE's ``GymEnv`` (the adapter the bridge
 serves CartPole with), one over ``MinimalCartPole``, the least an Env can do. What they
 reach bounds what any server of FLARE Envs can reach on the same machine.
+
+``python benchmarks/bare_simulator.py sessions`` serves a third kind for whole training
+runs (benchmarks/farm.py): FLARE's sessions and StepMany (its ``SimulatorServicer``)
+behind plain gRPC handlers of FLARE's service, with none of the server's own layers
+(stream admission, safe parsing, error statuses, health, reflection, the idle reaper).
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from concurrent import futures
 
@@ -172,3 +178,45 @@ def serve_bare() -> tuple[grpc.Server, int]:
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()
     return server, port
+
+
+def serve_plain_sessions() -> tuple[grpc.Server, int]:
+    """FLARE's servicer (CartPole-v0 sessions) behind plain handlers of FLARE's service:
+    what a run over the bridge would cost with none of the server's layers."""
+    from flare.bridge.server_settings import ServerSettings
+    from flare.bridge.servicer import SimulatorServicer
+    from flare.simulator.v1 import SERVICE_NAME
+
+    servicer = SimulatorServicer(
+        lambda seed=None, **_: GymEnv("CartPole-v0", seed=seed), ServerSettings()
+    )
+
+    def step_many_stream(requests, context):
+        for request in requests:
+            yield servicer.step_many(request)
+
+    def unary(name: str, request_type, response_type) -> grpc.RpcMethodHandler:
+        return grpc.unary_unary_rpc_method_handler(
+            lambda request, context: getattr(servicer, name)(request, context),
+            request_deserializer=request_type.FromString,
+            response_serializer=response_type.SerializeToString,
+        )
+
+    handlers = {
+        name: unary(name, getattr(pb, f"{name}Request"), getattr(pb, f"{name}Response"))
+        for name in ("OpenSession", "CloseSession", "GetSpec", "Reset", "GetServerInfo")
+    }
+    handlers["StepManyStream"] = _step_many_handler(step_many_stream)
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE_NAME, handlers),))
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    return server, port
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] != ["sessions"]:
+        sys.exit("usage: python benchmarks/bare_simulator.py sessions")
+    plain, plain_port = serve_plain_sessions()
+    print(f"plain sessions listening on 127.0.0.1:{plain_port}", flush=True)
+    plain.wait_for_termination()

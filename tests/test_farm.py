@@ -202,14 +202,11 @@ def _ppo_run(tmp_path, addresses, games, batch=True, max_server_failures=5, duri
     servers at ``addresses`` (a list, or a farm file's path); ``during(manager)`` runs in a
     thread while it trains."""
     import json
-    import sys
     import threading
+    from dataclasses import replace
 
-    from flare.learner.build import build_run
     from flare.learner.config import parse_config
-    from flare.learner.environments import open_env_source
-    from flare.learner.learner import Learner, LearnerSettings
-    from flare.learner.run_dir import RunDirectory
+    from flare.learner.quiet_run import QUIET, quiet_run
 
     env = (
         f"farm = {json.dumps(str(addresses))}"
@@ -222,15 +219,11 @@ def _ppo_run(tmp_path, addresses, games, batch=True, max_server_failures=5, duri
         max_server_failures=max_server_failures,
         games=games,
     )
-    config = parse_config(text)
     simulators = () if isinstance(addresses, Path) else tuple(addresses)
-    settings = LearnerSettings(
-        progress="off", tensorboard=False, checkpoint_every_s=0, simulators=simulators
-    )
-    with open_env_source(config.env, config.seed, tmp_path) as source:
-        manager, spec = build_run(config, source)
-        run_dir = RunDirectory.create(tmp_path / f"run-{batch}", None, sys.argv)
-        learner = Learner(manager, run_dir, settings, env_spec=spec)
+    settings = replace(QUIET, simulators=simulators)
+    config = parse_config(text)
+    with quiet_run(config, tmp_path / f"run-{batch}", tmp_path, settings) as learner:
+        manager = learner.manager
         watcher = threading.Thread(target=during, args=(manager,)) if during else None
         if watcher:
             watcher.start()

@@ -137,6 +137,19 @@ class RemoteEnv(Env):
         """What this env knows of each of its servers (live, backing off, dropped)."""
         return self._farm.health()
 
+    @property
+    def settings(self) -> ChannelSettings:
+        """How this env connects (deadline, TLS, token): a client stepping its session
+        on its own stream opens it with these."""
+        return self._settings
+
+    def lost_server(self, why: str) -> None:
+        """The session's server failed (as a step of its own would find): count it
+        against the server and drop the session; the next ``reset`` opens one on a
+        live server."""
+        self._farm.failed(self.address, why)
+        self._drop_session()
+
     def _channel(self, address: str) -> grpc.Channel:
         channel = self._channels.get(address)
         if channel is None:
@@ -281,8 +294,7 @@ class RemoteEnv(Env):
                 result = self._step_alone(actions, actrep)
         except SimulatorError as err:
             if err.code in RECOVERABLE:
-                self._farm.failed(self.address, f"a session lost: {err.code.name}")
-                self._drop_session()
+                self.lost_server(f"a session lost: {err.code.name}")
                 raise EnvInterrupted(f"simulator at {self.address}: {err}") from err
             raise
         self._time_out = result.time_out

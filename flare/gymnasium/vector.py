@@ -61,7 +61,7 @@ class RemoteVectorEnv(VectorEnv):
         self.single_action_space = action_space(spec)
         self.observation_space = batch_space(self.single_observation_space, num_envs)
         self.action_space = batch_space(self.single_action_space, num_envs)
-        self._settings = self.envs[0]._settings
+        self._settings = self.envs[0].settings
         self._batchers: dict[str, StepBatcher] = {}
         self._last: list[dict[str, np.ndarray]] = [{} for _ in range(num_envs)]
 
@@ -179,8 +179,7 @@ class RemoteVectorEnv(VectorEnv):
             batcher.close()
         for i in members:
             env = self.envs[i]
-            env._farm.failed(address, f"StepMany: {err.code.name}")
-            env._drop_session()
+            env.lost_server(f"StepMany: {err.code.name}")
             final = self._convert.observation(self._last[i])
             self._last[i] = env.reset()  # (a session on a live server)
             truncations[i] = True
