@@ -4,6 +4,7 @@ import torch
 
 from flare.framework.batch import LearnBatch
 from flare.framework.computation_task import ComputationTask
+from flare.framework.specs import parse_specs
 
 
 def _learn_batch(n: int, offset: float = 0.0) -> LearnBatch:
@@ -20,6 +21,18 @@ def _learn_batch(n: int, offset: float = 0.0) -> LearnBatch:
     )
 
 
+def _spy_on_predict(alg) -> dict:
+    """What the algorithm's predict is given (its inputs, by name)."""
+    seen: dict = {}
+
+    def spy(inputs, states):
+        seen.update(inputs)
+        return {"action": torch.zeros(len(inputs["sensor"]), 1, dtype=torch.int64)}, states
+
+    alg.predict = spy
+    return seen
+
+
 def test_predict_numpy_in_numpy_out(echo_alg):
     ct = ComputationTask("RL", echo_alg)
     inputs = {"sensor": np.array([[1.0, 2.0], [3.0, 4.5]])}  # float64 in: converted per spec
@@ -32,17 +45,28 @@ def test_predict_numpy_in_numpy_out(echo_alg):
 
 
 def test_inputs_reach_the_algorithm_as_tensors_of_the_spec_dtype(echo_alg):
-    seen = {}
-
-    def spy(inputs, states):
-        seen.update(inputs)
-        return {"action": torch.zeros(len(inputs["sensor"]), 1, dtype=torch.int64)}, states
-
-    echo_alg.predict = spy
+    seen = _spy_on_predict(echo_alg)
     ComputationTask("RL", echo_alg).predict({"sensor": np.ones((3, 2), np.float64)}, {})
     assert isinstance(seen["sensor"], torch.Tensor)
     assert seen["sensor"].dtype == torch.float32
     assert seen["sensor"].shape == (3, 2)
+
+
+def test_uint8_pixels_for_a_float_input_arrive_scaled_to_0_1(echo_alg):
+    seen = _spy_on_predict(echo_alg)
+    pixels = np.array([[0, 255], [51, 128]], np.uint8)
+    ComputationTask("RL", echo_alg).predict({"sensor": pixels}, {})
+    assert seen["sensor"].dtype == torch.float32
+    # exactly what numpy's float32 / 255 gives (the frames' floats before they were bytes)
+    np.testing.assert_array_equal(seen["sensor"].numpy(), pixels.astype(np.float32) / 255.0)
+
+
+def test_uint8_for_a_uint8_input_arrives_as_bytes(echo_alg):
+    seen = _spy_on_predict(echo_alg)
+    echo_alg.input_specs = parse_specs([("sensor", dict(shape=[2], dtype="uint8"))], "input")
+    ComputationTask("RL", echo_alg).predict({"sensor": np.array([[3, 200]], np.uint8)}, {})
+    assert seen["sensor"].dtype == torch.uint8
+    assert seen["sensor"].tolist() == [[3, 200]]
 
 
 def test_learn_returns_per_sample_costs(echo_alg):

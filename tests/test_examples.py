@@ -31,6 +31,18 @@ def test_ac_example_smoke(tmp_path):
     assert "[flare]" in out and "games 32" in out
 
 
+def test_img_ac_example_smoke(tmp_path):
+    """The seed's Breakout example, one game per agent: 16 agents from pixels, on the CPU."""
+    _run_example(
+        "examples/img_ac_example.py", "--num-games", "1", "--gpu-id", "-1",
+        "--log-dir", str(tmp_path), timeout=300,
+    )  # fmt: skip
+    rows = (tmp_path / "games.csv").read_text().splitlines()
+    assert len(rows) == 1 + 16  # 16 agents, 1 game each
+    lengths = [int(row.split(",")[3]) for row in rows[1:]]
+    assert all(length > 20 for length in lengths)  # (Breakout's 5 lives take steps)
+
+
 def test_ac_remote_example_smoke(tmp_path):
     out = _run_example(
         "examples/ac_remote_example.py", "--num-games", "2", "--log-dir", str(tmp_path),

@@ -66,13 +66,13 @@ def test_gym_env_image_gray_stack():
     env = GymEnvImage("flare/PatternImage-v0", contexts=4, height=84, width=84, gray=True)
     assert env.observation_dims() == {"sensor": (4, 84, 84)}
     obs = env.reset()["sensor"]
-    assert obs.shape == (4, 84, 84) and obs.dtype == np.float32
-    assert obs.min() >= 0.0 and obs.max() <= 1.0
+    assert obs.shape == (4, 84, 84) and obs.dtype == np.uint8  # (pixels, as bytes)
+    assert env.spec().observations[0].dtype == np.uint8
     for _ in range(2):
         obs, _, _ = env.step({"action": np.array([0])})
     frames = obs["sensor"]
     # oldest first: two zero-padded frames, then frames t=1 (value 10) and t=2 (value 20)
-    np.testing.assert_allclose(frames[:, 0, 0], [0, 0, 10 / 255, 20 / 255], atol=1 / 255)
+    np.testing.assert_allclose(frames[:, 0, 0], [0, 0, 10, 20], atol=1)
 
 
 def test_gym_env_image_colour_is_channels_first():
@@ -81,8 +81,8 @@ def test_gym_env_image_colour_is_channels_first():
     env.reset()
     obs, _, _ = env.step({"action": np.array([1])})
     frames = obs["sensor"]
-    assert frames.shape == (6, 10, 12)
-    np.testing.assert_allclose(frames[3:, 5, 5], [10 / 255] * 3, atol=1e-6)  # newest frame, RGB
+    assert frames.shape == (6, 10, 12) and frames.dtype == np.uint8
+    np.testing.assert_array_equal(frames[3:, 5, 5], [10] * 3)  # newest frame, RGB
 
 
 class _ShiftedActions(gym.ActionWrapper):

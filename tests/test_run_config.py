@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -186,7 +187,7 @@ def test_flare_train_refuses_a_bad_config_in_one_line_before_anything_starts(tmp
     assert not run_dir.exists()
 
 
-@pytest.mark.parametrize("name", ["cartpole_ac", "cartpole_ppo", "cartpole_act"])
+@pytest.mark.parametrize("name", ["cartpole_ac", "cartpole_ppo", "cartpole_act", "breakout_ac"])
 def test_the_example_configs_parse_and_build(name):
     config, _ = load_config(CONFIGS / f"{name}.toml")
     with open_env_source(config.env, config.seed, ROOT) as source:
@@ -213,6 +214,67 @@ def test_the_seed_cartpole_config_builds_the_seed_example():
     assert len(manager.agents) == 16 and all(a.num_games == 8000 for a in manager.agents)
     shaped = manager.agents[0].reward_shaping_f(torch.ones(1).numpy() * 50)
     assert shaped[0] == 0.5
+
+
+def test_the_seed_breakout_config_builds_the_seed_example():
+    """examples/img_ac_example.py: 16 agents on 4 stacked 84x84 gray frames, the seed's CNN
+    (convolutions 32x8/4, 64x4/2, 64x3/1, then 512 units), SimpleAC with RMSprop 1e-4 and
+    gradients clipped at 5, learning every 5 steps, rewards through sign."""
+    config, _ = load_config(CONFIGS / "breakout_ac.toml")
+    with open_env_source(config.env, config.seed, ROOT) as source:
+        manager, spec = build_run(config, source)
+    assert spec.observations[0].shape == (4, 84, 84) and spec.observations[0].dtype == np.uint8
+    alg = manager.cts["RL"].alg
+    convs = [m for m in alg.model.perception_net if isinstance(m, torch.nn.Conv2d)]
+    assert [(c.in_channels, c.out_channels, c.kernel_size, c.stride) for c in convs] == [
+        (4, 32, (8, 8), (4, 4)),
+        (32, 64, (4, 4), (2, 2)),
+        (64, 64, (3, 3), (1, 1)),
+    ]
+    linear = [m for m in alg.model.perception_net if isinstance(m, torch.nn.Linear)]
+    assert [(m.in_features, m.out_features) for m in linear] == [(7 * 7 * 64, 512)]
+    assert isinstance(alg.optim, torch.optim.RMSprop) and alg.optim.param_groups[0]["lr"] == 1e-4
+    assert alg.grad_clip == 5.0
+    assert manager.settings["RL"].helper_kwargs == {"sample_interval": 5}
+    assert len(manager.agents) == 16
+    assert manager.agents[0].reward_shaping_f(np.array([-3.0, 0.0, 2.0])).tolist() == [-1, 0, 1]
+
+
+@pytest.mark.parametrize(
+    ("perception", "message"),
+    [
+        ("{ cnn = [[8, 3, 1]], mlp = [4] }", r"cts.RL.model.perception.cnn reads \[channels"),
+        ("{ mlp = [8], cnn2 = 1 }", "perception.cnn2: unknown key; it takes cnn, mlp, activation"),
+    ],
+)
+def test_a_bad_perception_table_is_one_error_naming_the_key(perception, message):
+    text = _with("perception = { mlp = [8] }", f"perception = {perception}")
+    with pytest.raises(ConfigError, match=message):
+        _build(text)
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ({"cnn": [[8, 3]]}, r"p.cnn\[0\] must be \[out_channels, kernel, stride\]"),
+        ({"cnn": [[8, 3, 0]]}, r"p.cnn\[0\] must be"),
+        ({"cnn": []}, "p.cnn must be a list"),
+        ({"cnn": [[8, 3, 1]], "mlp": [0]}, "p.mlp must be a list of layer widths"),
+        ({"cnn": [[8, 8, 4]]}, r"p.cnn does not fit images of \[1, 6, 6\]"),
+    ],
+)
+def test_a_bad_cnn_is_one_error_naming_the_key(table, message):
+    from flare.learner.perception import perception_net
+
+    with pytest.raises(ConfigError, match=message):
+        perception_net(table, (1, 6, 6), "p")
+
+
+def test_a_cnn_alone_gives_its_flattened_features():
+    from flare.learner.perception import perception_net
+
+    net = perception_net({"cnn": [[8, 3, 1]], "activation": "relu"}, (1, 6, 6), "p")
+    assert net(torch.zeros(2, 1, 6, 6)).shape == (2, 8 * 4 * 4)  # (no MLP: the features)
 
 
 SEVERAL_CTS = """

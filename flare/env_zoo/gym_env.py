@@ -19,6 +19,7 @@ from gymnasium.wrappers import (
     ResizeObservation,
 )
 
+from flare.env_zoo.atari import AtariSettings, game_id, is_atari, preprocess_atari
 from flare.env_zoo.registry import Adapter, ServedEnv, config_flag, config_int, registered_id
 from flare.framework.env import (
     ALIVE,
@@ -45,12 +46,17 @@ class GymEnv(Env):
     failure otherwise. Truncation (the game's step limit) is a time-out, never a game over.
 
     Args:
-        game_name: a registered Gymnasium id, e.g. ``"CartPole-v0"``.
+        game_name: a registered Gymnasium id, e.g. ``"CartPole-v0"``, or an Atari game's
+            bare name (``"Breakout"``: ale-py's ``ALE/Breakout-v5``).
         seed: seeds the first reset; later resets continue the same random stream.
         **make_kwargs: passed to ``gymnasium.make``.
     """
 
+    # what the observation is sent and stored as
+    SENSOR_DTYPE: np.dtype[Any] = np.dtype(np.float32)
+
     def __init__(self, game_name: str, seed: int | None = None, **make_kwargs: Any) -> None:
+        game_name = game_id(game_name)  # (e.g. Breakout: ALE/Breakout-v5)
         self.game_name = game_name
         self._env = self._make(game_name, **make_kwargs)
         self._seed = seed
@@ -112,7 +118,7 @@ class GymEnv(Env):
             observations=(
                 ArraySpec(
                     SENSOR,
-                    np.dtype(np.float32),
+                    self.SENSOR_DTYPE,
                     self.observation_dims()[SENSOR],
                     self._sensor_bounds(),
                 ),
@@ -216,10 +222,18 @@ class GymEnv(Env):
 class GymEnvImage(GymEnv):
     """A Gymnasium game seen as images: resized, optionally gray, ``contexts`` stacked frames.
 
-    The observation ``sensor`` is channels-first float32 in [0, 1]: ``(contexts, height,
-    width)`` when gray, ``(contexts * 3, height, width)`` in colour. A game whose own
+    The observation ``sensor`` is channels-first uint8 pixels: ``(contexts, height,
+    width)`` when gray, ``(contexts * 3, height, width)`` in colour. Frames travel as bytes
+    through the agents' buffers, the pipes and the wire (a quarter of float32's); a
+    model's CT turns them into floats in [0, 1] once per batch, on the model's device.
+
+    An Atari game (any of ale-py's ids, e.g. ``ALE/Breakout-v5`` or ``Breakout-v0``) is
+    played with the standard preprocessing (``flare.env_zoo.atari``: no-op starts, frame
+    skip 4 with max-pooling, FIRE on reset; ``atari`` changes it). Any other game whose
     observation is not an image is rendered (``render_mode="rgb_array"``).
     """
+
+    SENSOR_DTYPE: np.dtype[Any] = np.dtype(np.uint8)
 
     def __init__(
         self,
@@ -229,6 +243,7 @@ class GymEnvImage(GymEnv):
         width: int = 84,
         gray: bool = True,
         seed: int | None = None,
+        atari: AtariSettings | None = None,
         **make_kwargs: Any,
     ) -> None:
         if contexts < 1 or height < 1 or width < 1:
@@ -236,9 +251,21 @@ class GymEnvImage(GymEnv):
                 f"contexts, height and width must be >= 1, got {contexts}, {height}, {width}"
             )
         self.contexts, self.height, self.width, self.gray = contexts, height, width, gray
+        self.atari = atari
         super().__init__(game_name, seed=seed, **make_kwargs)
 
     def _make(self, game_name: str, **make_kwargs: Any) -> gym.Env:
+        if is_atari(game_name):
+            env = preprocess_atari(
+                _gym_make(game_name, frameskip=1, **make_kwargs),
+                self.height,
+                self.width,
+                self.gray,
+                self.atari,
+            )
+            return FrameStackObservation(env, self.contexts, padding_type="zero")
+        if self.atari is not None:
+            raise ValueError(f"{game_name} is not an Atari game: it takes no AtariSettings")
         env = _gym_make(game_name, **make_kwargs)
         if not _is_image_space(env.observation_space):
             env.close()
@@ -254,10 +281,10 @@ class GymEnvImage(GymEnv):
         return {SENSOR: (channels, self.height, self.width)}
 
     def _sensor_bounds(self) -> Continuous | None:
-        return None  # (frames in [0, 1], one bound per pixel: not worth a spec's bytes)
+        return None  # (pixels 0..255, one bound per pixel: not worth a spec's bytes)
 
     def _observations(self, obs: np.ndarray) -> ObservationDict:
-        frames = np.asarray(obs, dtype=np.float32) / 255.0
+        frames = np.asarray(obs, dtype=np.uint8)
         if not self.gray:  # (contexts, h, w, 3) -> (contexts * 3, h, w)
             frames = frames.transpose(0, 3, 1, 2).reshape(self.observation_dims()[SENSOR])
         return {SENSOR: np.ascontiguousarray(frames)}
@@ -329,7 +356,7 @@ class GymEnvFactory:
         max_episode_steps: str | int | None = None,
         seed: int | None = None,
     ) -> Env:
-        game = game_name or self.game_name
+        game = game_id(game_name or self.game_name or "")
         if not game:
             raise ValueError(
                 "no game: start the server with --game or send game_name in the config"
@@ -361,7 +388,15 @@ class GymEnvFactory:
                 f"contexts x {'3 colours' if colour else '1 gray'} x height x width must be at "
                 f"most {MAX_IMAGE_VALUES}, got {values}"
             )
-        return GymEnvImage(game, gray=not colour, seed=seed, **sizes, **make_kwargs)
+        return GymEnvImage(
+            game,
+            contexts=sizes["contexts"],
+            height=sizes["height"],
+            width=sizes["width"],
+            gray=not colour,
+            seed=seed,
+            **make_kwargs,
+        )
 
 
 def _episode_limit(game: str) -> int:

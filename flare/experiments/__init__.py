@@ -21,6 +21,7 @@ Every function seeds torch before it builds its model, and seeds agent ``i``'s e
 from __future__ import annotations
 
 import argparse
+import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -61,13 +62,15 @@ def train_on_env(
     agent_factory: Callable[[int], Agent] | None = None,
     stop_at_success_rate: float | None = None,
     model_dir: str | None = None,
+    stop_after_s: float | None = None,
 ) -> Manager:
     """Train ``num_agents`` agents for ``num_games`` games each on ``env_class(**env_kwargs,
     seed=1000 * seed + i)`` with the CTs ``ct_settings`` describes; returns the Manager
     (its ``stats``, ``cts``, ``reached_target``).
 
     The run stops early once the mean return of the last ``window`` games reaches
-    ``stop_at_mean_return``, or their success rate ``stop_at_success_rate`` (if given).
+    ``stop_at_mean_return``, or their success rate ``stop_at_success_rate`` (if given),
+    or after ``stop_after_s`` seconds (a time budget: the agents' unfinished games are cut).
     Each agent is ``agent_factory(num_games)`` (by default a ``SimpleRLAgent`` whose
     stored rewards go through ``reward_shaping_f``); ``agents_per_process`` agents share a
     process. The caller seeds torch before it builds the CTs' models.
@@ -91,9 +94,18 @@ def train_on_env(
         agent = agent_factory(num_games)
         agent.set_env(env_class, **env_kwargs, seed=1000 * seed + i)
         manager.add_agent(agent)
-    manager.start(
-        stop_at_mean_return=stop_at_mean_return, stop_at_success_rate=stop_at_success_rate
-    )
+    budget = None
+    if stop_after_s is not None:
+        budget = threading.Timer(stop_after_s, manager.request_stop, args=("the time budget",))
+        budget.daemon = True
+        budget.start()
+    try:
+        manager.start(
+            stop_at_mean_return=stop_at_mean_return, stop_at_success_rate=stop_at_success_rate
+        )
+    finally:
+        if budget is not None:
+            budget.cancel()
     return manager
 
 

@@ -15,6 +15,11 @@ from flare.framework.experience import DataKeys
 from flare.framework.specs import ArraySpec
 
 ALIVE_SPEC = ArraySpec("alive", np.dtype("float32"), (1,))
+_TORCH_FLOATS = {
+    np.dtype(np.float16): torch.float16,
+    np.dtype(np.float32): torch.float32,
+    np.dtype(np.float64): torch.float64,
+}
 
 
 class ComputationTask:
@@ -57,9 +62,19 @@ class ComputationTask:
                     f"CT {self.name!r}: {field}[{spec.name!r}] has per-instance shape "
                     f"{array.shape[1:]}, the model's spec says {spec.shape}"
                 )
+            if array.dtype == np.uint8 and spec.dtype.kind == "f":
+                tensors[spec.name] = self._frames(array, spec.dtype)
+                continue
             array = np.ascontiguousarray(array, dtype=spec.dtype)
             tensors[spec.name] = torch.from_numpy(array).to(self.alg.device)
         return tensors
+
+    def _frames(self, pixels: np.ndarray, dtype: np.dtype) -> torch.Tensor:
+        """uint8 pixels for a float input: moved to the device as bytes (a quarter of
+        float32's), then scaled to [0, 1] there, once per batch. (A model that wants the
+        bytes themselves declares its input uint8.)"""
+        tensor = torch.from_numpy(np.ascontiguousarray(pixels)).to(self.alg.device)
+        return tensor.to(_TORCH_FLOATS[dtype]).div_(255.0)
 
     @staticmethod
     def _to_arrays(tensors: TensorDict) -> ArrayDict:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -22,6 +22,7 @@ import torch.nn as nn
 from flare.framework.algorithm import Algorithm, Model
 from flare.framework.env_spec import Continuous, EnvSpec, Language
 from flare.learner.config import Component, ConfigError
+from flare.learner.perception import perception_net
 
 MODELS = {
     "SimpleModelAC": "flare.model_zoo.simple_models",
@@ -53,12 +54,6 @@ HELPERS = {
     "OnlineHelper": "flare.framework.agent_helper",
     "ExpReplayHelper": "flare.framework.agent_helper",
     "RewardReplayHelper": "flare.framework.reward_replay",
-}
-ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
-    "relu": nn.ReLU,
-    "tanh": nn.Tanh,
-    "elu": nn.ELU,
-    "gelu": nn.GELU,
 }
 # constructor arguments the spec fills in (the config may not)
 FROM_SPEC = (
@@ -130,9 +125,10 @@ def construct(cls: type, where: str, **kwargs: Any) -> Any:
 def build_model(
     component: Component, spec: EnvSpec, shared: Mapping[str, Model], where: str
 ) -> Model:
-    """The model ``component`` names, sized from ``spec``; ``perception`` is an MLP
-    (``{mlp = [128, 128], activation = "relu"}``) or the name of an earlier CT whose
-    model's perception net this one shares."""
+    """The model ``component`` names, sized from ``spec``; ``perception`` is a table
+    (``{mlp = [128, 128], activation = "relu"}``, or a ``cnn`` for images: see
+    ``flare.learner.perception``) or the name of an earlier CT whose model's perception
+    net this one shares."""
     cls = zoo_class(component.type, MODELS, "model", where)
     options = dict(component.options)
     perception = options.pop("perception", None)
@@ -215,28 +211,9 @@ def _perception(perception: Any, dims: Any, shared: Mapping[str, Model], where: 
                 f"{where}.perception: CT {perception!r}'s model has no perception_net"
             )
         return net
-    table = {"mlp": [64, 64], "activation": "tanh", **(perception or {})}
     if not isinstance(perception or {}, dict):
         raise ConfigError(f"{where}.perception must be a table or a CT name")
-    unknown = sorted(set(table) - {"mlp", "activation"})
-    if unknown:
-        raise ConfigError(f"{where}.perception.{unknown[0]}: unknown key; it takes mlp, activation")
-    sizes, activation = table["mlp"], table["activation"]
-    if not (isinstance(sizes, list) and sizes and all(isinstance(n, int) and n > 0 for n in sizes)):
-        raise ConfigError(f"{where}.perception.mlp must be a list of layer widths, got {sizes!r}")
-    if activation not in ACTIVATIONS:
-        raise ConfigError(
-            f"{where}.perception.activation must be one of {', '.join(ACTIVATIONS)}, "
-            f"got {activation!r}"
-        )
-    if dims is None or len(dims) != 1:
-        raise ConfigError(f"{where}.perception: an MLP reads a flat observation, not {dims}")
-    layers: list[nn.Module] = []
-    width = int(dims[0])
-    for size in sizes:
-        layers += [nn.Linear(width, size), ACTIVATIONS[activation]()]
-        width = size
-    return nn.Sequential(*layers)
+    return perception_net(dict(perception or {}), dims, f"{where}.perception")
 
 
 # ----- algorithms ----------------------------------------------------------------------------

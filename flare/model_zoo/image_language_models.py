@@ -61,7 +61,7 @@ class ImageInstructionModelAC(Model):
 
     def get_input_specs(self) -> SpecList:
         return [
-            (self.image_name, dict(shape=self.image_shape)),
+            (self.image_name, dict(shape=self.image_shape, dtype="uint8")),
             (self.instruction_name, dict(shape=[self.instruction_length], dtype="int64")),
         ]
 
@@ -69,7 +69,7 @@ class ImageInstructionModelAC(Model):
         return [("action", dict(shape=[1], dtype="int64"))]
 
     def features(self, inputs: TensorDict) -> torch.Tensor:
-        seen = self.vision(inputs[self.image_name] / 255.0)  # [B, 32, H, W]
+        seen = self.vision(inputs[self.image_name].float() / 255.0)  # [B, 32, H, W]
         gate = self.gate(self.embedding(inputs[self.instruction_name]).flatten(1))  # [B, 32]
         return self.trunk((seen * gate[:, :, None, None]).flatten(1))
 
