@@ -14,7 +14,8 @@ Each runs for ``--seconds``; the rate counts the frames (4 per agent step) after
 warm-up (``--warmup`` seconds: processes started, first games played). Targets: (a) at
 least 1.5x (c); (b) at least 1.2x (c). Writes benchmarks/results/atari.json.
 
-    python benchmarks/atari.py [--seconds 60] [--warmup 15] [--agents-per-process 4]
+    python benchmarks/atari.py [--seconds 40] [--warmup 15] [--agents-per-process 4]
+                               [--gpu-id 0 --out results/atari_gpu.json]
 """
 
 from __future__ import annotations
@@ -57,7 +58,9 @@ class StepClock:
         return FRAME_SKIP * (s1 - s0) / (t1 - t0)
 
 
-def flare_rate(mode: str, seconds: float, warmup: float, agents_per_process: int) -> dict:
+def flare_rate(
+    mode: str, seconds: float, warmup: float, agents_per_process: int, gpu_id: int = -1
+) -> dict:
     """Frames/s of the seed's pipeline: every row the CT predicts is one agent's step."""
     from flare.experiments.atari import image_env_kwargs, train_atari
     from flare.framework.computation_task import ComputationTask
@@ -75,7 +78,7 @@ def flare_rate(mode: str, seconds: float, warmup: float, agents_per_process: int
     ComputationTask.predict = counted  # type: ignore[method-assign]
     try:
         options = dict(num_games=100_000, agents_per_process=agents_per_process,
-                       stop_after_s=warmup + seconds)  # fmt: skip
+                       stop_after_s=warmup + seconds, gpu_id=gpu_id)  # fmt: skip
         if mode == "in_process":
             manager = train_atari(GAME, **options)
         else:
@@ -97,7 +100,7 @@ def flare_rate(mode: str, seconds: float, warmup: float, agents_per_process: int
     }
 
 
-def sb3_rate(seconds: float, warmup: float) -> dict:
+def sb3_rate(seconds: float, warmup: float, device: str = "cpu") -> dict:
     """Frames/s of SB3 A2C's learn(), from its own step counter."""
     import ale_py
     import gymnasium as gym
@@ -118,7 +121,7 @@ def sb3_rate(seconds: float, warmup: float) -> dict:
             clock.tick(self.num_timesteps)
             return time.perf_counter() - clock.start < warmup + seconds
 
-    model = A2C("CnnPolicy", env, n_steps=5, seed=0, device="cpu")
+    model = A2C("CnnPolicy", env, n_steps=5, seed=0, device=device)
     clock.start = time.perf_counter()
     model.learn(total_timesteps=10**9, callback=Clock())
     env.close()
@@ -127,14 +130,18 @@ def sb3_rate(seconds: float, warmup: float) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--seconds", type=float, default=40.0)
     parser.add_argument("--warmup", type=float, default=15.0)
     parser.add_argument("--agents-per-process", type=int, default=4)
+    parser.add_argument("--gpu-id", type=int, default=-1, help="both models on this CUDA device")
+    parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
+    device = "cpu" if args.gpu_id < 0 else f"cuda:{args.gpu_id}"
+    flare = (args.seconds, args.warmup, args.agents_per_process, args.gpu_id)
     measured = {
-        "sb3_a2c": sb3_rate(args.seconds, args.warmup),
-        "in_process": flare_rate("in_process", args.seconds, args.warmup, args.agents_per_process),
-        "bridge": flare_rate("bridge", args.seconds, args.warmup, args.agents_per_process),
+        "sb3_a2c": sb3_rate(args.seconds, args.warmup, device),
+        "in_process": flare_rate("in_process", *flare),
+        "bridge": flare_rate("bridge", *flare),
     }
     reference = measured["sb3_a2c"]["frames_per_s"]
     ratios = {mode: measured[mode]["frames_per_s"] / reference for mode in TARGETS}
@@ -142,6 +149,7 @@ def main() -> None:
         "machine": f"{platform.machine()}, 2 cores, Python {platform.python_version()}, "
         f"torch {torch.__version__}",
         "game": GAME,
+        "device": device,
         "seconds": args.seconds,
         "warmup_s": args.warmup,
         "measured": measured,
@@ -149,7 +157,7 @@ def main() -> None:
         "targets": {mode: f">= {t}" for mode, t in TARGETS.items()},
         "met": {mode: ratios[mode] >= t for mode, t in TARGETS.items()},
     }
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
     print("\n| pipeline | frames/s | x SB3 A2C | target |\n|---|---|---|---|")
     print(f"| SB3 A2C CnnPolicy, 8 envs | {reference:.0f} | 1.00 | |")
     for mode, target in TARGETS.items():
