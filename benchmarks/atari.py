@@ -29,9 +29,9 @@ from pathlib import Path
 
 import torch
 
+from flare.experiments.atari import FRAME_SKIP, GAME  # (the seed's game, 4 frames a step)
+
 RESULTS = Path(__file__).resolve().parent / "results" / "atari.json"
-GAME = "Breakout-v0"
-FRAME_SKIP = 4
 TARGETS = {"in_process": 1.5, "bridge": 1.2}
 
 
