@@ -3,7 +3,8 @@ training loop (acting, stepping, learning), measured in one run on this machine.
 
 (a) FLARE in-process: examples/img_ac_example.py's run (``flare.experiments.atari``:
     Breakout-v0 as 4 stacked 84x84 gray uint8 frames, 16 agents, the seed's CNN, SimpleAC
-    with RMSprop, learning every 5 steps), ``--agents-per-process`` agents a process;
+    with RMSprop, learning every 5 steps), ``--agents-per-process`` agents a process,
+    ``--torch-threads`` for the learner;
 (b) FLARE over the bridge: the same agents against one local ``flare serve gym --game
     Breakout-v0 --image --gray`` (each process's agents batched into one StepMany a step);
 (c) SB3 A2C with its CnnPolicy on the same game (``make_atari_env``: no-op starts, frame
@@ -14,7 +15,7 @@ Each runs for ``--seconds``; the rate counts the frames (4 per agent step) after
 warm-up (``--warmup`` seconds: processes started, first games played). Targets: (a) at
 least 1.5x (c); (b) at least 1.2x (c). Writes benchmarks/results/atari.json.
 
-    python benchmarks/atari.py [--seconds 40] [--warmup 15] [--agents-per-process 4]
+    python benchmarks/atari.py [--seconds 40] [--warmup 15] [--agents-per-process 8]
                                [--gpu-id 0 --out results/atari_gpu.json]
 """
 
@@ -59,7 +60,12 @@ class StepClock:
 
 
 def flare_rate(
-    mode: str, seconds: float, warmup: float, agents_per_process: int, gpu_id: int = -1
+    mode: str,
+    seconds: float,
+    warmup: float,
+    agents_per_process: int,
+    torch_threads: int,
+    gpu_id: int = -1,
 ) -> dict:
     """Frames/s of the seed's pipeline: every row the CT predicts is one agent's step."""
     from flare.experiments.atari import image_env_kwargs, train_atari
@@ -78,7 +84,8 @@ def flare_rate(
     ComputationTask.predict = counted  # type: ignore[method-assign]
     try:
         options = dict(num_games=100_000, agents_per_process=agents_per_process,
-                       stop_after_s=warmup + seconds, gpu_id=gpu_id)  # fmt: skip
+                       torch_threads=torch_threads, stop_after_s=warmup + seconds,
+                       gpu_id=gpu_id)  # fmt: skip
         if mode == "in_process":
             manager = train_atari(GAME, **options)
         else:
@@ -97,6 +104,7 @@ def flare_rate(
         "games": manager.games_played,
         "agents": len(manager.agents),
         "agents_per_process": agents_per_process,
+        "torch_threads": torch_threads,
     }
 
 
@@ -132,12 +140,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=40.0)
     parser.add_argument("--warmup", type=float, default=15.0)
-    parser.add_argument("--agents-per-process", type=int, default=4)
+    parser.add_argument("--agents-per-process", type=int, default=8)
+    parser.add_argument("--torch-threads", type=int, default=2, help="the FLARE learner's")
     parser.add_argument("--gpu-id", type=int, default=-1, help="both models on this CUDA device")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     device = "cpu" if args.gpu_id < 0 else f"cuda:{args.gpu_id}"
-    flare = (args.seconds, args.warmup, args.agents_per_process, args.gpu_id)
+    flare = (args.seconds, args.warmup, args.agents_per_process, args.torch_threads, args.gpu_id)
     measured = {
         "sb3_a2c": sb3_rate(args.seconds, args.warmup, device),
         "in_process": flare_rate("in_process", *flare),

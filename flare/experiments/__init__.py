@@ -63,6 +63,7 @@ def train_on_env(
     stop_at_success_rate: float | None = None,
     model_dir: str | None = None,
     stop_after_s: float | None = None,
+    torch_threads: int | None = 1,
 ) -> Manager:
     """Train ``num_agents`` agents for ``num_games`` games each on ``env_class(**env_kwargs,
     seed=1000 * seed + i)`` with the CTs ``ct_settings`` describes; returns the Manager
@@ -73,7 +74,8 @@ def train_on_env(
     or after ``stop_after_s`` seconds (a time budget: the agents' unfinished games are cut).
     Each agent is ``agent_factory(num_games)`` (by default a ``SimpleRLAgent`` whose
     stored rewards go through ``reward_shaping_f``); ``agents_per_process`` agents share a
-    process. The caller seeds torch before it builds the CTs' models.
+    process; ``torch_threads`` are the learner's (see ``Manager``). The caller seeds torch
+    before it builds the CTs' models.
     """
     manager = Manager(
         dict(ct_settings),
@@ -81,6 +83,7 @@ def train_on_env(
             log_dir=log_dir, model_dir=model_dir, print_interval_s=print_interval_s, window=window
         ),
         agents_per_process=agents_per_process,
+        torch_threads=torch_threads,
     )
     if agent_factory is None:
         shaping_f = reward_shaping_f
