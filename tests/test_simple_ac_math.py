@@ -97,3 +97,21 @@ def test_a_batch_of_unrelated_rows_runs_the_next_values_on_every_live_row():
         model, inputs, next_inputs, next_alive["alive"], action["action"], reward["reward"], 0.9
     )
     torch.testing.assert_close(out["cost"], expected)
+
+
+def test_a_batch_of_one_row_learns():
+    net = RowCountingNet()
+    model = SimpleModelAC([3], num_actions=2, perception_net=net)
+    algorithm = SimpleAC(model, discount_factor=0.9)
+    torch.manual_seed(2)
+    inputs, next_inputs = {"sensor": torch.randn(1, 3)}, {"sensor": torch.randn(1, 3)}
+    next_alive = {"alive": torch.ones(1, 1)}
+    action = {"action": torch.zeros(1, 1, dtype=torch.int64)}
+    reward = {"reward": torch.ones(1, 1)}
+    net.rows.clear()
+    out = algorithm.learn(inputs, next_inputs, {}, {}, next_alive, action, {}, reward)
+    assert net.rows == [1, 1]
+    expected = _textbook_cost(
+        model, inputs, next_inputs, next_alive["alive"], action["action"], reward["reward"], 0.9
+    )
+    torch.testing.assert_close(out["cost"], expected)

@@ -123,7 +123,7 @@ def _next_is_following_row(
     follows = torch.ones(value.shape[0] - 1, dtype=torch.bool, device=value.device)
     for name, following in next_batch.items():
         same = following[:-1] == batch[name][1:]
-        follows &= same.reshape(following.shape[0] - 1, -1).all(1)
+        follows &= same.flatten(1).all(1) if same.dim() > 1 else same
     return follows
 
 
