@@ -66,6 +66,7 @@ def flare_rate(
     agents_per_process: int,
     torch_threads: int,
     gpu_id: int = -1,
+    learn_beside_acting: bool = False,
 ) -> dict:
     """Frames/s of the seed's pipeline: every row the CT predicts is one agent's step."""
     from flare.experiments.atari import image_env_kwargs, train_atari
@@ -85,7 +86,7 @@ def flare_rate(
     try:
         options = dict(num_games=100_000, agents_per_process=agents_per_process,
                        torch_threads=torch_threads, stop_after_s=warmup + seconds,
-                       gpu_id=gpu_id)  # fmt: skip
+                       gpu_id=gpu_id, learn_beside_acting=learn_beside_acting)  # fmt: skip
         if mode == "in_process":
             manager = train_atari(GAME, **options)
         else:
@@ -105,6 +106,7 @@ def flare_rate(
         "agents": len(manager.agents),
         "agents_per_process": agents_per_process,
         "torch_threads": torch_threads,
+        "learn_beside_acting": learn_beside_acting,
     }
 
 

@@ -86,6 +86,11 @@ def simple_ac(lr: float) -> dict[str, Any]:
     return dict(algorithm=algorithm, agent_helper=OnlineHelper, sample_interval=5)
 
 
+def simple_ac_beside_acting(lr: float) -> dict[str, Any]:
+    """SimpleAC learning on a thread of its own, the agents acting one update behind."""
+    return {**simple_ac(lr), "learn_beside_acting": True}
+
+
 def ppo(lr: float) -> dict[str, Any]:
     model = SimpleModelAC((NUM_ACTIONS,), NUM_ACTIONS, _net())
     algorithm = PPO(model, discount_factor=0.5, num_epochs=4, minibatch_size=40, optim=_adam(lr))
@@ -175,6 +180,7 @@ def gaussian_ac(lr: float) -> dict[str, Any]:
 # algorithm: (CT settings from a learning rate, the rate, games per agent, env)
 CASES = {
     "simple_ac": (simple_ac, 1e-2, 40, "discrete"),
+    "simple_ac_beside_acting": (simple_ac_beside_acting, 1e-2, 40, "discrete"),
     "ppo": (ppo, 1e-2, 30, "discrete"),
     "off_policy_ac": (off_policy_ac, 1e-2, 25, "discrete"),
     "dqn": (dqn, 1e-2, 25, "discrete"),

@@ -336,3 +336,18 @@ def test_a_config_with_act_streams_builds_external_agents_of_the_same_kind():
     assert manager.external.games == 7
     assert all(type(a).__name__ == "SimpleRLAgent" for a in manager.external.agents)
     assert spec.observation_dims() == {"sensor": (1,)}
+
+
+def test_learning_beside_acting_is_a_cts_switch_refused_for_helpers_that_use_costs():
+    beside = _with("[cts.RL.model]", "[cts.RL]\nlearn_beside_acting = true\n[cts.RL.model]")
+    manager = _build(beside)
+    assert manager.settings["RL"].learn_beside_acting
+    assert not _build(MINIMAL).settings["RL"].learn_beside_acting
+    replay = beside.replace(
+        'type = "OnlineHelper"\nsample_interval = 2',
+        'type = "ExpReplayHelper"\nbuffer_capacity = 100\nnum_experiences = 4',
+    )
+    with pytest.raises(ConfigError, match="cts.RL.learn_beside_acting: ExpReplayHelper acts on"):
+        _build(replay)
+    with pytest.raises(ConfigError, match="cts.RL.learn_beside_acting must be"):
+        _build(beside.replace("learn_beside_acting = true", "learn_beside_acting = 1"))

@@ -72,11 +72,14 @@ def train_atari(
     env_class: Callable[..., Env] = GymEnvImage,
     env_kwargs: Mapping[str, Any] | None = None,
     num_actions: int | None = None,
+    learn_beside_acting: bool = False,
+    batch_wait_s: float = 0.01,
     **run_kwargs: Any,
 ) -> Manager:
     """The seed's run on ``game``; ``env_kwargs`` replace GymEnvImage's (e.g. a RemoteEnv's
     address and config), ``run_kwargs`` go to ``train_on_env`` (``stop_after_s``,
-    ``log_dir``, ``print_interval_s``, ...)."""
+    ``log_dir``, ``print_interval_s``, ``torch_threads``, ...). ``learn_beside_acting``
+    and ``batch_wait_s`` are the CT's (``CTSettings``)."""
     if num_actions is None:
         probe = GymEnvImage(**image_env_kwargs(game))
         num_actions = probe.action_dims()["action"]
@@ -87,6 +90,8 @@ def train_atari(
         agent_helper=OnlineHelper,
         sample_interval=SAMPLE_INTERVAL,
         num_agents=num_agents,
+        learn_beside_acting=learn_beside_acting,
+        batch_wait_s=batch_wait_s,
     )
     return train_on_env(
         {"RL": settings},

@@ -24,6 +24,7 @@ from typing import cast
 import numpy as np
 import torch
 
+from flare.framework.background_learning import BackgroundLearner
 from flare.framework.batch import LearnBatch, concat_arrays, split_arrays, take_rows
 from flare.framework.computation_task import ComputationTask
 from flare.framework.local_pipe import CLOSED, AgentEnd, CDPEnd
@@ -118,11 +119,18 @@ class ComputationDataProcessor:
     """Serves one ComputationTask to many agents from a background thread."""
 
     def __init__(
-        self, ct: ComputationTask, batch_wait_s: float = 0.01, torch_threads: int | None = None
+        self,
+        ct: ComputationTask,
+        batch_wait_s: float = 0.01,
+        torch_threads: int | None = None,
+        learn_beside_acting: bool = False,
     ) -> None:
         if batch_wait_s < 0:
             raise ValueError(f"batch_wait_s must be >= 0, got {batch_wait_s}")
         self.ct = ct
+        # learning in a thread of its own while predictions go on (see
+        # flare.framework.background_learning)
+        self._learner = BackgroundLearner(ct, torch_threads) if learn_beside_acting else None
         self.name = ct.name
         self.batch_wait_s = batch_wait_s
         # OpenMP's thread count is per thread: the Manager's setting does not reach this
@@ -348,15 +356,34 @@ class ComputationDataProcessor:
                 self.error = f"in ComputationTask {self.name!r}:\n{traceback.format_exc()}"
                 logger.debug("CDP %s failed", self.name, exc_info=True)
         finally:
+            self._finish_learning()
             # Closing the pipes wakes every agent still waiting, so none can hang.
             self._close_all()
             self._waiting = self._connected = frozenset()
+
+    def _finish_learning(self) -> None:
+        """The last update in flight is part of the run (its weights are saved)."""
+        if self._learner is None:
+            return
+        try:
+            self._learner.close()
+        except Exception:
+            if self.error is None:
+                self.error = f"in ComputationTask {self.name!r}:\n{traceback.format_exc()}"
 
     def _serve(self, pending: PendingRequests) -> None:
         # In agent order, not arrival order: with every agent in the batch, a seeded run
         # then samples the same actions whatever the machine's timing.
         bundles: dict[Pipe, ReplyBundle] = {}  # one message per agent process
-        if pending.learn:
+        if pending.learn and self._learner is not None:
+            by_agent = {agent_id: r.batch for agent_id, r in pending.learn.items()}
+            earlier = self._learner.start(by_agent)  # (replies now; costs come one learn late)
+            for agent_id in sorted(by_agent):
+                bundle = bundles.setdefault(self._conns[agent_id], ReplyBundle())
+                bundle.learn[agent_id] = LearnReply(earlier.get(agent_id, {}))
+            self.stats.learn_calls += 1
+            self.stats.learn_instances += sum(b.size for b in by_agent.values())
+        elif pending.learn:
             learners = sorted(pending.learn.items())
             batches = [r.batch for _, r in learners]
             costs = self.ct.learn(LearnBatch.concat(batches))

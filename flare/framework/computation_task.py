@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import threading
 from collections.abc import Sequence
 from typing import Any
@@ -15,6 +16,7 @@ from flare.framework.experience import DataKeys
 from flare.framework.specs import ArraySpec
 
 ALIVE_SPEC = ArraySpec("alive", np.dtype("float32"), (1,))
+ACTING_MODEL = "acting_model"  # (a checkpoint's key for the acting copy's weights)
 _TORCH_FLOATS = {
     np.dtype(np.float16): torch.float16,
     np.dtype(np.float32): torch.float32,
@@ -37,6 +39,24 @@ class ComputationTask:
         self.name = name
         self.alg = algorithm
         self.lock = lock if lock is not None else threading.Lock()
+        # with learning beside acting: a copy of the algorithm that predicts, its model's
+        # weights set from the learner's at the points ``sync_acting`` is called
+        self.acting: Algorithm | None = None
+        self._acting_lock = threading.Lock()
+
+    def act_on_a_copy(self) -> None:
+        """Predict with a copy of the algorithm from now on, so learning may run in
+        another thread meanwhile; the copy's weights change only in ``sync_acting``."""
+        with self.lock:
+            if self.acting is None:
+                self.acting = copy.deepcopy(self.alg)
+
+    def sync_acting(self) -> None:
+        """Give the acting copy the learner's weights (and buffers) as they are now."""
+        if self.acting is None:
+            return
+        with self.lock, self._acting_lock:
+            self.acting.model.load_state_dict(self.alg.model.state_dict())
 
     @property
     def keys(self) -> DataKeys:
@@ -84,8 +104,9 @@ class ComputationTask:
         self, inputs: ArrayDict, states: ArrayDict
     ) -> tuple[ArrayDict, ArrayDict, ArrayDict]:
         """Actions, next states and behavior data (for learning only) for a batch."""
-        alg = self.alg
-        with self.lock, torch.no_grad():
+        alg = self.alg if self.acting is None else self.acting
+        lock = self.lock if self.acting is None else self._acting_lock
+        with lock, torch.no_grad():
             if alg.model.training:  # (switching walks every module: skip it when already set)
                 alg.model.eval()
             outputs, next_states = alg.predict(
@@ -132,12 +153,25 @@ class ComputationTask:
         return self._to_arrays(costs)
 
     def state_dict(self) -> dict[str, Any]:
+        """The algorithm's state; with an acting copy, the copy's model too (a resumed
+        run then acts on the weights it acted on)."""
         with self.lock:
-            return alg_state_to_cpu(self.alg.state_dict())
+            state = alg_state_to_cpu(self.alg.state_dict())
+        if self.acting is not None:
+            with self._acting_lock:
+                state[ACTING_MODEL] = alg_state_to_cpu(self.acting.model.state_dict())
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        state = dict(state)
+        acting = state.pop(ACTING_MODEL, None)
         with self.lock:
             self.alg.load_state_dict(state)
+        if self.acting is not None:
+            with self._acting_lock:
+                self.acting.model.load_state_dict(
+                    acting if acting is not None else self.alg.model.state_dict()
+                )
 
 
 def build_computation_tasks(algorithms: dict[str, Algorithm]) -> dict[str, ComputationTask]:

@@ -99,6 +99,15 @@ class Manager:
         self.settings = {name: CTSettings.from_dict(name, s) for name, s in ct_settings.items()}
         self.log_settings = LogSettings.from_dict(log_settings)
         self.cts = build_computation_tasks({n: s.algorithm for n, s in self.settings.items()})
+        for name, settings in self.settings.items():
+            sharing = [
+                n for n, ct in self.cts.items() if n != name and ct.lock is self.cts[name].lock
+            ]
+            if settings.learn_beside_acting and sharing:
+                raise ValueError(
+                    f"ct_settings[{name!r}]: learn_beside_acting needs a model of its own; "
+                    f"it shares parameters with {sharing}"
+                )
         self.agents: list[Agent] = []
         self.stats: list[GameRecord] = []
         self.stopped_by_signal: str | None = None
@@ -369,7 +378,9 @@ class Manager:
         reports: mp.Queue = ctx.Queue()
         self._reports = reports
         cdps = {
-            name: ComputationDataProcessor(self.cts[name], s.batch_wait_s, self.torch_threads)
+            name: ComputationDataProcessor(
+                self.cts[name], s.batch_wait_s, self.torch_threads, s.learn_beside_acting
+            )
             for name, s in self.settings.items()
         }
         self.cdps = cdps

@@ -11,18 +11,27 @@ from flare.framework.agent_helper import AgentHelper
 from flare.framework.algorithm import Algorithm
 
 
+def acts_on_learn_costs(helper: type[AgentHelper]) -> bool:
+    """Whether a helper uses each learn's per-sample costs (prioritized replay's
+    priorities), which learning beside acting hands back one learn late."""
+    return helper.learned is not AgentHelper.learned
+
+
 @dataclass
 class CTSettings:
     """One ComputationTask: its algorithm, the helper each agent gets, and batching.
 
     Keys of the settings dict other than these fields are passed to the helper's
-    constructor (e.g. ``sample_interval``, ``buffer_capacity``).
+    constructor (e.g. ``sample_interval``, ``buffer_capacity``). ``learn_beside_acting``
+    runs its updates in a thread of their own while the agents act on the weights one
+    update old (``flare.framework.background_learning``).
     """
 
     algorithm: Algorithm
     agent_helper: type[AgentHelper]
     num_agents: int | None = None
     batch_wait_s: float = 0.01
+    learn_beside_acting: bool = False
     helper_kwargs: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -67,11 +76,21 @@ class CTSettings:
         num_agents = settings.get("num_agents")
         if num_agents is not None and num_agents < 1:
             raise ValueError(f"ct_settings[{name!r}]['num_agents'] must be >= 1, got {num_agents}")
+        beside = settings.get("learn_beside_acting", False)
+        if not isinstance(beside, bool):
+            raise TypeError(f"ct_settings[{name!r}]['learn_beside_acting'] must be a bool")
+        if beside and acts_on_learn_costs(helper):
+            raise ValueError(
+                f"ct_settings[{name!r}]: {helper.__name__} acts on each batch's costs "
+                "(learned), which learning beside acting hands back one learn late; "
+                "set learn_beside_acting = false for it"
+            )
         return cls(
             algorithm=settings["algorithm"],
             agent_helper=helper,
             num_agents=num_agents,
             batch_wait_s=float(settings.get("batch_wait_s", 0.01)),
+            learn_beside_acting=beside,
             helper_kwargs=helper_kwargs,
         )
 

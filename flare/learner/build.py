@@ -19,6 +19,7 @@ from flare.framework.agent import Agent
 from flare.framework.algorithm import Model
 from flare.framework.env_spec import EnvSpec
 from flare.framework.manager import Manager
+from flare.framework.settings import acts_on_learn_costs
 from flare.learner.config import ConfigError, RunConfig
 from flare.learner.environments import EnvSource
 from flare.learner.zoo import build_algorithm, build_model, construct, helper_settings
@@ -81,7 +82,14 @@ def build_ct_settings(config: RunConfig, spec: EnvSpec) -> dict[str, dict[str, A
             **helper_settings(ct.helper, f"{where}.helper"),
             num_agents=config.agents.count + config.act.streams,
             batch_wait_s=ct.batch_wait_s,
+            learn_beside_acting=ct.learn_beside_acting,
         )
+        helper = settings[name]["agent_helper"]
+        if ct.learn_beside_acting and acts_on_learn_costs(helper):
+            raise ConfigError(
+                f"{where}.learn_beside_acting: {helper.__name__} acts on each batch's costs, "
+                "which learning beside acting hands back one learn late"
+            )
     return settings
 
 

@@ -106,6 +106,7 @@ class CTConfig:
     algorithm: Component
     helper: Component
     batch_wait_s: float = 0.01
+    learn_beside_acting: bool = False
 
 
 @dataclass(frozen=True)
