@@ -11,11 +11,18 @@ training loop (acting, stepping, learning), measured in one run on this machine.
     skip 4 with max-pooling, FIRE on reset, 84x84 gray; ``VecFrameStack`` of 4), 8 envs,
     n_steps 5, one torch thread.
 
-Each runs for ``--seconds``; the rate counts the frames (4 per agent step) after a
-warm-up (``--warmup`` seconds: processes started, first games played). Targets: (a) at
-least 1.5x (c); (b) at least 1.2x (c). Writes benchmarks/results/atari.json.
+(a) and (b) run twice: learning in lock-step with acting (``--torch-threads`` for the
+learner) and learning beside acting (``learn_beside_acting``: the learner in a thread of
+its own with one torch thread while the CDP goes on predicting).
 
-    python benchmarks/atari.py [--seconds 40] [--warmup 15] [--agents-per-process 8]
+Each runs for ``--seconds``; the rate counts the frames (4 per agent step) after a
+warm-up (``--warmup`` seconds: processes started, first games played). ``--repeats``
+rounds of all five interleave, and each pipeline's median counts. Targets: (a) at least
+1.5x (c); (b) at least 1.2x (c), each for its faster setting. Writes
+benchmarks/results/atari.json.
+
+    python benchmarks/atari.py [--seconds 40] [--warmup 15] [--repeats 3]
+                               [--agents-per-process 8]
                                [--gpu-id 0 --out results/atari_gpu.json]
 """
 
@@ -24,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import statistics
 import threading
 import time
 from pathlib import Path
@@ -138,24 +146,48 @@ def sb3_rate(seconds: float, warmup: float, device: str = "cpu") -> dict:
     return {"frames_per_s": clock.frames_per_s(), "envs": 8, "n_steps": 5}
 
 
+PIPELINES = {  # name: (where the env runs, learning beside acting)
+    "in_process": ("in_process", False),
+    "in_process_beside_acting": ("in_process", True),
+    "bridge": ("bridge", False),
+    "bridge_beside_acting": ("bridge", True),
+}
+
+
+def median_run(runs: list[dict]) -> dict:
+    """The last run's details with the median rate of all runs, and every rate."""
+    rates = [run["frames_per_s"] for run in runs]
+    return {**runs[-1], "frames_per_s": statistics.median(rates),
+            "frames_per_s_runs": [round(rate, 1) for rate in rates]}  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=40.0)
     parser.add_argument("--warmup", type=float, default=15.0)
+    parser.add_argument("--repeats", type=int, default=3, help="rounds of every pipeline")
     parser.add_argument("--agents-per-process", type=int, default=8)
     parser.add_argument("--torch-threads", type=int, default=2, help="the FLARE learner's")
     parser.add_argument("--gpu-id", type=int, default=-1, help="both models on this CUDA device")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     device = "cpu" if args.gpu_id < 0 else f"cuda:{args.gpu_id}"
-    flare = (args.seconds, args.warmup, args.agents_per_process, args.torch_threads, args.gpu_id)
-    measured = {
-        "sb3_a2c": sb3_rate(args.seconds, args.warmup, device),
-        "in_process": flare_rate("in_process", *flare),
-        "bridge": flare_rate("bridge", *flare),
-    }
+    runs: dict[str, list[dict]] = {"sb3_a2c": [], **{name: [] for name in PIPELINES}}
+    for round_ in range(args.repeats):  # (rounds interleave the pipelines: drift hits all)
+        runs["sb3_a2c"].append(sb3_rate(args.seconds, args.warmup, device))
+        for name, (mode, beside) in PIPELINES.items():
+            threads = 1 if beside else args.torch_threads  # (the learner has its own core)
+            run = flare_rate(mode, args.seconds, args.warmup, args.agents_per_process,
+                             threads, args.gpu_id, learn_beside_acting=beside)  # fmt: skip
+            runs[name].append(run)
+            print(f"round {round_ + 1}: {name} {run['frames_per_s']:.0f} frames/s", flush=True)
+    measured = {name: median_run(found) for name, found in runs.items()}
     reference = measured["sb3_a2c"]["frames_per_s"]
-    ratios = {mode: measured[mode]["frames_per_s"] / reference for mode in TARGETS}
+    ratios = {name: measured[name]["frames_per_s"] / reference for name in PIPELINES}
+    best = {
+        target: max((n for n in PIPELINES if PIPELINES[n][0] == target), key=ratios.__getitem__)
+        for target in TARGETS
+    }
     results = {
         "machine": f"{platform.machine()}, 2 cores, Python {platform.python_version()}, "
         f"torch {torch.__version__}",
@@ -163,17 +195,20 @@ def main() -> None:
         "device": device,
         "seconds": args.seconds,
         "warmup_s": args.warmup,
+        "repeats": args.repeats,
         "measured": measured,
         "ratios_to_sb3": ratios,
         "targets": {mode: f">= {t}" for mode, t in TARGETS.items()},
-        "met": {mode: ratios[mode] >= t for mode, t in TARGETS.items()},
+        "best": best,
+        "met": {mode: ratios[best[mode]] >= t for mode, t in TARGETS.items()},
     }
     args.out.write_text(json.dumps(results, indent=2) + "\n")
-    print("\n| pipeline | frames/s | x SB3 A2C | target |\n|---|---|---|---|")
+    print("\n| pipeline | frames/s (median) | x SB3 A2C | target |\n|---|---|---|---|")
     print(f"| SB3 A2C CnnPolicy, 8 envs | {reference:.0f} | 1.00 | |")
-    for mode, target in TARGETS.items():
-        rate = measured[mode]["frames_per_s"]
-        print(f"| FLARE {mode.replace('_', '-')} | {rate:.0f} | {ratios[mode]:.2f} | >= {target} |")
+    for name, (mode, _) in PIPELINES.items():
+        rate = measured[name]["frames_per_s"]
+        print(f"| FLARE {name.replace('_', ' ')} | {rate:.0f} | {ratios[name]:.2f} | "
+              f">= {TARGETS[mode]} |")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 Stable-Baselines3's A2C given the same budget, one after the other in one run.
 
 (a) FLARE: examples/configs/breakout_ac.toml's run (``flare.experiments.atari``: the
-    seed's CNN and SimpleAC, 16 agents, 8 a process, 2 learner threads);
+    seed's CNN and SimpleAC, 16 agents, 8 a process, learning beside acting;
+    ``--lock-step`` learns in turns with acting, on 2 learner threads);
 (b) SB3 A2C with its CnnPolicy and the RL Zoo's Atari settings (16 envs, n_steps 5,
     entropy 0.01, value weight 0.25, RMSprop as TensorFlow's with eps 1e-5; one torch
     thread), on ``make_atari_env`` + ``VecFrameStack(4)``.
@@ -12,6 +13,7 @@ the raw score. Writes ``--out-dir``/results.json (games, frames, wall time, mean
 the last 100 games over time) and the curve PNG (``--png``).
 
     python benchmarks/atari_learning.py [--seconds 3600] [--png docs/images/...png]
+                                        [--lock-step]
 """
 
 from __future__ import annotations
@@ -63,14 +65,16 @@ def summary(
     }
 
 
-def run_flare(seconds: float, out_dir: Path) -> dict:
+def run_flare(seconds: float, out_dir: Path, lock_step: bool = False) -> dict:
     from flare.experiments.atari import train_atari
 
+    # (examples/configs/breakout_ac.toml's settings; lock step: 2 threads for the learner)
     manager = train_atari(
         GAME,
         num_games=10**6,
         agents_per_process=8,
-        torch_threads=2,
+        learn_beside_acting=not lock_step,
+        torch_threads=2 if lock_step else 1,
         stop_after_s=seconds,
         log_dir=str(out_dir / "flare"),
         print_interval_s=120,
@@ -170,9 +174,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=3600.0, help="each pipeline's budget")
     parser.add_argument("--out-dir", type=Path, default=HERE / "results" / "atari_learning")
     parser.add_argument("--png", type=Path, default=None, help="(default: in --out-dir)")
+    parser.add_argument(
+        "--lock-step", action="store_true", help="FLARE learns in turns with acting"
+    )
     args = parser.parse_args()
     args.out_dir.mkdir(parents=True, exist_ok=True)
-    results = [run_flare(args.seconds, args.out_dir), run_sb3(args.seconds)]
+    results = [run_flare(args.seconds, args.out_dir, args.lock_step), run_sb3(args.seconds)]
     document = {
         "machine": f"{platform.machine()}, 2 cores, Python {platform.python_version()}, "
         f"torch {torch.__version__}",

@@ -236,6 +236,8 @@ def test_the_seed_breakout_config_builds_the_seed_example():
     assert isinstance(alg.optim, torch.optim.RMSprop) and alg.optim.param_groups[0]["lr"] == 1e-4
     assert alg.grad_clip == 5.0
     assert manager.settings["RL"].helper_kwargs == {"sample_interval": 5}
+    # (on a CPU the CNN's updates run beside the agents' acting: benchmarks/atari.py)
+    assert manager.settings["RL"].learn_beside_acting is True
     assert len(manager.agents) == 16
     assert manager.agents[0].reward_shaping_f(np.array([-3.0, 0.0, 2.0])).tolist() == [-1, 0, 1]
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 
@@ -105,6 +106,28 @@ class LearnBatch:
         """The data fields (what ``Algorithm.learn`` takes), by field name."""
         return {name: getattr(self, name) for name in DATA_FIELDS}
 
+    def __getstate__(self) -> dict[str, object]:
+        # Between processes a row's next inputs are mostly the next row's inputs (an
+        # episode's consecutive steps): they travel once, and arrive whole.
+        state = dict(self.__dict__)
+        follows = _next_follows(self.inputs, self.next_inputs)
+        if follows is not None and follows.any():
+            sent = ~np.append(follows, False)
+            state["next_inputs"] = {k: v[sent] for k, v in self.next_inputs.items()}
+            state[_FOLLOWS] = follows
+        return state
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        state = dict(state)
+        follows = state.pop(_FOLLOWS, None)
+        if isinstance(follows, np.ndarray):
+            inputs = cast(ArrayDict, state["inputs"])
+            sent = cast(ArrayDict, state["next_inputs"])
+            state["next_inputs"] = {
+                k: _with_following_rows(inputs[k], v, follows) for k, v in sent.items()
+            }
+        self.__dict__.update(state)
+
     @classmethod
     def concat(cls, batches: Sequence[LearnBatch]) -> LearnBatch:
         return cls(
@@ -112,6 +135,32 @@ class LearnBatch:
             sample_weights=np.concatenate([b.sample_weights for b in batches]),
             sequence_lengths=np.concatenate([b.sequence_lengths for b in batches]),
         )
+
+
+_FOLLOWS = "_next_inputs_follow"  # (a pickled batch's: rows whose next inputs are the next row's)
+
+
+def _next_follows(inputs: ArrayDict, next_inputs: ArrayDict) -> np.ndarray | None:
+    """For rows 0..n-2: whether the row's next inputs equal the next row's inputs (None
+    when the two fields cannot be compared, e.g. different names or shapes)."""
+    if inputs.keys() != next_inputs.keys() or not inputs:
+        return None
+    follows: np.ndarray | None = None
+    for key, array in inputs.items():
+        following = next_inputs[key]
+        if array.shape != following.shape or array.dtype != following.dtype or len(array) < 2:
+            return None
+        same = (following[:-1] == array[1:]).reshape(len(array) - 1, -1).all(axis=1)
+        follows = same if follows is None else follows & same
+    return follows
+
+
+def _with_following_rows(inputs: np.ndarray, sent: np.ndarray, follows: np.ndarray) -> np.ndarray:
+    """The whole next-inputs array from the rows sent and the next rows' inputs."""
+    whole = np.empty_like(inputs)
+    whole[:-1][follows] = inputs[1:][follows]
+    whole[~np.append(follows, False)] = sent
+    return whole
 
 
 _MOVED_TO_PIPE_MESSAGES = frozenset(
