@@ -19,7 +19,7 @@ NODE_STAMP := $(GRIDWORLD)/node_modules/.installed
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check $(TORCH_PIP_ARGS) "$(TORCH)"
-	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[dev,ray]"
+	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[dev,ray,vizdoom,miniworld]"
 	touch $(STAMP)
 
 $(NODE_STAMP): $(GRIDWORLD)/package.json $(GRIDWORLD)/package-lock.json

@@ -446,7 +446,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     argv = list(sys.argv[1:] if argv is None else argv)
     target = _serve_target(argv)
-    adapter = find_adapter(target) if target and ":" not in target else None
+    try:
+        adapter = find_adapter(target) if target and ":" not in target else None
+    except ImportError as err:  # an adapter whose optional packages are not installed
+        print(f"flare serve: {err}", file=sys.stderr)
+        return 2
     parser = build_parser(adapter)
     args, extra = parser.parse_known_args(argv)
     if extra:

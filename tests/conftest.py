@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import psutil
 import pytest
@@ -75,3 +80,27 @@ def no_stray_processes():
     ]
     gone, alive = psutil.wait_procs(leftover, timeout=3)
     assert not alive, f"stray processes left behind: {[p.pid for p in alive]}"
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@contextmanager
+def flare_serve(*args: str) -> Iterator[tuple[subprocess.Popen, str]]:
+    """``flare serve ARGS`` on a free loopback port, run from the repository's root:
+    the process and its address, once it says it listens; killed afterwards."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "flare", "serve", *args, "--address", "127.0.0.1:0"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        line = proc.stdout.readline()
+        assert "listening on 127.0.0.1:" in line, line + proc.stdout.read()
+        yield proc, line.rsplit(" ", 1)[1].strip()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()

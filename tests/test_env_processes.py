@@ -2,6 +2,9 @@
 worker costs its sessions, never the server."""
 
 import os
+import subprocess
+import time
+from pathlib import Path
 
 import grpc
 import numpy as np
@@ -26,7 +29,19 @@ class ExitingEnv(ChainEnv):
         os._exit(3)
 
 
-def make_env(kind: str = "chain", **config):  # module-level: worker processes unpickle it
+class SpawningEnv(ChainEnv):
+    """Starts a helper process that keeps every descriptor it may inherit, as a native
+    simulator's engine may (ViZDoom's does); its pid goes to ``pid_file``."""
+
+    def __init__(self, pid_file: str) -> None:
+        super().__init__(goal=100, max_steps=100)
+        helper = subprocess.Popen(["sleep", "30"], close_fds=False)
+        Path(pid_file).write_text(str(helper.pid))
+
+
+def make_env(kind: str = "chain", pid_file: str = "", **config):  # module-level: picklable
+    if kind == "spawn":
+        return SpawningEnv(pid_file)
     return ExitingEnv() if kind == "exit" else ChainEnv(goal=100, max_steps=100)
 
 
@@ -119,6 +134,34 @@ def test_a_crashed_worker_costs_its_sessions_not_the_server():
     finally:
         server.stop(0)
     assert all(not w.process.is_alive() for w in server.servicer.workers.workers)
+
+
+@pytest.mark.slow
+def test_a_dead_worker_is_noticed_though_a_process_it_started_holds_its_pipe(tmp_path):
+    server = serve(make_env, settings=ServerSettings(env_processes=1))
+    pid_file = tmp_path / "helper.pid"
+    try:
+        stub = _stub(server)
+        doomed = _open(stub, kind="spawn", pid_file=str(pid_file))
+        helper = psutil.Process(int(pid_file.read_text()))
+        worker = server.servicer.workers.workers[0].process
+        assert helper.ppid() == worker.pid
+        worker.kill()
+        worker.join(10)
+        assert helper.is_running()  # it lives on, and would hold an inherited pipe open
+        started = time.monotonic()
+        with pytest.raises(grpc.RpcError) as info:
+            _step(stub, doomed)
+        assert info.value.code() == CODE.INTERNAL and "died" in info.value.details()
+        assert time.monotonic() - started < 5  # an answer, not a hang
+        # the worker's descriptors were closed on exec: the helper holds none of its pipes
+        assert not [c for c in helper.net_connections(kind="unix")]
+        fresh = _open(stub)
+        assert decode(_step(stub, fresh).observations["sensor"]).tolist() == [1.0]
+    finally:
+        server.stop(0)
+        if pid_file.exists():
+            psutil.Process(int(pid_file.read_text())).kill()
 
 
 def test_env_processes_need_a_picklable_factory():

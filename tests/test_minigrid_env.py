@@ -4,7 +4,6 @@ over gRPC by `flare serve minigrid`, passing the compliance suite."""
 import subprocess
 import sys
 from collections import deque
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +14,7 @@ from flare.bridge.factories import MiniGridEnvFactory
 from flare.compliance import CHECKS, Target, run_check
 from flare.env_zoo.minigrid_env import VOCABULARY, MiniGridEnv, detokenize, tokenize
 from flare.framework.env_spec import Discrete, Language
+from tests.conftest import flare_serve
 
 ROOT = Path(__file__).resolve().parents[1]
 LEVEL = "BabyAI-GoToLocalS5N2-v0"  # 5x5 room, 2 objects, 25 steps
@@ -206,26 +206,8 @@ def test_session_config_picks_the_level(minigrid_server):
     env.close()
 
 
-@contextmanager
-def flare_serve(*args):
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "flare", "serve", *args, "--address", "127.0.0.1:0"],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        line = proc.stdout.readline()
-        assert "listening on 127.0.0.1:" in line, line + proc.stdout.read()
-        yield line.rsplit(" ", 1)[1].strip()
-    finally:
-        proc.kill()
-        proc.wait()
-
-
 def test_flare_serve_minigrid_steps_a_remote_session():
-    with flare_serve("minigrid", "--level", LEVEL) as address:
+    with flare_serve("minigrid", "--level", LEVEL) as (_, address):
         remote = RemoteEnv(address, seed=4)
         local = MiniGridEnv(LEVEL, seed=4)
         assert remote.spec() == local.spec()

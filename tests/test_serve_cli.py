@@ -4,7 +4,6 @@ import signal
 import subprocess
 import sys
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -19,27 +18,9 @@ from flare.bridge import RemoteEnv
 from flare.framework.agent import OnlineHelper
 from flare.framework.manager import Manager
 from flare.model_zoo.simple_models import SimpleModelAC
+from tests.conftest import flare_serve
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@contextmanager
-def flare_serve(*args):
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "flare", "serve", *args, "--address", "127.0.0.1:0"],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        line = proc.stdout.readline()
-        assert "listening on 127.0.0.1:" in line, line + proc.stdout.read()
-        yield proc, line.rsplit(" ", 1)[1].strip()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
 
 
 def _remote_manager(address: str, num_agents: int, num_games: int, **config) -> Manager:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import pickle
 import signal
 import threading
@@ -36,6 +37,7 @@ logger = logging.getLogger(__name__)
 def _worker_main(conn: Connection, env_factory: Callable[..., Env]) -> None:
     """Serve requests from the server process until it closes the pipe."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the server's to handle
+    _keep_descriptors_from_children(conn)
     sessions: dict[str, Session] = {}
     try:
         while True:
@@ -56,6 +58,26 @@ def _worker_main(conn: Connection, env_factory: Callable[..., Env]) -> None:
     finally:
         for session in sessions.values():
             session.close()
+
+
+def _keep_descriptors_from_children(conn: Connection) -> None:
+    """Make the worker's inherited descriptors (its pipe to the server, the spawn
+    sentinel) close on exec.
+
+    A simulator may start processes of its own (ViZDoom's engine is one) and let them
+    inherit every descriptor; were the pipe among them, a worker's death would never
+    reach the server as an end of file, and its sessions would hang instead of failing.
+    """
+    try:
+        descriptors = [int(name) for name in os.listdir("/proc/self/fd")]
+    except OSError:  # (no /proc: at least the pipe)
+        descriptors = [conn.fileno()]
+    for descriptor in descriptors:
+        if descriptor > 2:
+            try:
+                os.set_inheritable(descriptor, False)
+            except OSError:  # (e.g. the directory listing's own, closed by now)
+                pass
 
 
 def _run(op: str, args: tuple, sessions: dict[str, Session], env_factory) -> Any:
@@ -95,6 +117,11 @@ class EnvWorker:
     """One worker process and the pipe to it. One request at a time: hold ``lock``
     around ``send`` + ``receive`` (``call`` does both)."""
 
+    # how often a wait for a reply checks that the worker still lives: its death is
+    # normally an end of file on the pipe, but a process the worker started may hold
+    # the pipe open (one started before the worker made its descriptors close on exec)
+    POLL_S = 1.0
+
     def __init__(self, context, env_factory: Callable[..., Env], index: int) -> None:
         self.index = index
         self._conn, child_conn = context.Pipe()
@@ -121,6 +148,9 @@ class EnvWorker:
 
     def receive(self) -> Any:
         try:
+            while not self._conn.poll(self.POLL_S):  # (a dead worker's pipe may stay open)
+                if not self.process.is_alive():
+                    raise EOFError(f"env worker {self.index} exited")
             ok, value = self._conn.recv()
         except Exception:
             self._out_of_step()  # its answer is lost: the next one would be misread

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.metadata
 import pkgutil
 import sys
 from collections.abc import Callable, Collection
@@ -70,13 +71,29 @@ def find_adapter(name: str) -> Adapter | None:
     exists, must declare it)."""
     if name not in adapter_names():
         return None
-    module = importlib.import_module(f"flare.env_zoo.{name}{MODULE_SUFFIX}")
+    try:
+        module = importlib.import_module(f"flare.env_zoo.{name}{MODULE_SUFFIX}")
+    except ModuleNotFoundError as err:
+        if not err.name or err.name.split(".")[0] == "flare":
+            raise
+        raise ImportError(
+            f"the {name} adapter needs the {err.name!r} package: {_install_hint(name)}"
+        ) from err
     adapter = getattr(module, "ADAPTER", None)
     if not isinstance(adapter, Adapter) or adapter.name != name:
         raise TypeError(
             f"{module.__name__}.ADAPTER must be an Adapter named {name!r}, got {adapter!r}"
         )
     return adapter
+
+
+def _install_hint(name: str) -> str:
+    """How to install an adapter's packages: its extra of FLARE's, where there is one."""
+    try:
+        extras = importlib.metadata.metadata("flare").get_all("Provides-Extra") or []
+    except importlib.metadata.PackageNotFoundError:
+        extras = []
+    return f"pip install 'flare[{name}]'" if name in extras else "install it"
 
 
 # ----- reading a session's config strings ---------------------------------------------------
