@@ -4,20 +4,8 @@ The agent sees minigrid's egocentric symbolic view and reads the level's mission
 ids from a fixed BabyAI vocabulary, which is what a language-grounded navigation model
 needs: ``{"image": uint8 [3, 7, 7], "instruction": int64 [instruction_length]}``.
 
-The vocabulary (``VOCABULARY``; id = position, 0 is padding) covers every word of every
-BabyAI level's missions (GoTo, Open, Pickup, PutNext, their sequences with "and", ", then"
-and "after you", and the locations "in front of you", "behind you", "on your left/right")::
-
-    0 <pad>   1 go      2 to      3 the     4 a
-    5 red     6 green   7 blue    8 purple  9 yellow  10 grey
-    11 box    12 ball   13 key    14 door   15 object
-    16 pick   17 up     18 open   19 put    20 next
-    21 in     22 front  23 of     24 you    25 behind 26 on    27 your   28 left   29 right
-    30 and    31 then   32 after  33 ,
-
-A mission is lower-cased, its commas become tokens of their own, and it is split on
-white space; a word outside the vocabulary, or a mission longer than
-``instruction_length`` tokens, is a ``ValueError`` that names it.
+The vocabulary and its tokenizer are ``flare.env_zoo.instructions``' (shared with the 3D
+MiniWorld rooms), importable from here too.
 """
 
 from __future__ import annotations
@@ -38,6 +26,14 @@ from minigrid.envs.babyai.core.verifier import GoToInstr
 
 from flare.bridge.quoting import quoted
 from flare.env_zoo.gym_env import GymEnv
+from flare.env_zoo.instructions import (  # noqa: F401 - importable from here, as before
+    DEFAULT_INSTRUCTION_LENGTH,
+    PAD,
+    VOCABULARY,
+    WORD_IDS,
+    detokenize,
+    tokenize,
+)
 from flare.env_zoo.registry import Adapter, ServedEnv, config_flag, config_int, registered_id
 from flare.framework.env import ALIVE, FAILURE, SUCCESS, Env, ObservationDict
 from flare.framework.env_spec import ArraySpec, Discrete, EnvSpec, Language
@@ -46,52 +42,6 @@ IMAGE = "image"
 INSTRUCTION = "instruction"
 ACTION = "action"
 REWARD = "reward"
-
-PAD = "<pad>"
-VOCABULARY: tuple[str, ...] = (
-    PAD,
-    # go to the / a
-    "go",
-    "to",
-    "the",
-    "a",
-    # colours, in minigrid's COLOR_TO_IDX order
-    "red",
-    "green",
-    "blue",
-    "purple",
-    "yellow",
-    "grey",
-    # object types ("object": a description without a type)
-    "box",
-    "ball",
-    "key",
-    "door",
-    "object",
-    # the other verbs: pick up, open, put ... next to
-    "pick",
-    "up",
-    "open",
-    "put",
-    "next",
-    # locations: in front of you, behind you, on your left / right
-    "in",
-    "front",
-    "of",
-    "you",
-    "behind",
-    "on",
-    "your",
-    "left",
-    "right",
-    # sequences: "X and Y", "X, then Y", "X after you Y"
-    "and",
-    "then",
-    "after",
-    ",",
-)
-WORD_IDS: dict[str, int] = {word: index for index, word in enumerate(VOCABULARY)}
-DEFAULT_INSTRUCTION_LENGTH = 16
 
 # minigrid's actions are left, right, forward, pickup, drop, toggle, done (0 .. 6); the
 # navigation set is the first three, with the same ids.
@@ -105,30 +55,6 @@ _NAVIGATION_LEVELS = re.compile(
 )
 
 logger = logging.getLogger(__name__)
-
-
-def tokenize(mission: str, length: int = DEFAULT_INSTRUCTION_LENGTH) -> np.ndarray:
-    """A mission as ``length`` int64 token ids of ``VOCABULARY``, padded with 0.
-
-    >>> tokenize("go to the red ball", 6).tolist()
-    [1, 2, 3, 5, 12, 0]
-    """
-    words = mission.lower().replace(",", " , ").split()
-    unknown = [word for word in words if word not in WORD_IDS]
-    if unknown:
-        raise ValueError(f"mission {mission!r} has words outside the BabyAI vocabulary: {unknown}")
-    if len(words) > length:
-        raise ValueError(
-            f"mission {mission!r} has {len(words)} tokens, more than instruction_length={length}"
-        )
-    ids = np.zeros(length, dtype=np.int64)
-    ids[: len(words)] = [WORD_IDS[word] for word in words]
-    return ids
-
-
-def detokenize(ids: np.ndarray) -> str:
-    """Token ids back to words, padding dropped (for people and tests)."""
-    return " ".join(VOCABULARY[int(i)] for i in ids if int(i) != 0).replace(" ,", ",")
 
 
 class MiniGridEnv(GymEnv):
