@@ -187,7 +187,9 @@ def test_flare_train_refuses_a_bad_config_in_one_line_before_anything_starts(tmp
     assert not run_dir.exists()
 
 
-@pytest.mark.parametrize("name", ["cartpole_ac", "cartpole_ppo", "cartpole_act", "breakout_ac"])
+@pytest.mark.parametrize(
+    "name", ["cartpole_ac", "cartpole_ppo", "cartpole_act", "breakout_ac", "vizdoom_basic"]
+)
 def test_the_example_configs_parse_and_build(name):
     config, _ = load_config(CONFIGS / f"{name}.toml")
     with open_env_source(config.env, config.seed, ROOT) as source:
