@@ -32,17 +32,29 @@ from flare.experiments.atari import FRAME_SKIP, GAME
 
 HERE = Path(__file__).resolve().parent
 WINDOW = 100
+CURVE_POINTS = 2000  # per run in results.json and the plot (a game's end each)
 
 
 def curve(wall_s: list[float], frames: list[int], returns: list[float]) -> dict:
-    """The mean score of the last ``WINDOW`` games at each game's end (its wall time and
-    the frames played by then)."""
+    """The mean score of the last ``WINDOW`` games at game ends (their wall time and the
+    frames played by then), at most ``CURVE_POINTS`` of them, evenly spread, the last
+    game's always."""
     means = moving_average(np.asarray(returns, dtype=np.float64), WINDOW) if returns else []
+    keep = thinned(len(returns))
     return {
-        "wall_s": [round(t, 1) for t in wall_s],
-        "frames": list(frames),
-        "mean_return": [round(float(m), 3) for m in means],
+        "wall_s": [round(wall_s[i], 1) for i in keep],
+        "frames": [int(frames[i]) for i in keep],
+        "mean_return": [round(float(means[i]), 3) for i in keep],
     }
+
+
+def thinned(count: int, points: int | None = None) -> list[int]:
+    """At most ``points`` (``CURVE_POINTS``) indices of ``range(count)``, evenly spread,
+    the last one included."""
+    points = CURVE_POINTS if points is None else points
+    if count <= points:
+        return list(range(count))
+    return sorted({round(i * (count - 1) / (points - 1)) for i in range(points)})
 
 
 def summary(
@@ -51,15 +63,16 @@ def summary(
     """``games``: each game's end (wall seconds), the frames played by then, its score."""
     points = curve(*games)
     returns = games[2]
-    full = points["mean_return"][WINDOW - 1 :] if len(returns) >= WINDOW else []
+    means = moving_average(np.asarray(returns, dtype=np.float64), WINDOW) if returns else []
+    full = means[WINDOW - 1 :].tolist() if len(returns) >= WINDOW else []
     return {
         "pipeline": name,
         "budget_s": seconds,
         "games": len(returns),
         "frames": frames,
         "frames_per_s": frames / seconds,
-        "final_mean_return": points["mean_return"][-1] if returns else None,
-        "best_mean_return": max(full) if full else None,
+        "final_mean_return": round(float(means[-1]), 3) if returns else None,
+        "best_mean_return": round(max(full), 3) if full else None,
         "best_return": max(returns) if returns else None,
         "curve": points,
     }
@@ -156,7 +169,7 @@ def plot(results: list[dict], png: Path) -> None:
         by_time.plot(minutes, points["mean_return"], color=colour, label=label)
         millions = np.asarray(points["frames"]) / 1e6
         by_frames.plot(millions, points["mean_return"], color=colour)
-    by_time.set_xlabel("wall-clock minutes (each run alone on the machine)")
+    by_time.set_xlabel("wall-clock minutes (one run after the other, the same machine)")
     by_frames.set_xlabel("millions of frames played")
     for ax in (by_time, by_frames):
         ax.set_ylabel(f"score, mean of the last {WINDOW} games")
