@@ -119,3 +119,24 @@ def test_replayed_memory_is_the_memory_the_agent_acted_with():
         replayed, _, _ = m.policy_and_value(batch, before)
     torch.testing.assert_close(before["state"], torch.cat(stored))
     torch.testing.assert_close(replayed["action"].logits.log_softmax(-1), torch.cat(acted))
+
+
+def test_pixels_read_a_camera_frame():
+    """``pixels=True``: a 60x80 RGB frame (MiniWorld's) through strided convolutions to a
+    7x10 grid that GFT transforms; the words and the frame both change the policy, and
+    gradients reach the convolutions."""
+    torch.manual_seed(0)
+    m = GFTModelAC((3, 60, 80), 5, len(VOCABULARY), 3, pixels=True)
+    assert m.see(torch.zeros(1, 3, 60, 80, dtype=torch.uint8)).shape == (1, 16, 7, 10)
+    rng = np.random.default_rng(0)
+    frames = torch.from_numpy(rng.integers(0, 256, size=(2, 3, 60, 80)).astype(np.uint8))
+    tokens = torch.from_numpy(np.stack([tokenize(m_, 5) for m_ in ["go to the red ball"] * 2]))
+    states = {"state": torch.zeros(2, m.hidden_size)}
+    dists, values, _ = m.policy_and_value({"image": frames, "instruction": tokens}, states)
+    assert dists["action"].probs.shape == (2, 3) and values["v_value"].shape == (2, 1)
+    assert not torch.allclose(dists["action"].logits[0], dists["action"].logits[1])
+    other = torch.from_numpy(np.stack([tokenize("go to the blue key", 5)] * 2))
+    reread, _, _ = m.policy_and_value({"image": frames, "instruction": other}, states)
+    assert not torch.allclose(dists["action"].logits, reread["action"].logits)
+    values["v_value"].sum().backward()
+    assert m.vision[0].weight.grad is not None and m.vision[0].weight.grad.abs().sum() > 0

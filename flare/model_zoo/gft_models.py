@@ -32,8 +32,10 @@ class GFTModelAC(Model):
     The image is symbolic (minigrid's object / colour / state index per cell,
     ``[channels, height, width]`` uint8): each channel's index is embedded and the
     embeddings are summed per cell, then two 3x3 convolutions give a feature per
-    position. The instruction (token ids, 0 is padding) is embedded word by word and read
-    by a GRU; its final state generates ``num_transforms`` matrices
+    position. With ``pixels`` it is a camera's frame (uint8 intensities, e.g. MiniWorld's
+    RGB view): two strided convolutions give the grid of features GFT transforms. The
+    instruction (token ids, 0 is padding) is embedded word by word and read by a GRU; its
+    final state generates ``num_transforms`` matrices
     ``[visual_channels, visual_channels + 1]`` applied to every position's feature.
 
     Args:
@@ -46,6 +48,7 @@ class GFTModelAC(Model):
         num_transforms: GFT's chained transformations.
         language_size: the instruction vector's width.
         hidden_size: the memory's width.
+        pixels: the image is intensities, not indices (``index_values`` unused).
     """
 
     channel_offsets: torch.Tensor  # a buffer, registered in __init__
@@ -63,6 +66,7 @@ class GFTModelAC(Model):
         hidden_size: int = 128,
         image_name: str = "image",
         instruction_name: str = "instruction",
+        pixels: bool = False,
     ) -> None:
         super().__init__()
         if len(image_shape) != 3:
@@ -83,17 +87,30 @@ class GFTModelAC(Model):
         channels, height, width = self.image_shape
         self.visual_channels = visual_channels
         self.num_transforms = num_transforms
-        # one table per image channel; channel c's ids are offset by c * index_values
-        self.cell_embedding = nn.Embedding(channels * index_values, visual_channels)
-        self.register_buffer(
-            "channel_offsets", torch.arange(channels).view(1, channels, 1, 1) * index_values
-        )
-        self.vision = nn.Sequential(
-            nn.Conv2d(visual_channels, visual_channels, 3, padding=1),
-            nn.ReLU(),
-            nn.Conv2d(visual_channels, visual_channels, 3, padding=1),
-            nn.ReLU(),
-        )
+        self.pixels = bool(pixels)
+        if self.pixels:  # RGB frames: strided convolutions down to a grid of features
+            self.vision = nn.Sequential(
+                nn.Conv2d(channels, 32, 8, stride=4),
+                nn.ReLU(),
+                nn.Conv2d(32, visual_channels, 3, stride=2, padding=1),
+                nn.ReLU(),
+            )
+            self.register_buffer("channel_offsets", torch.zeros(1, channels, 1, 1))
+            with torch.no_grad():
+                grid = self.vision(torch.zeros(1, *self.image_shape)).shape[2:]
+            height, width = int(grid[0]), int(grid[1])
+        else:
+            # one table per image channel; channel c's ids are offset by c * index_values
+            self.cell_embedding = nn.Embedding(channels * index_values, visual_channels)
+            self.register_buffer(
+                "channel_offsets", torch.arange(channels).view(1, channels, 1, 1) * index_values
+            )
+            self.vision = nn.Sequential(
+                nn.Conv2d(visual_channels, visual_channels, 3, padding=1),
+                nn.ReLU(),
+                nn.Conv2d(visual_channels, visual_channels, 3, padding=1),
+                nn.ReLU(),
+            )
         self.word_embedding = nn.Embedding(vocabulary_size, 32, padding_idx=0)
         self.instruction_reader = nn.GRU(32, language_size, batch_first=True)
         self.transform_generator = nn.Linear(
@@ -139,7 +156,10 @@ class GFTModelAC(Model):
         return last[0].index_select(0, row_of)
 
     def see(self, image: torch.Tensor) -> torch.Tensor:
-        """``[B, channels, H, W]`` indices to ``[B, visual_channels, H, W]`` features."""
+        """``[B, channels, H, W]`` indices (or, with ``pixels``, 0..255 intensities) to
+        ``[B, visual_channels, H', W']`` features."""
+        if self.pixels:
+            return self.vision(image.float() / 255.0)
         ids = image.long().clamp(max=self.index_values - 1) + self.channel_offsets
         cells = self.cell_embedding(ids).sum(1)  # [B, H, W, visual_channels]
         return self.vision(cells.permute(0, 3, 1, 2))
