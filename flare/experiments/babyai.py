@@ -10,6 +10,8 @@ whole runs. See docs/tutorial-language-navigation.md.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 import torch.optim as optim
@@ -45,9 +47,14 @@ class BlindGFTModelAC(GFTModelAC):
 
 
 def build_algorithm(
-    address: str, lr: float = 3e-4, minibatch_size: int = 64, blind: bool = False
+    address: str,
+    lr: float = 3e-4,
+    minibatch_size: int = 64,
+    blind: bool = False,
+    pixels: bool = False,
 ) -> PPO:
-    """GFTModelAC sized from the simulator's spec, learned by PPO on whole runs."""
+    """GFTModelAC sized from the simulator's spec, learned by PPO on whole runs;
+    ``pixels`` for a camera's frames (the 3D rooms) instead of symbolic cells."""
     probe = RemoteEnv(address)
     spec = probe.spec()
     probe.close()
@@ -60,6 +67,7 @@ def build_algorithm(
         instruction_length=instruction.shape[0],
         vocabulary_size=instruction.kind.vocabulary_size,
         num_actions=spec.action_dims()["action"],
+        pixels=pixels,
     )
     return PPO(
         model,
@@ -86,11 +94,14 @@ def train(
     lr: float = 3e-4,
     minibatch_size: int = 64,
     blind: bool = False,
+    pixels: bool = False,
+    **run_kwargs: Any,
 ) -> Manager:
-    """Train ``num_agents`` GFT agents against the simulator at ``address``."""
+    """Train ``num_agents`` GFT agents against the simulator at ``address``;
+    ``run_kwargs`` go to ``train_on_env`` (``stop_after_s``, ``agents_per_process``...)."""
     torch.manual_seed(seed)
     settings = dict(
-        algorithm=build_algorithm(address, lr, minibatch_size, blind),
+        algorithm=build_algorithm(address, lr, minibatch_size, blind, pixels),
         agent_helper=OnlineHelper,
         sample_interval=sample_interval,
         num_agents=num_agents,
@@ -100,7 +111,7 @@ def train(
         {"RL": settings}, RemoteEnv, dict(address=address), num_agents, num_games, seed,
         window=WINDOW, log_dir=log_dir, print_interval_s=print_interval_s,
         agent_factory=SimpleRNNRLAgent, stop_at_success_rate=stop_at_success,
-        model_dir=model_dir,
+        model_dir=model_dir, **run_kwargs,
     )  # fmt: skip
 
 
