@@ -7,7 +7,7 @@ settings ask); each agent opens a session with RemoteEnv and sees the first-pers
 learned by A2C (SimpleAC). The settings are ``flare.experiments.vizdoom``'s; see
 docs/3d-simulators.md.
 
-    python examples/vizdoom_example.py                              # basic, to a mean of 75
+    python examples/vizdoom_example.py                              # basic; stops at a mean of 75
     python examples/vizdoom_example.py --scenario health_gathering --minutes 30
 """
 
