@@ -38,6 +38,8 @@ class ScenarioRun:
         reward_scale: rewards are multiplied by it before learning (ViZDoom's rewards
             run into the hundreds).
         lr: the RMSprop learning rate.
+        entropy_weight: the entropy bonus (without one, basic's policy collapsed to
+            moving only: the time-out's -300 avoids the -5 of each missed shot).
         num_games: games per agent.
         target: the mean return over ``WINDOW`` games the run stops at (raw rewards).
     """
@@ -45,6 +47,7 @@ class ScenarioRun:
     options: dict[str, Any] = field(default_factory=dict)
     reward_scale: float = 0.01
     lr: float = 7e-4
+    entropy_weight: float = 0.01
     num_games: int = 200
     target: float | None = None
 
@@ -95,7 +98,7 @@ def vizdoom_cnn(channels: int) -> nn.Sequential:
     )
 
 
-def build_algorithm(address: str, lr: float = 7e-4) -> SimpleAC:
+def build_algorithm(address: str, lr: float = 7e-4, entropy_weight: float = 0.01) -> SimpleAC:
     """SimpleModelAC over ``vizdoom_cnn``, sized from the simulator's spec; A2C (SimpleAC)
     with RMSprop and gradients clipped at 5."""
     probe = RemoteEnv(address)
@@ -108,7 +111,12 @@ def build_algorithm(address: str, lr: float = 7e-4) -> SimpleAC:
         perception_net=vizdoom_cnn(screen.shape[0]),
         sensor_name="screen",
     )
-    return SimpleAC(model=model, optim=(torch.optim.RMSprop, dict(lr=lr)), grad_clip=5.0)
+    return SimpleAC(
+        model=model,
+        optim=(torch.optim.RMSprop, dict(lr=lr)),
+        grad_clip=5.0,
+        entropy_weight=entropy_weight,
+    )
 
 
 class Scaled:
@@ -137,7 +145,7 @@ def train(
     run = SCENARIOS[scenario]
     torch.manual_seed(seed)
     settings = dict(
-        algorithm=build_algorithm(address, run.lr),
+        algorithm=build_algorithm(address, run.lr, run.entropy_weight),
         agent_helper=OnlineHelper,
         sample_interval=5,
         num_agents=num_agents,
