@@ -19,7 +19,7 @@ from __future__ import annotations
 import argparse
 
 from flare.bridge.launch import simulator_process
-from flare.experiments.babyai import LEVEL, serve_minigrid, summary, train
+from flare.experiments.babyai import LEVEL, add_gft_flags, serve_minigrid, summary, train
 
 
 def main() -> None:
@@ -31,18 +31,8 @@ def main() -> None:
         action="store_true",
         help="let the agent face wrong objects (BabyAI's rule) instead of failing the game",
     )
-    parser.add_argument("--num-agents", type=int, default=16)
-    parser.add_argument("--num-games", type=int, default=2_000, help="games per agent")
-    parser.add_argument(
-        "--success", type=float, default=0.9, help="stop at this success rate (0: play every game)"
-    )
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--sample-interval", type=int, default=16, help="steps per agent per learn")
+    add_gft_flags(parser, num_games=2_000)
     parser.add_argument("--minibatch", type=int, default=64, help="PPO's minibatch (transitions)")
-    parser.add_argument("--lr", type=float, default=3e-4)
-    parser.add_argument("--blind", action="store_true", help="control: hide the instruction")
-    parser.add_argument("--log-dir", help="append every finished game to LOG_DIR/games.csv")
-    parser.add_argument("--model-dir", help="save the model to MODEL_DIR/RL.pt")
     args = parser.parse_args()
 
     def run(address: str) -> None:

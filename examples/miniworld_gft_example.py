@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 
 from flare.bridge.launch import simulator_process
+from flare.experiments.babyai import add_gft_flags
 from flare.experiments.miniworld import LEVEL, serve_miniworld, summary, train
 
 
@@ -25,18 +26,8 @@ def main() -> None:
     parser.add_argument("--level", type=int, default=LEVEL, help="1 to 4")
     parser.add_argument("--address", help="a running `flare serve miniworld` (else one is started)")
     parser.add_argument("--env-processes", type=int, default=0, help="the server's render workers")
-    parser.add_argument("--num-agents", type=int, default=16)
-    parser.add_argument("--num-games", type=int, default=1_000, help="games per agent")
-    parser.add_argument(
-        "--success", type=float, default=0.9, help="stop at this success rate (0: play every game)"
-    )
+    add_gft_flags(parser, num_games=1_000)
     parser.add_argument("--minutes", type=float, help="stop after this many minutes")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--sample-interval", type=int, default=16, help="steps per agent per learn")
-    parser.add_argument("--lr", type=float, default=3e-4)
-    parser.add_argument("--blind", action="store_true", help="control: hide the instruction")
-    parser.add_argument("--log-dir", help="append every finished game to LOG_DIR/games.csv")
-    parser.add_argument("--model-dir", help="save the model to MODEL_DIR/RL.pt")
     args = parser.parse_args()
 
     def run(address: str) -> None:

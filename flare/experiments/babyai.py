@@ -10,6 +10,7 @@ whole runs. See docs/tutorial-language-navigation.md.
 
 from __future__ import annotations
 
+import argparse
 from typing import Any
 
 import numpy as np
@@ -44,6 +45,21 @@ class BlindGFTModelAC(GFTModelAC):
 
     def read_instruction(self, tokens: torch.Tensor) -> torch.Tensor:
         return super().read_instruction(torch.zeros_like(tokens))
+
+
+def add_gft_flags(parser: argparse.ArgumentParser, num_games: int) -> None:
+    """The flags the GFT examples share (the BabyAI and the 3D rooms' ones)."""
+    parser.add_argument("--num-agents", type=int, default=16)
+    parser.add_argument("--num-games", type=int, default=num_games, help="games per agent")
+    parser.add_argument(
+        "--success", type=float, default=0.9, help="stop at this success rate (0: play every game)"
+    )
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--sample-interval", type=int, default=16, help="steps per agent per learn")
+    parser.add_argument("--lr", type=float, default=3e-4)
+    parser.add_argument("--blind", action="store_true", help="control: hide the instruction")
+    parser.add_argument("--log-dir", help="append every finished game to LOG_DIR/games.csv")
+    parser.add_argument("--model-dir", help="save the model to MODEL_DIR/RL.pt")
 
 
 def build_algorithm(

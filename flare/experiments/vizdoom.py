@@ -24,6 +24,7 @@ from flare.experiments import train_on_env
 from flare.framework.agent import OnlineHelper
 from flare.framework.common_functions import Flatten
 from flare.framework.manager import Manager
+from flare.learner.build import Scaled
 from flare.model_zoo.simple_models import SimpleModelAC
 
 WINDOW = 100
@@ -117,16 +118,6 @@ def build_algorithm(address: str, lr: float = 7e-4, entropy_weight: float = 0.01
         grad_clip=5.0,
         entropy_weight=entropy_weight,
     )
-
-
-class Scaled:
-    """``reward * scale``, picklable (agents travel to their processes by value)."""
-
-    def __init__(self, scale: float) -> None:
-        self.scale = scale
-
-    def __call__(self, reward: np.ndarray) -> np.ndarray:
-        return reward * self.scale
 
 
 def train(
