@@ -103,6 +103,22 @@ def test_predictions_between_two_learns_use_the_weights_before_the_first():
     assert cdp.stats.learn_calls == 4
 
 
+def test_an_agent_gets_its_costs_even_when_others_learned_in_between():
+    """Agents learn in turns: agent 0's batch is collected when agent 1's learn starts, and
+    its costs must reach agent 0 at its own next learn, not be dropped."""
+    from flare.framework.background_learning import BackgroundLearner
+
+    learner = BackgroundLearner(ComputationTask("RL", CountingAlgorithm()))
+    try:
+        replies = [learner.start({agent: _batch(tag)}) for agent, tag in ((0, 1), (1, 2), (0, 3))]
+        replies.append(learner.start({0: _batch(4), 1: _batch(5)}))
+    finally:
+        learner.close()
+    assert replies[0] == {} and replies[1] == {}  # nobody has a learned batch yet
+    assert list(replies[2]) == [0] and float(replies[2][0]["tag"][0, 0]) == 1.0
+    assert {a: float(c["tag"][0, 0]) for a, c in replies[3].items()} == {0: 3.0, 1: 2.0}
+
+
 class Handshake:
     """Events the learner and its acting copy share (a deep copy is the same one)."""
 

@@ -188,7 +188,17 @@ def test_flare_train_refuses_a_bad_config_in_one_line_before_anything_starts(tmp
 
 
 @pytest.mark.parametrize(
-    "name", ["cartpole_ac", "cartpole_ppo", "cartpole_act", "breakout_ac", "vizdoom_basic"]
+    "name",
+    [
+        "cartpole_ac",
+        "cartpole_ppo",
+        "cartpole_act",
+        "breakout_ac",
+        "vizdoom_basic",
+        "vizdoom_health_gathering",
+        "babyai_gft",
+        "miniworld_gft",
+    ],
 )
 def test_the_example_configs_parse_and_build(name):
     config, _ = load_config(CONFIGS / f"{name}.toml")

@@ -257,6 +257,20 @@ def test_each_engine_runs_in_a_directory_of_its_own(tmp_path, monkeypatch):
     assert _engines() == []
 
 
+def test_the_engine_opens_no_network_socket():
+    """A single-player engine needs no network: neither the engine nor its launcher
+    holds an inet socket, loopback or not."""
+    env = ViZDoomEnv(seed=3)
+    try:
+        env.reset()
+        _act(env, ATTACK)
+        processes = psutil.Process().children(recursive=True)
+        assert [p.name() for p in processes].count("vizdoom") == 1
+        assert [c for p in processes for c in p.net_connections(kind="inet")] == []
+    finally:
+        env.close()
+
+
 def test_a_killed_engine_costs_its_episode_and_the_next_reset_starts_another():
     env = ViZDoomEnv(seed=4)
     try:

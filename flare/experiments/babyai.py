@@ -111,10 +111,13 @@ def train(
     minibatch_size: int = 64,
     blind: bool = False,
     pixels: bool = False,
+    learn_beside_acting: bool = False,
     **run_kwargs: Any,
 ) -> Manager:
     """Train ``num_agents`` GFT agents against the simulator at ``address``;
-    ``run_kwargs`` go to ``train_on_env`` (``stop_after_s``, ``agents_per_process``...)."""
+    ``run_kwargs`` go to ``train_on_env`` (``stop_after_s``, ``agents_per_process``...).
+    ``learn_beside_acting``: PPO's updates run on a thread of their own while the agents
+    act (on weights one update old; PPO's ratios use the policy that acted)."""
     torch.manual_seed(seed)
     settings = dict(
         algorithm=build_algorithm(address, lr, minibatch_size, blind, pixels),
@@ -122,6 +125,7 @@ def train(
         sample_interval=sample_interval,
         num_agents=num_agents,
         batch_wait_s=batch_wait_s,
+        learn_beside_acting=learn_beside_acting,
     )
     return train_on_env(
         {"RL": settings}, RemoteEnv, dict(address=address), num_agents, num_games, seed,

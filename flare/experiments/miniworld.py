@@ -36,11 +36,14 @@ def train(
     stop_at_success: float | None = 0.9,
     seed: int = 0,
     blind: bool = False,
+    learn_beside_acting: bool = True,
     **kwargs: Any,
 ) -> Manager:
     """Train ``num_agents`` GFT agents on the rooms at ``address`` (``kwargs``: those of
     ``flare.experiments.babyai.train``, e.g. ``lr``, ``sample_interval``, ``log_dir``,
-    ``stop_after_s``)."""
+    ``stop_after_s``). Learning runs beside acting: a CNN's PPO epochs on a CPU took
+    most of the learner's time, with the agents and the renderer waiting on them."""
     return babyai.train(
-        address, num_agents, num_games, stop_at_success, seed, blind=blind, pixels=True, **kwargs
-    )
+        address, num_agents, num_games, stop_at_success, seed, blind=blind, pixels=True,
+        learn_beside_acting=learn_beside_acting, **kwargs,
+    )  # fmt: skip

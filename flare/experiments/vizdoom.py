@@ -39,6 +39,8 @@ class ScenarioRun:
         reward_scale: rewards are multiplied by it before learning (ViZDoom's rewards
             run into the hundreds).
         lr: the RMSprop learning rate.
+        rmsprop_eps: RMSprop's epsilon (1e-5, as in A2C's reference code, rather than
+            torch's 1e-8, which lets a step blow up once gradients have been small).
         entropy_weight: the entropy bonus (without one, basic's policy collapsed to
             moving only: the time-out's -300 avoids the -5 of each missed shot).
         num_games: games per agent.
@@ -47,18 +49,20 @@ class ScenarioRun:
 
     options: dict[str, Any] = field(default_factory=dict)
     reward_scale: float = 0.01
-    lr: float = 7e-4
+    lr: float = 3e-4
+    rmsprop_eps: float = 1e-5
     entropy_weight: float = 0.01
     num_games: int = 200
     target: float | None = None
 
 
 SCENARIOS: dict[str, ScenarioRun] = {
-    # the monster stands somewhere across the room: one gray frame shows where
+    # the monster stands somewhere across the room: one colour frame shows where (it is
+    # brown on grey; in gray frames it is dim)
     "basic": ScenarioRun(
-        options=dict(gray=True, height=60, width=80, frame_skip=4),
+        options=dict(height=60, width=80, frame_skip=4),
         reward_scale=0.01,
-        num_games=250,
+        num_games=600,
         target=75.0,
     ),
     # acid floor, medkits to find: survive (the time-out) by walking over them; two
@@ -99,7 +103,9 @@ def vizdoom_cnn(channels: int) -> nn.Sequential:
     )
 
 
-def build_algorithm(address: str, lr: float = 7e-4, entropy_weight: float = 0.01) -> SimpleAC:
+def build_algorithm(
+    address: str, lr: float = 3e-4, entropy_weight: float = 0.01, rmsprop_eps: float = 1e-5
+) -> SimpleAC:
     """SimpleModelAC over ``vizdoom_cnn``, sized from the simulator's spec; A2C (SimpleAC)
     with RMSprop and gradients clipped at 5."""
     probe = RemoteEnv(address)
@@ -114,7 +120,7 @@ def build_algorithm(address: str, lr: float = 7e-4, entropy_weight: float = 0.01
     )
     return SimpleAC(
         model=model,
-        optim=(torch.optim.RMSprop, dict(lr=lr)),
+        optim=(torch.optim.RMSprop, dict(lr=lr, eps=rmsprop_eps)),
         grad_clip=5.0,
         entropy_weight=entropy_weight,
     )
@@ -136,7 +142,7 @@ def train(
     run = SCENARIOS[scenario]
     torch.manual_seed(seed)
     settings = dict(
-        algorithm=build_algorithm(address, run.lr, run.entropy_weight),
+        algorithm=build_algorithm(address, run.lr, run.entropy_weight, run.rmsprop_eps),
         agent_helper=OnlineHelper,
         sample_interval=5,
         num_agents=num_agents,

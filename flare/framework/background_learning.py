@@ -45,6 +45,8 @@ class BackgroundLearner:
             initargs=(torch_threads,),
         )
         self._job: LearnJob | None = None
+        # costs of learns already collected, kept for each agent until its next learn
+        self._undelivered: dict[int, ArrayDict] = {}
 
     @property
     def busy(self) -> bool:
@@ -52,9 +54,12 @@ class BackgroundLearner:
 
     def start(self, batches: dict[int, LearnBatch]) -> dict[int, ArrayDict]:
         """Collect the learn in flight, give its weights to the acting copy, then start
-        learning from ``batches`` (by agent id, learned in id order). Returns the
-        collected learn's costs by agent (empty for the first)."""
-        previous = self.collect()
+        learning from ``batches`` (by agent id, learned in id order). Returns, for the
+        agents in ``batches``, the costs of their previous batch where it has been
+        learned (an agent that was not in the collected learn gets its costs from an
+        earlier one: none is lost)."""
+        self._undelivered.update(self.collect())
+        previous = {a: self._undelivered.pop(a) for a in batches if a in self._undelivered}
         self.ct.sync_acting()
         agent_ids = sorted(batches)
         ordered = [batches[a] for a in agent_ids]
