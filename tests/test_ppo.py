@@ -108,3 +108,64 @@ def test_nan_logits_of_a_zoo_model_still_fail_when_sampling():
     algorithm = PPO(model)
     with pytest.raises(RuntimeError, match="nan"):
         algorithm.predict({"sensor": torch.zeros(3, 4)}, {})
+
+
+def _memory_batch(image_shape, runs=(5, 3, 8), seed=0):
+    """Whole runs for a memory model: each run's first stored state is zeros."""
+    generator = torch.Generator().manual_seed(seed)
+    size = sum(runs)
+    inputs = {
+        "image": torch.randint(0, 256, (size, *image_shape), generator=generator).to(torch.uint8),
+        "instruction": torch.randint(1, 10, (size, 5), generator=generator),
+    }
+    next_inputs = {k: v.roll(-1, 0) for k, v in inputs.items()}
+    return dict(
+        inputs=inputs,
+        next_inputs=next_inputs,
+        states={"state": torch.zeros(size, 32)},
+        next_states={"state": torch.zeros(size, 32)},
+        actions={
+            "action": torch.randint(0, 3, (size, 1), generator=generator),
+            BEHAVIOR_LOG_PROB: torch.full((size, 1), math.log(1 / 3)),
+        },
+        rewards={"reward": torch.rand(size, 1, generator=generator)},
+        next_alive={"alive": torch.ones(size, 1)},
+        sequence_lengths=list(runs),
+    )
+
+
+def _gft(heads_from_states: bool):
+    from flare.model_zoo.gft_models import GFTModelAC
+
+    class Model_(GFTModelAC):
+        calls = 0
+
+        def memory_features(self, inputs):
+            type(self).calls += 1
+            return super().memory_features(inputs)
+
+        def heads_from_states(self, inputs, next_states):
+            return super().heads_from_states(inputs, next_states) if heads_from_states else None
+
+    torch.manual_seed(0)
+    return Model_((3, 24, 32), 5, 10, 3, hidden_size=32, pixels=True)
+
+
+def test_a_memory_model_s_heads_read_the_replayed_states_and_learn_the_same():
+    """With ``heads_from_states`` the update reuses the replay's states instead of seeing
+    every minibatch twice: the same costs and weights (to rounding), fewer passes."""
+    results = []
+    for hook in (False, True):
+        model = _gft(hook)
+        ppo = PPO(model, num_epochs=2, minibatch_size=6, entropy_weight=0.01)
+        before = [p.detach().clone() for p in model.parameters()]
+        costs = ppo.update(**_memory_batch((3, 24, 32)))
+        results.append((costs, list(model.parameters()), type(model).calls))
+        assert any(not torch.equal(b, p) for b, p in zip(before, model.parameters(), strict=True))
+    (plain, plain_weights, plain_calls), (reused, reused_weights, reused_calls) = results
+    for name in plain:
+        torch.testing.assert_close(reused[name], plain[name], atol=1e-5, rtol=1e-4)
+    for p, q in zip(plain_weights, reused_weights, strict=True):
+        torch.testing.assert_close(q, p, atol=1e-5, rtol=1e-4)
+    # GAE's pass over the batch and each minibatch's pass are no longer repeated
+    assert reused_calls < plain_calls

@@ -100,7 +100,8 @@ class PPO(Algorithm):
         sequence_lengths: list[int],
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """GAE advantages and value targets, ``[n, 1]`` each, computed run by run."""
-        values = self.model.value(inputs, states)[0]["v_value"]
+        heads = self.model.heads_from_states(inputs, next_states)
+        values = (heads[1] if heads is not None else self.model.value(inputs, states)[0])["v_value"]
         next_values = self.model.value(next_inputs, next_states)[0]["v_value"]
         reward = rewards["reward"]
         if not values.shape == next_values.shape == reward.shape:
@@ -200,13 +201,18 @@ class PPO(Algorithm):
         memory model); their per-sample costs, detached."""
         mb_inputs = {k: v[rows] for k, v in inputs.items()}
         mb_states = {k: v[rows] for k, v in states.items()}
+        heads = None
         if run_lengths is not None:
-            mb_states, _ = unroll_states(self.model, mb_inputs, mb_states, run_lengths)
+            mb_states, replayed = unroll_states(self.model, mb_inputs, mb_states, run_lengths)
+            heads = self.model.heads_from_states(mb_inputs, replayed)
         mb_actions = {k: v[rows] for k, v in actions.items()}
         advantage = advantages[rows]
         if self.normalize_advantages and len(rows) > 1:
             advantage = (advantage - advantage.mean()) / (advantage.std() + 1e-8)
-        dists, values, _ = self.model.policy_and_value(mb_inputs, mb_states)
+        if heads is None:
+            dists, values, _ = self.model.policy_and_value(mb_inputs, mb_states)
+        else:
+            dists, values = heads
         log_prob = joint_log_prob(dists, mb_actions)
         ratio = torch.exp(log_prob - old_log_prob[rows])
         clipped = ratio.clamp(1.0 - self.clip_epsilon, 1.0 + self.clip_epsilon)

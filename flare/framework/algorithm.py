@@ -54,6 +54,16 @@ class Model(nn.Module, ABC):
         """The next states from ``memory_features``' output (with ``memory_features``)."""
         raise NotImplementedError(f"{type(self).__name__} does not implement memory_step()")
 
+    def heads_from_states(
+        self, inputs: TensorDict, next_states: TensorDict
+    ) -> tuple[dict[str, Distribution], TensorDict] | None:
+        """Optional speed-up for memory models whose heads read only the next states:
+        ``policy_and_value``'s distributions and values from the next states learning has
+        just replayed (``unroll_states``), so a minibatch's perception is not computed a
+        second time, forward and backward. ``None`` (the default): call
+        ``policy_and_value``."""
+        return None
+
     @abstractmethod
     def get_action_specs(self) -> SpecList:
         """Actions the model outputs. A discrete action is ``dict(shape=[1], dtype="int64")``."""

@@ -16,17 +16,14 @@ from collections.abc import Sequence
 
 import torch
 import torch.nn as nn
-from torch.distributions import Distribution
 from torch.nn.utils.rnn import pack_padded_sequence
 
-from flare.framework.algorithm import Model, TensorDict
+from flare.framework.algorithm import TensorDict
 from flare.framework.specs import SpecList
-from flare.model_zoo.simple_models import categorical
-
-STATE = "state"
+from flare.model_zoo.rnn_models import STATE, MemoryActorCritic
 
 
-class GFTModelAC(Model):
+class GFTModelAC(MemoryActorCritic):
     """Actor-critic over ``{image, instruction}`` with a GFT language module and a GRU.
 
     The image is symbolic (minigrid's object / colour / state index per cell,
@@ -183,22 +180,3 @@ class GFTModelAC(Model):
 
     def memory_step(self, features: torch.Tensor, states: TensorDict) -> TensorDict:
         return {STATE: self.memory(features, states[STATE])}
-
-    # ----- what algorithms call ---------------------------------------------------------
-    def policy(
-        self, inputs: TensorDict, states: TensorDict
-    ) -> tuple[dict[str, Distribution], TensorDict]:
-        next_states = self.next_states(inputs, states)
-        return {"action": categorical(self.policy_head(next_states[STATE]))}, next_states
-
-    def value(self, inputs: TensorDict, states: TensorDict) -> tuple[TensorDict, TensorDict]:
-        next_states = self.next_states(inputs, states)
-        return {"v_value": self.value_head(next_states[STATE])}, next_states
-
-    def policy_and_value(
-        self, inputs: TensorDict, states: TensorDict
-    ) -> tuple[dict[str, Distribution], TensorDict, TensorDict]:
-        next_states = self.next_states(inputs, states)
-        memory = next_states[STATE]
-        dists: dict[str, Distribution] = {"action": categorical(self.policy_head(memory))}
-        return dists, {"v_value": self.value_head(memory)}, next_states

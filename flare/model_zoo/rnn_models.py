@@ -20,6 +20,40 @@ from flare.model_zoo.simple_models import _output_size, categorical
 STATE = "state"
 
 
+class MemoryActorCritic(Model):
+    """Policy and value heads (``policy_head``, ``value_head``) that read only the
+    memory's new state ``state``: what a memory actor-critic shares, including
+    ``heads_from_states``, so PPO reuses the replayed states."""
+
+    policy_head: nn.Module
+    value_head: nn.Module
+
+    def policy(
+        self, inputs: TensorDict, states: TensorDict
+    ) -> tuple[dict[str, Distribution], TensorDict]:
+        next_states = self.next_states(inputs, states)
+        return {"action": categorical(self.policy_head(next_states[STATE]))}, next_states
+
+    def value(self, inputs: TensorDict, states: TensorDict) -> tuple[TensorDict, TensorDict]:
+        next_states = self.next_states(inputs, states)
+        return {"v_value": self.value_head(next_states[STATE])}, next_states
+
+    def policy_and_value(
+        self, inputs: TensorDict, states: TensorDict
+    ) -> tuple[dict[str, Distribution], TensorDict, TensorDict]:
+        next_states = self.next_states(inputs, states)
+        return (*self._heads(next_states[STATE]), next_states)
+
+    def heads_from_states(
+        self, inputs: TensorDict, next_states: TensorDict
+    ) -> tuple[dict[str, Distribution], TensorDict]:
+        return self._heads(next_states[STATE])
+
+    def _heads(self, memory: torch.Tensor) -> tuple[dict[str, Distribution], TensorDict]:
+        dists: dict[str, Distribution] = {"action": categorical(self.policy_head(memory))}
+        return dists, {"v_value": self.value_head(memory)}
+
+
 class _RecurrentBody(Model):
     """An observation (``sensor_name``) -> perception net -> GRU cell; subclasses add heads."""
 
@@ -59,7 +93,7 @@ class _RecurrentBody(Model):
         return {STATE: self.cell(features, states[STATE])}
 
 
-class SimpleRNNModelAC(_RecurrentBody):
+class SimpleRNNModelAC(MemoryActorCritic, _RecurrentBody):
     """Actor-critic with memory: policy and value heads read the GRU's new state.
 
     Args:
@@ -80,24 +114,6 @@ class SimpleRNNModelAC(_RecurrentBody):
         super().__init__(dims, num_actions, perception_net, hidden_size, sensor_name)
         self.policy_head = nn.Linear(hidden_size, num_actions)
         self.value_head = nn.Linear(hidden_size, 1)
-
-    def policy(
-        self, inputs: TensorDict, states: TensorDict
-    ) -> tuple[dict[str, Distribution], TensorDict]:
-        next_states = self.next_states(inputs, states)
-        return {"action": categorical(self.policy_head(next_states[STATE]))}, next_states
-
-    def value(self, inputs: TensorDict, states: TensorDict) -> tuple[TensorDict, TensorDict]:
-        next_states = self.next_states(inputs, states)
-        return {"v_value": self.value_head(next_states[STATE])}, next_states
-
-    def policy_and_value(
-        self, inputs: TensorDict, states: TensorDict
-    ) -> tuple[dict[str, Distribution], TensorDict, TensorDict]:
-        next_states = self.next_states(inputs, states)
-        memory = next_states[STATE]
-        dists: dict[str, Distribution] = {"action": categorical(self.policy_head(memory))}
-        return dists, {"v_value": self.value_head(memory)}, next_states
 
 
 class SimpleRNNModelQ(_RecurrentBody):
