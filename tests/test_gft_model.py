@@ -140,3 +140,49 @@ def test_pixels_read_a_camera_frame():
     assert not torch.allclose(dists["action"].logits, reread["action"].logits)
     values["v_value"].sum().backward()
     assert m.vision[0].weight.grad is not None and m.vision[0].weight.grad.abs().sum() > 0
+
+
+def test_ppo_learns_a_pixel_signal_through_the_whole_model():
+    """The 3D rooms' learner end to end, in-process: from random frames, a reward for
+    one action (and nothing for the others) moves the policy from a third of the steps
+    to over 85% of them in the last 3 of 20 PPO updates on whole runs. Guards the pixel path
+    (convolutions, GFT, GRU replay, heads read off the replayed states)."""
+    torch.manual_seed(0)
+    m = GFTModelAC((3, 24, 32), 5, len(VOCABULARY), 3, pixels=True, hidden_size=64)
+    ppo = PPO(m, num_epochs=4, minibatch_size=64, entropy_weight=0.01)
+    runs, steps, rewarded = 16, 16, 2
+    size = runs * steps
+    shares = []
+    for _ in range(20):
+        inputs = {
+            "image": torch.randint(0, 256, (size, 3, 24, 32), dtype=torch.uint8),
+            "instruction": torch.randint(1, len(VOCABULARY), (size, 5)),
+        }
+        states = torch.zeros(size, 64)
+        actions = torch.zeros(size, 1, dtype=torch.long)
+        log_probs = torch.zeros(size, 1)
+        state = torch.zeros(runs, 64)
+        with torch.no_grad():
+            for t in range(steps):
+                rows = torch.arange(runs) * steps + t
+                states[rows] = state
+                out, next_states = ppo.predict(
+                    {k: v[rows] for k, v in inputs.items()}, {"state": state}
+                )
+                actions[rows] = out["action"].view(-1, 1)
+                log_probs[rows] = out["behavior_log_prob"].view(-1, 1)
+                state = next_states["state"]
+        reward = (actions == rewarded).float()
+        shares.append(reward.mean().item())
+        ppo.update(
+            inputs=inputs,
+            next_inputs={k: v.roll(-1, 0) for k, v in inputs.items()},
+            states={"state": states},
+            next_states={"state": states},
+            actions={"action": actions, "behavior_log_prob": log_probs},
+            rewards={"reward": reward},
+            next_alive={"alive": torch.ones(size, 1)},
+            sequence_lengths=[steps] * runs,
+        )
+    assert shares[0] < 0.5
+    assert sum(shares[-3:]) / 3 > 0.85, shares

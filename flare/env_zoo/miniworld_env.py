@@ -69,6 +69,11 @@ INSTRUCTION_LENGTH = 5  # "go to the red ball"
 NUM_ACTIONS = 3
 FORWARD_STEP_M = 0.5  # coarse moves, as MiniWorld's "Fast" variants: fewer steps a game
 TURN_STEP_DEG = 30.0
+# the camera looks down, with a wide view: at MiniWorld's eye level (pitch 0, 60 degrees)
+# a room's walls filled most of a 60x80 frame and the objects were a few pixels on its
+# bottom edge; looking 30 degrees down over 80 degrees, the floor and what is on it do
+CAMERA_PITCH_DEG = -30.0
+CAMERA_FOV_Y_DEG = 80.0
 MAX_FRAME_SIDE = 256  # a client's frame size: 1 to this many pixels a side
 
 logger = logging.getLogger(__name__)
@@ -116,6 +121,8 @@ def _movement_params() -> Any:
     params.set("forward_step", FORWARD_STEP_M)
     params.set("forward_drift", 0.0)
     params.set("turn_step", TURN_STEP_DEG)
+    params.set("cam_pitch", CAMERA_PITCH_DEG)
+    params.set("cam_fov_y", CAMERA_FOV_Y_DEG)
     return params
 
 
