@@ -234,10 +234,13 @@ def _local_game(level: int, seed: int, actions: list[int], path) -> dict[str, np
 def test_flare_serve_miniworld_plays_as_a_local_env(tmp_path):
     actions = [LEFT, FORWARD, FORWARD, RIGHT, FORWARD]
     want = _local_game(2, 5, actions, tmp_path / "local.npz")
+    local = MiniWorldEnv3D(2)
+    local_spec = local.spec()
+    local.close()
     with flare_serve("miniworld", "--level", "2") as (_, address):
         remote = RemoteEnv(address, seed=5)
         try:
-            assert remote.spec() == MiniWorldEnv3D(2).spec()
+            assert remote.spec() == local_spec
             first = remote.reset()
             _assert_same_frame(first["image"], want["images"][0])
             np.testing.assert_array_equal(first["instruction"], want["instruction"])
